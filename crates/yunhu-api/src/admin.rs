@@ -1,0 +1,188 @@
+//! The native admin API under `/yunhu/v1`, for operators: tenants and their directory, the same
+//! services the provisioning file and the admin CLI use. Described by `/yunhu/v1/openapi.json`.
+//! Every call but the description needs `Authorization: Bearer <admin token>`.
+
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+use yunhu_cc::objects::Kind;
+use yunhu_cc::provision::{ProvisionDoc, ProvisionReport, TenantSpec};
+use yunhu_cc::{CcError, Change};
+
+/// The OpenAPI description of this API.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/yunhu/v1/openapi.json", get(openapi))
+        .route("/yunhu/v1/provision", post(provision))
+        .route("/yunhu/v1/tenants", get(list_tenants))
+        .route("/yunhu/v1/tenants/{corp}", get(get_tenant).put(put_tenant).delete(delete_tenant))
+        .route("/yunhu/v1/tenants/{corp}/{kind}", get(list_objects))
+        .route("/yunhu/v1/tenants/{corp}/{kind}/{key}", axum::routing::put(put_object).delete(delete_object))
+}
+
+struct AdminError(StatusCode, String);
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let code = match self.0 {
+            StatusCode::UNAUTHORIZED => "unauthorized",
+            StatusCode::NOT_FOUND => "not_found",
+            StatusCode::CONFLICT => "conflict",
+            StatusCode::BAD_REQUEST => "invalid",
+            _ => "internal",
+        };
+        let mut resp = (self.0, Json(json!({ "error": code, "message": self.1 }))).into_response();
+        if self.0 == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+impl From<CcError> for AdminError {
+    fn from(e: CcError) -> Self {
+        match e {
+            CcError::NotFound(m) => AdminError(StatusCode::NOT_FOUND, format!("not found: {m}")),
+            CcError::Invalid(m) => AdminError(StatusCode::BAD_REQUEST, m),
+            CcError::Conflict(m) => AdminError(StatusCode::CONFLICT, m),
+            CcError::Store(e) => {
+                tracing::error!(error = %e, "admin request failed in the store");
+                AdminError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
+            }
+        }
+    }
+}
+
+type AdminResult = Result<Response, AdminError>;
+
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), AdminError> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !given.is_empty() && bool::from(given.as_bytes().ct_eq(state.admin_token.as_bytes())) {
+        Ok(())
+    } else {
+        Err(AdminError(StatusCode::UNAUTHORIZED, "admin token missing or wrong".into()))
+    }
+}
+
+fn kind(name: &str) -> Result<Kind, AdminError> {
+    Kind::parse(name).ok_or_else(|| {
+        let known: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+        AdminError(StatusCode::NOT_FOUND, format!("unknown object kind {name:?}; known: {}", known.join(", ")))
+    })
+}
+
+fn report(r: ProvisionReport) -> Response {
+    Json(json!(r)).into_response()
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn provision(State(s): State<AppState>, headers: HeaderMap, body: String) -> AdminResult {
+    authorize(&s, &headers)?;
+    let doc = ProvisionDoc::from_toml(&body)?;
+    Ok(report(s.services.apply_provisioning(&doc).await?))
+}
+
+fn tenant_json(t: &yunhu_cc::Tenant) -> Value {
+    json!({
+        "corp_id": t.corp_id,
+        "tenant_id": t.id.0,
+        "name": t.name,
+        "time_zone": t.time_zone,
+        "sip_domain": t.sip_domain,
+    })
+}
+
+async fn list_tenants(State(s): State<AppState>, headers: HeaderMap) -> AdminResult {
+    authorize(&s, &headers)?;
+    let tenants = s.services.db().list_tenants().await.map_err(CcError::from)?;
+    Ok(Json(Value::Array(tenants.iter().map(tenant_json).collect())).into_response())
+}
+
+async fn get_tenant(State(s): State<AppState>, headers: HeaderMap, Path(corp): Path<String>) -> AdminResult {
+    authorize(&s, &headers)?;
+    Ok(Json(tenant_json(&s.services.tenant(&corp).await?)).into_response())
+}
+
+async fn put_tenant(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(corp): Path<String>,
+    Json(mut spec): Json<Value>,
+) -> AdminResult {
+    authorize(&s, &headers)?;
+    match spec.get("corp_id") {
+        None => spec["corp_id"] = Value::from(corp.as_str()),
+        Some(v) if v.as_str() == Some(corp.as_str()) => {}
+        Some(_) => return Err(AdminError(StatusCode::BAD_REQUEST, "corp_id in the body differs from the path".into())),
+    }
+    let spec: TenantSpec =
+        serde_json::from_value(spec).map_err(|e| AdminError(StatusCode::BAD_REQUEST, format!("tenant spec: {e}")))?;
+    let doc = ProvisionDoc { tenant: vec![spec] };
+    Ok(report(s.services.apply_provisioning(&doc).await?))
+}
+
+async fn delete_tenant(State(s): State<AppState>, headers: HeaderMap, Path(corp): Path<String>) -> AdminResult {
+    authorize(&s, &headers)?;
+    s.services.delete_tenant(&corp).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list_objects(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((corp, kind_name)): Path<(String, String)>,
+) -> AdminResult {
+    authorize(&s, &headers)?;
+    let items = s.services.list_objects(&corp, kind(&kind_name)?).await?;
+    Ok(Json(Value::Array(items)).into_response())
+}
+
+async fn put_object(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((corp, kind_name, key)): Path<(String, String, String)>,
+    Json(mut spec): Json<Value>,
+) -> AdminResult {
+    authorize(&s, &headers)?;
+    let kind = kind(&kind_name)?;
+    let field = kind.spec_key();
+    match spec.get(field) {
+        None => spec[field] = Value::from(key.as_str()),
+        Some(v) if v.as_str() == Some(key.as_str()) => {}
+        Some(_) => {
+            return Err(AdminError(StatusCode::BAD_REQUEST, format!("{field} in the body differs from the path")));
+        }
+    }
+    let change = s.services.put_object(&corp, kind, spec).await?;
+    let status = if change == Change::Created { StatusCode::CREATED } else { StatusCode::OK };
+    let word = match change {
+        Change::Created => "created",
+        Change::Updated => "updated",
+        Change::Unchanged => "unchanged",
+    };
+    Ok((status, Json(json!({ "result": word }))).into_response())
+}
+
+async fn delete_object(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((corp, kind_name, key)): Path<(String, String, String)>,
+) -> AdminResult {
+    authorize(&s, &headers)?;
+    s.services.delete_object(&corp, kind(&kind_name)?, &key).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,250 @@
+//! Request parameters as the REST dialects take them: from the query string and from a form,
+//! JSON or XML body, flattened to name → text. XML with a DOCTYPE or entity references is refused
+//! (no entity expansion, no external fetches).
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use axum::http::header::CONTENT_TYPE;
+use quick_xml::events::Event;
+use std::collections::BTreeMap;
+
+/// Largest request body the API reads.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Why a body could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyError(pub String);
+
+/// Flattened request parameters.
+#[derive(Debug, Clone, Default)]
+pub struct Params(pub BTreeMap<String, String>);
+
+impl Params {
+    /// Query parameters first, then body parameters over them.
+    pub fn parse(query: Option<&str>, headers: &HeaderMap, body: &Bytes) -> Result<Params, BodyError> {
+        let mut map = BTreeMap::new();
+        if let Some(q) = query {
+            for (k, v) in form_urlencoded(q.as_bytes()) {
+                map.insert(k, v);
+            }
+        }
+        if !body.iter().all(u8::is_ascii_whitespace) {
+            let ct = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+            let pairs = if ct.contains("json") {
+                json_pairs(body)?
+            } else if ct.contains("xml") {
+                xml_pairs(body)?
+            } else if ct.is_empty() || ct.contains("x-www-form-urlencoded") || ct.starts_with("text/plain") {
+                form_urlencoded(body)
+            } else {
+                return Err(BodyError(format!("unsupported Content-Type {ct}")));
+            };
+            map.extend(pairs);
+        }
+        Ok(Params(map))
+    }
+
+    /// A parameter's trimmed value; empty counts as absent.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
+    }
+}
+
+fn form_urlencoded(raw: &[u8]) -> Vec<(String, String)> {
+    let decode = |s: &str| -> String {
+        let s = s.replace('+', " ");
+        let bytes = s.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%'
+                && i + 2 < bytes.len()
+                && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+            {
+                out.push(h * 16 + l);
+                i += 3;
+                continue;
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    String::from_utf8_lossy(raw)
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k.trim()), decode(v))
+        })
+        .collect()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+fn json_pairs(body: &[u8]) -> Result<Vec<(String, String)>, BodyError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| BodyError(format!("JSON body is not valid: {e}")))?;
+    let serde_json::Value::Object(obj) = value else {
+        return Err(BodyError("JSON body must be an object".into()));
+    };
+    obj.into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Bool(b) => b.to_string(),
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .map(|i| match i {
+                        serde_json::Value::String(s) => Ok(s.clone()),
+                        serde_json::Value::Number(n) => Ok(n.to_string()),
+                        _ => Err(BodyError(format!("{k}: list items must be strings or numbers"))),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+                    .join(","),
+                serde_json::Value::Object(_) => return Err(BodyError(format!("{k} must not be an object"))),
+            };
+            Ok((k, text))
+        })
+        .collect()
+}
+
+/// Reads `<root><name>value</name>...</root>`; repeated children join with commas.
+fn xml_pairs(body: &[u8]) -> Result<Vec<(String, String)>, BodyError> {
+    let text = std::str::from_utf8(body).map_err(|_| BodyError("XML body must be UTF-8".into()))?;
+    let mut reader = quick_xml::Reader::from_str(text);
+    reader.config_mut().trim_text(true);
+    let mut depth = 0usize;
+    let mut current: Option<String> = None;
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    let bad = |e: quick_xml::Error| BodyError(format!("XML body is not valid: {e}"));
+    loop {
+        match reader.read_event().map_err(bad)? {
+            Event::DocType(_) => return Err(BodyError("XML with a DOCTYPE is refused".into())),
+            Event::PI(_) => return Err(BodyError("XML processing instructions are refused".into())),
+            Event::Start(e) => {
+                depth += 1;
+                if depth == 2 {
+                    current = Some(String::from_utf8_lossy(e.local_name().as_ref()).into_owned());
+                } else if depth > 2 {
+                    return Err(BodyError("XML body must be flat: <root><name>value</name></root>".into()));
+                }
+            }
+            Event::Empty(e) if depth == 1 => {
+                out.entry(String::from_utf8_lossy(e.local_name().as_ref()).into_owned()).or_default();
+            }
+            Event::Text(t) => {
+                let v = t.unescape().map_err(|e| BodyError(format!("XML entities are refused: {e}")))?.into_owned();
+                if let (2, Some(name)) = (depth, &current) {
+                    let slot = out.entry(name.clone()).or_default();
+                    if !slot.is_empty() {
+                        slot.push(',');
+                    }
+                    slot.push_str(&v);
+                }
+            }
+            Event::CData(c) => {
+                if let (2, Some(name)) = (depth, &current) {
+                    out.entry(name.clone()).or_default().push_str(&String::from_utf8_lossy(&c));
+                }
+            }
+            Event::End(_) => {
+                if depth == 2
+                    && let Some(name) = current.take()
+                {
+                    out.entry(name).or_default();
+                }
+                depth = depth.saturating_sub(1);
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if depth != 0 {
+        return Err(BodyError("XML body is not closed".into()));
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// Writes a JSON value as XML under `root`, the way Java XML mappers do: object fields become
+/// elements in order, a list becomes a wrapper element holding one element of the same name per
+/// item, null becomes an empty element.
+pub fn to_xml(root: &str, value: &serde_json::Value) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
+    write_xml(&mut out, root, value);
+    out
+}
+
+fn write_xml(out: &mut String, name: &str, value: &serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Null => {
+            out.push('<');
+            out.push_str(name);
+            out.push_str("/>");
+        }
+        Value::Array(items) => {
+            out.push_str(&format!("<{name}>"));
+            for item in items {
+                write_xml(out, name, item);
+            }
+            out.push_str(&format!("</{name}>"));
+        }
+        Value::Object(fields) => {
+            out.push_str(&format!("<{name}>"));
+            for (k, v) in fields {
+                write_xml(out, k, v);
+            }
+            out.push_str(&format!("</{name}>"));
+        }
+        Value::String(s) => out.push_str(&format!("<{name}>{}</{name}>", quick_xml::escape::escape(s.as_str()))),
+        Value::Bool(b) => out.push_str(&format!("<{name}>{b}</{name}>")),
+        Value::Number(n) => out.push_str(&format!("<{name}>{n}</{name}>")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(ct: &str, body: &str) -> Result<Params, BodyError> {
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_TYPE, ct.parse().unwrap());
+        Params::parse(Some("a=1&b=x%20y"), &h, &Bytes::from(body.to_string()))
+    }
+
+    #[test]
+    fn merges_query_and_each_body_kind() {
+        let p = parse("application/x-www-form-urlencoded", "c=%E5%BC%A0%E4%B8%89&b=z").unwrap();
+        assert_eq!((p.get("a"), p.get("b"), p.get("c")), (Some("1"), Some("z"), Some("张三")));
+        let p = parse("application/json;charset=utf-8", r#"{"c":5,"d":["1","2"],"e":true}"#).unwrap();
+        assert_eq!((p.get("c"), p.get("d"), p.get("e")), (Some("5"), Some("1,2"), Some("true")));
+        let p = parse("application/xml;charset=utf-8", "<data><c>a&amp;b</c><d/><e>1</e><e>2</e></data>").unwrap();
+        assert_eq!((p.get("c"), p.get("d"), p.get("e")), (Some("a&b"), None, Some("1,2")));
+    }
+
+    #[test]
+    fn refuses_doctype_entities_and_garbage() {
+        let xxe = r#"<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><d><c>&x;</c></d>"#;
+        assert!(parse("application/xml", xxe).unwrap_err().0.contains("DOCTYPE"));
+        assert!(parse("application/xml", "<d><c>&x;</c></d>").unwrap_err().0.contains("entities"));
+        assert!(parse("application/json", "{").is_err());
+        assert!(parse("application/json", "[1]").is_err());
+        assert!(parse("application/xml", "<d><c><e>1</e></c></d>").is_err());
+        assert!(parse("image/png", "x").is_err());
+    }
+
+    #[test]
+    fn writes_xml_like_java_mappers() {
+        let v = serde_json::json!({"data": {"pageData": [{"a": 1}, {"a": null}], "total": 2}, "code": 0, "message": "<成功>"});
+        assert_eq!(
+            to_xml("Result", &v),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Result><data><pageData><pageData><a>1</a></pageData>\
+             <pageData><a/></pageData></pageData><total>2</total></data><code>0</code><message>&lt;成功&gt;</message></Result>"
+        );
+    }
+}

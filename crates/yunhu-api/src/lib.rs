@@ -1,0 +1,27 @@
+//! The HTTP surface of yunhu: one module per dialect skin, and the native admin API.
+//! Skins only parse, authenticate and spell answers; the rules live in `yunhu-cc`.
+
+pub mod admin;
+pub mod body;
+pub mod open95;
+
+use axum::Router;
+use yunhu_cc::Services;
+
+/// Shared state of every route.
+#[derive(Clone)]
+pub struct AppState {
+    /// The contact-center services.
+    pub services: Services,
+    /// Bearer token of the native admin API.
+    pub admin_token: std::sync::Arc<str>,
+}
+
+/// The whole HTTP router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(open95::routes())
+        .merge(admin::routes())
+        .layer(axum::extract::DefaultBodyLimit::max(body::MAX_BODY))
+        .with_state(state)
+}

@@ -1,0 +1,123 @@
+//! open95 OAuth2 client-credentials grants and bearer-token checks.
+
+use crate::secrets::{new_token, token_hash, verify_nothing, verify_secret};
+use crate::{CcError, Services, TenantId};
+
+/// How long a token lives, seconds.
+pub const TOKEN_TTL_SECS: i64 = 7200;
+
+/// Why a token request was refused, as the OAuth2 error codes of seed 002 §6.1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OAuthError {
+    /// Missing or wrong client credentials.
+    InvalidClient(String),
+    /// A scope the client may not have, or an unknown one.
+    InvalidScope(String),
+    /// Missing or unsupported `grant_type`.
+    InvalidRequest(String),
+}
+
+/// A newly issued token.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The opaque token; only its hash is stored.
+    pub access_token: String,
+    /// Lifetime, seconds.
+    pub expires_in: i64,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+}
+
+/// Why a bearer token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenError {
+    /// Missing, unknown, expired or voided.
+    Invalid,
+    /// Valid, but without the scope this request needs.
+    InsufficientScope,
+}
+
+/// The request's scope need: `read` for GET, `write` for the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Reading.
+    Read,
+    /// Changing.
+    Write,
+}
+
+impl Scope {
+    fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+        }
+    }
+}
+
+impl Services {
+    /// Issues a token for a client-credentials request. A new token voids the client's previous one.
+    pub async fn issue_token(
+        &self,
+        client_id: Option<&str>,
+        client_secret: Option<&str>,
+        grant_type: Option<&str>,
+        scope: Option<&str>,
+    ) -> Result<Result<IssuedToken, OAuthError>, CcError> {
+        match grant_type.map(str::trim) {
+            None | Some("") => return Ok(Err(OAuthError::InvalidRequest("Missing grant type".into()))),
+            Some("client_credentials" | "client_credential") => {}
+            Some(other) => {
+                return Ok(Err(OAuthError::InvalidRequest(format!("Unsupported grant type: {other}"))));
+            }
+        }
+        let (Some(id), Some(secret)) = (client_id.filter(|s| !s.is_empty()), client_secret.filter(|s| !s.is_empty()))
+        else {
+            return Ok(Err(OAuthError::InvalidClient("Bad client credentials".into())));
+        };
+        let Some(client) = self.db.api_client(id).await? else {
+            verify_nothing(secret);
+            return Ok(Err(OAuthError::InvalidClient("Bad client credentials".into())));
+        };
+        if !verify_secret(secret, &client.secret_hash) {
+            return Ok(Err(OAuthError::InvalidClient("Bad client credentials".into())));
+        }
+        let allowed: Vec<&str> = client.scopes.split(',').collect();
+        let scopes: Vec<String> = match scope.map(str::trim).filter(|s| !s.is_empty()) {
+            None => allowed.iter().map(|s| s.to_string()).collect(),
+            Some(asked) => {
+                let mut wanted: Vec<String> =
+                    asked.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
+                wanted.sort();
+                wanted.dedup();
+                if let Some(bad) = wanted.iter().find(|w| !allowed.contains(&w.as_str())) {
+                    return Ok(Err(OAuthError::InvalidScope(format!("Invalid scope: {bad}"))));
+                }
+                wanted
+            }
+        };
+        let token = new_token();
+        let expires_at = self.now_ms() + TOKEN_TTL_SECS * 1000;
+        self.db
+            .replace_token(client.tenant, &client.client_id, &token_hash(&token), &scopes.join(","), expires_at)
+            .await?;
+        Ok(Ok(IssuedToken { access_token: token, expires_in: TOKEN_TTL_SECS, scopes }))
+    }
+
+    /// The tenant a bearer token acts for, if it is live and carries `need`.
+    pub async fn check_token(&self, token: &str, need: Scope) -> Result<Result<TenantId, TokenError>, CcError> {
+        if token.is_empty() || token.len() > 256 {
+            return Ok(Err(TokenError::Invalid));
+        }
+        let Some(grant) = self.db.token_grant(&token_hash(token)).await? else {
+            return Ok(Err(TokenError::Invalid));
+        };
+        if self.now_ms() >= grant.expires_at {
+            return Ok(Err(TokenError::Invalid));
+        }
+        if !grant.scopes.split(',').any(|s| s == need.as_str()) {
+            return Ok(Err(TokenError::InsufficientScope));
+        }
+        Ok(Ok(grant.tenant))
+    }
+}

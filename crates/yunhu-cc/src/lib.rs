@@ -1,0 +1,55 @@
+//! The contact-center services of yunhu. Every skin (dialect) and the admin surface call these;
+//! none of them touches SQL.
+
+pub mod auth;
+pub mod directory;
+pub mod error;
+pub mod objects;
+pub mod provision;
+pub mod secrets;
+
+pub use error::CcError;
+pub use yunhu_store::{Change, Db, TenantId, directory::Tenant};
+
+use secrets::Sealer;
+use std::sync::Arc;
+use yunhu_core::Clock;
+
+/// The services, sharing one store, one clock and one sealing key.
+#[derive(Clone)]
+pub struct Services {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    sealer: Arc<Sealer>,
+}
+
+impl Services {
+    /// Wires the services over an opened store.
+    pub fn new(db: Db, clock: Arc<dyn Clock>, sealer: Sealer) -> Self {
+        Self { db, clock, sealer: Arc::new(sealer) }
+    }
+
+    /// The store (for wiring and tests).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The clock in use.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
+    }
+
+    /// The live tenant with `corp_id`, or `NotFound`.
+    pub async fn tenant(&self, corp_id: &str) -> Result<Tenant, CcError> {
+        self.db.tenant_by_corp(corp_id).await?.ok_or_else(|| CcError::NotFound(format!("tenant {corp_id}")))
+    }
+
+    /// The live tenant with numeric id `id`, or `NotFound`.
+    pub async fn tenant_by_id(&self, id: TenantId) -> Result<Tenant, CcError> {
+        self.db.tenant_by_id(id).await?.ok_or_else(|| CcError::NotFound(format!("tenant {}", id.0)))
+    }
+}

@@ -1,0 +1,541 @@
+//! The directory objects an operator creates (teams, skill groups, staff, ...), each as the spec
+//! that provisioning files, the admin API and the admin CLI all use. One upsert path serves all.
+
+use crate::secrets::{hash_secret, new_stream_id, sip_ha1, verify_secret};
+use crate::{CcError, Change, Services, Tenant};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use yunhu_core::Role;
+use yunhu_store::directory as tables;
+use yunhu_store::{Row, Table, TenantId, Val};
+
+fn default_scopes() -> Vec<String> {
+    vec!["read".into(), "write".into()]
+}
+fn default_direction() -> String {
+    "in".into()
+}
+fn default_tip_timeout() -> i64 {
+    30
+}
+fn default_call_type() -> i64 {
+    1
+}
+fn default_true() -> bool {
+    true
+}
+
+/// An open95 OAuth2 client.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiClientSpec {
+    /// Public id the client sends as `client_id`.
+    pub client_id: String,
+    /// Secret; stored only as a hash.
+    pub client_secret: String,
+    /// Scopes it may be granted: `read`, `write`.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+}
+
+/// A team (班组).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamSpec {
+    /// Short team code, e.g. `0100`.
+    pub id: String,
+    /// Name.
+    pub name: String,
+}
+
+/// A skill group (技能组).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSpec {
+    /// Short code, e.g. `8000` (open95 shows it prefixed with the tenant id).
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// `in` for inbound routing, `out` for an outbound dialing group.
+    #[serde(default = "default_direction")]
+    pub direction: String,
+    /// Work-order object id shown to agents.
+    #[serde(default)]
+    pub data_object: Option<String>,
+    /// Script name shown to agents.
+    #[serde(default)]
+    pub script: Option<String>,
+    /// Caller-ID number of the group.
+    #[serde(default)]
+    pub caller_id: Option<String>,
+    /// Seconds before an unanswered inbound call raises a reminder.
+    #[serde(default = "default_tip_timeout")]
+    pub tip_timeout: i64,
+    /// Outbound project code (outbound groups).
+    #[serde(default)]
+    pub project: Option<String>,
+    /// 0 predictive, 1 preview (outbound groups).
+    #[serde(default = "default_call_type")]
+    pub call_type: i64,
+}
+
+/// A staff member (员工) and their extension.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaffSpec {
+    /// Account, short form.
+    pub user_code: String,
+    /// Name.
+    pub name: String,
+    /// Extension number; empty for staff without a phone.
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// SIP password; only its HA1 is stored. Omitted on update keeps the stored one.
+    #[serde(default)]
+    pub sip_password: Option<String>,
+    /// agent | monitor | admin.
+    #[serde(default = "default_role")]
+    pub role: Role,
+    /// Team id.
+    #[serde(default)]
+    pub team: Option<String>,
+    /// Skill-group codes.
+    #[serde(default)]
+    pub queues: Vec<String>,
+    /// The default skill group; must be one of `queues`.
+    #[serde(default)]
+    pub default_queue: Option<String>,
+    /// Mobile number (for 手机随行).
+    #[serde(default)]
+    pub work_phone: Option<String>,
+    /// E-mail.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Whether the staff member may work.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Calls follow the staff member to `work_phone`.
+    #[serde(default)]
+    pub phone_take_along: bool,
+    /// Routing priority.
+    #[serde(default)]
+    pub priority: i64,
+    /// Free text.
+    #[serde(default)]
+    pub remark: Option<String>,
+}
+
+fn default_role() -> Role {
+    Role::Agent
+}
+
+/// A caller-ID number (外显号码).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallerIdSpec {
+    /// The number.
+    pub number: String,
+}
+
+/// A script (话术).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptSpec {
+    /// Name, unique in the tenant.
+    pub name: String,
+    /// Text.
+    #[serde(default)]
+    pub content: String,
+}
+
+/// A work-order object (工单对象).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataObjectSpec {
+    /// Short id, e.g. `1001` (open95 shows `OBJ_<corp>_1001`).
+    pub id: String,
+    /// Name.
+    pub name: String,
+}
+
+/// An outbound project (外呼项目).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSpec {
+    /// Short code, e.g. `JH001` (open95 shows `PRO_<corp>_JH001`).
+    pub code: String,
+    /// Name.
+    pub name: String,
+}
+
+/// The kinds of directory object the admin API and CLI address by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// [`ApiClientSpec`].
+    ApiClient,
+    /// [`TeamSpec`].
+    Team,
+    /// [`QueueSpec`].
+    Queue,
+    /// [`StaffSpec`].
+    Staff,
+    /// [`CallerIdSpec`].
+    CallerId,
+    /// [`ScriptSpec`].
+    Script,
+    /// [`DataObjectSpec`].
+    DataObject,
+    /// [`ProjectSpec`].
+    Project,
+}
+
+impl Kind {
+    /// Every kind, in the order a tenant's objects are applied (referenced ones first).
+    pub const ALL: [Kind; 8] = [
+        Kind::ApiClient,
+        Kind::Team,
+        Kind::DataObject,
+        Kind::Script,
+        Kind::CallerId,
+        Kind::Project,
+        Kind::Queue,
+        Kind::Staff,
+    ];
+
+    /// The plural path segment / CLI name, e.g. `staff`, `api-clients`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::ApiClient => "api-clients",
+            Kind::Team => "teams",
+            Kind::Queue => "queues",
+            Kind::Staff => "staff",
+            Kind::CallerId => "caller-ids",
+            Kind::Script => "scripts",
+            Kind::DataObject => "data-objects",
+            Kind::Project => "projects",
+        }
+    }
+
+    /// The kind named `s`.
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// The field of the spec that names the object (`user_code`, `client_id`, ...).
+    pub fn spec_key(self) -> &'static str {
+        match self {
+            Kind::ApiClient => "client_id",
+            Kind::Team | Kind::DataObject => "id",
+            Kind::Queue | Kind::Project => "code",
+            Kind::Staff => "user_code",
+            Kind::CallerId => "number",
+            Kind::Script => "name",
+        }
+    }
+
+    /// The column that names the object in listings.
+    pub fn list_key(self) -> &'static str {
+        self.table().key[0]
+    }
+
+    fn table(self) -> &'static Table {
+        match self {
+            Kind::ApiClient => &tables::API_CLIENTS,
+            Kind::Team => &tables::TEAMS,
+            Kind::Queue => &tables::QUEUES,
+            Kind::Staff => &tables::STAFF,
+            Kind::CallerId => &tables::CALLER_IDS,
+            Kind::Script => &tables::SCRIPTS,
+            Kind::DataObject => &tables::DATA_OBJECTS,
+            Kind::Project => &tables::PROJECTS,
+        }
+    }
+}
+
+/// Columns never shown by the admin API.
+const SECRET_COLUMNS: &[&str] = &["secret_hash", "sip_ha1", "secret"];
+
+fn opt(s: &Option<String>) -> Val {
+    Val::Text(s.clone().unwrap_or_default())
+}
+
+fn check_code(what: &str, code: &str) -> Result<(), CcError> {
+    let ok = !code.is_empty()
+        && code.len() <= 64
+        && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' || c == '@');
+    if ok { Ok(()) } else { Err(CcError::Invalid(format!("{what} {code:?} must be 1-64 letters, digits or _-.@"))) }
+}
+
+fn check_digits(what: &str, s: &str) -> Result<(), CcError> {
+    if !s.is_empty() && s.len() <= 32 && s.chars().all(|c| c.is_ascii_digit() || c == '+') {
+        Ok(())
+    } else {
+        Err(CcError::Invalid(format!("{what} {s:?} must be digits")))
+    }
+}
+
+impl Services {
+    async fn exists(&self, tenant: TenantId, table: &Table, key: &str) -> Result<bool, CcError> {
+        Ok(matches!(self.db.get_row(tenant, table, &[key.into()]).await?, Some((_, false))))
+    }
+
+    async fn require(&self, tenant: TenantId, table: &Table, what: &str, key: &str) -> Result<(), CcError> {
+        if self.exists(tenant, table, key).await? {
+            Ok(())
+        } else {
+            Err(CcError::Invalid(format!("{what} {key:?} is not defined in this tenant")))
+        }
+    }
+
+    /// Creates or updates one object of `kind` from its JSON spec in the tenant `corp_id`.
+    pub async fn put_object(&self, corp_id: &str, kind: Kind, spec: Value) -> Result<Change, CcError> {
+        let tenant = self.tenant(corp_id).await?;
+        let bad = |e: serde_json::Error| CcError::Invalid(format!("{} spec: {e}", kind.name()));
+        match kind {
+            Kind::ApiClient => self.put_api_client(&tenant, &serde_json::from_value(spec).map_err(bad)?).await,
+            Kind::Team => self.put_team(&tenant, &serde_json::from_value(spec).map_err(bad)?).await,
+            Kind::Queue => self.put_queue(&tenant, &serde_json::from_value(spec).map_err(bad)?).await,
+            Kind::Staff => self.put_staff(&tenant, &serde_json::from_value(spec).map_err(bad)?).await,
+            Kind::CallerId => self.put_caller_id(&tenant, &serde_json::from_value(spec).map_err(bad)?).await,
+            Kind::Script => self.put_script(&tenant, &serde_json::from_value(spec).map_err(bad)?).await,
+            Kind::DataObject => self.put_data_object(&tenant, &serde_json::from_value(spec).map_err(bad)?).await,
+            Kind::Project => self.put_project(&tenant, &serde_json::from_value(spec).map_err(bad)?).await,
+        }
+    }
+
+    /// The tenant's live objects of `kind`, as JSON, secrets left out.
+    pub async fn list_objects(&self, corp_id: &str, kind: Kind) -> Result<Vec<Value>, CcError> {
+        let tenant = self.tenant(corp_id).await?;
+        let rows = self.db.list_rows(tenant.id, kind.table()).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut obj = Map::new();
+            for (col, v) in &row {
+                if SECRET_COLUMNS.contains(col) {
+                    continue;
+                }
+                let json = match v {
+                    Val::Int(i) => Value::from(*i),
+                    Val::Text(s) => Value::from(s.as_str()),
+                };
+                obj.insert((*col).to_string(), json);
+            }
+            if kind == Kind::Staff {
+                let queues = self.db.staff_queue_codes(tenant.id, row["user_code"].text()).await?;
+                obj.insert("queues".into(), Value::from(queues));
+            }
+            out.push(Value::Object(obj));
+        }
+        Ok(out)
+    }
+
+    /// Marks the tenant deleted; its data stays, its credentials stop working.
+    pub async fn delete_tenant(&self, corp_id: &str) -> Result<(), CcError> {
+        if self.db.delete_tenant(corp_id, self.now_ms()).await? {
+            Ok(())
+        } else {
+            Err(CcError::NotFound(format!("tenant {corp_id}")))
+        }
+    }
+
+    /// Marks the object of `kind` with key `key` deleted (its call data stays).
+    pub async fn delete_object(&self, corp_id: &str, kind: Kind, key: &str) -> Result<(), CcError> {
+        let tenant = self.tenant(corp_id).await?;
+        if self.db.delete_row(tenant.id, kind.table(), &[key.into()], self.now_ms()).await? {
+            Ok(())
+        } else {
+            Err(CcError::NotFound(format!("{} {key}", kind.name())))
+        }
+    }
+
+    async fn put(&self, tenant: &Tenant, kind: Kind, row: Row) -> Result<Change, CcError> {
+        Ok(self.db.put_row(tenant.id, kind.table(), &row, self.now_ms()).await?)
+    }
+
+    async fn stored(&self, tenant: &Tenant, kind: Kind, key: &str) -> Result<Option<Row>, CcError> {
+        Ok(self.db.get_row(tenant.id, kind.table(), &[key.into()]).await?.map(|(r, _)| r))
+    }
+
+    /// Creates or updates an API client; an unchanged secret keeps its stored hash.
+    pub async fn put_api_client(&self, tenant: &Tenant, spec: &ApiClientSpec) -> Result<Change, CcError> {
+        check_code("client_id", &spec.client_id)?;
+        if spec.client_secret.len() < 8 {
+            return Err(CcError::Invalid(format!(
+                "client {}: client_secret must be at least 8 characters",
+                spec.client_id
+            )));
+        }
+        let mut scopes = spec.scopes.clone();
+        if scopes.is_empty() || scopes.iter().any(|s| s != "read" && s != "write") {
+            return Err(CcError::Invalid(format!(
+                "client {}: scopes must be a non-empty list of \"read\" and \"write\"",
+                spec.client_id
+            )));
+        }
+        scopes.sort();
+        scopes.dedup();
+        let stored = self.stored(tenant, Kind::ApiClient, &spec.client_id).await?;
+        let secret_hash = match stored {
+            Some(r) if verify_secret(&spec.client_secret, r["secret_hash"].text()) => r["secret_hash"].clone(),
+            _ => Val::Text(hash_secret(&spec.client_secret)),
+        };
+        let row = Row::from([
+            ("client_id", spec.client_id.as_str().into()),
+            ("secret_hash", secret_hash),
+            ("scopes", scopes.join(",").into()),
+        ]);
+        self.put(tenant, Kind::ApiClient, row).await
+    }
+
+    /// Creates or updates a team.
+    pub async fn put_team(&self, tenant: &Tenant, spec: &TeamSpec) -> Result<Change, CcError> {
+        check_code("team id", &spec.id)?;
+        let row = Row::from([("code", spec.id.as_str().into()), ("name", spec.name.as_str().into())]);
+        self.put(tenant, Kind::Team, row).await
+    }
+
+    /// Creates or updates a work-order object.
+    pub async fn put_data_object(&self, tenant: &Tenant, spec: &DataObjectSpec) -> Result<Change, CcError> {
+        check_code("data object id", &spec.id)?;
+        let row = Row::from([("code", spec.id.as_str().into()), ("name", spec.name.as_str().into())]);
+        self.put(tenant, Kind::DataObject, row).await
+    }
+
+    /// Creates or updates an outbound project.
+    pub async fn put_project(&self, tenant: &Tenant, spec: &ProjectSpec) -> Result<Change, CcError> {
+        check_code("project code", &spec.code)?;
+        let row = Row::from([("code", spec.code.as_str().into()), ("name", spec.name.as_str().into())]);
+        self.put(tenant, Kind::Project, row).await
+    }
+
+    /// Creates or updates a caller-ID number.
+    pub async fn put_caller_id(&self, tenant: &Tenant, spec: &CallerIdSpec) -> Result<Change, CcError> {
+        check_digits("caller id", &spec.number)?;
+        self.put(tenant, Kind::CallerId, Row::from([("number", spec.number.as_str().into())])).await
+    }
+
+    /// Creates or updates a script; its public id is kept across updates.
+    pub async fn put_script(&self, tenant: &Tenant, spec: &ScriptSpec) -> Result<Change, CcError> {
+        if spec.name.trim().is_empty() {
+            return Err(CcError::Invalid("script name must not be empty".into()));
+        }
+        let stream = match self.stored(tenant, Kind::Script, &spec.name).await? {
+            Some(r) => r["stream_id"].clone(),
+            None => Val::Text(new_stream_id()),
+        };
+        let row = Row::from([
+            ("name", spec.name.as_str().into()),
+            ("stream_id", stream),
+            ("content", spec.content.as_str().into()),
+        ]);
+        self.put(tenant, Kind::Script, row).await
+    }
+
+    /// Creates or updates a skill group; what it references must exist.
+    pub async fn put_queue(&self, tenant: &Tenant, spec: &QueueSpec) -> Result<Change, CcError> {
+        check_code("queue code", &spec.code)?;
+        let what = format!("queue {}", spec.code);
+        if spec.direction != "in" && spec.direction != "out" {
+            return Err(CcError::Invalid(format!("{what}: direction must be \"in\" or \"out\"")));
+        }
+        if !(0..=1).contains(&spec.call_type) {
+            return Err(CcError::Invalid(format!("{what}: call_type must be 0 (predictive) or 1 (preview)")));
+        }
+        if !(0..=3600).contains(&spec.tip_timeout) {
+            return Err(CcError::Invalid(format!("{what}: tip_timeout must be 0-3600 seconds")));
+        }
+        if let Some(d) = &spec.data_object {
+            self.require(tenant.id, &tables::DATA_OBJECTS, &format!("{what}: data object"), d).await?;
+        }
+        if let Some(s) = &spec.script {
+            self.require(tenant.id, &tables::SCRIPTS, &format!("{what}: script"), s).await?;
+        }
+        if let Some(c) = &spec.caller_id {
+            self.require(tenant.id, &tables::CALLER_IDS, &format!("{what}: caller id"), c).await?;
+        }
+        if let Some(p) = &spec.project {
+            self.require(tenant.id, &tables::PROJECTS, &format!("{what}: project"), p).await?;
+        }
+        let row = Row::from([
+            ("code", spec.code.as_str().into()),
+            ("name", spec.name.as_str().into()),
+            ("direction", spec.direction.as_str().into()),
+            ("data_object", opt(&spec.data_object)),
+            ("script", opt(&spec.script)),
+            ("caller_id", opt(&spec.caller_id)),
+            ("tip_timeout", spec.tip_timeout.into()),
+            ("project", opt(&spec.project)),
+            ("call_type", spec.call_type.into()),
+        ]);
+        self.put(tenant, Kind::Queue, row).await
+    }
+
+    /// Creates or updates a staff member and their skill groups.
+    pub async fn put_staff(&self, tenant: &Tenant, spec: &StaffSpec) -> Result<Change, CcError> {
+        check_code("user_code", &spec.user_code)?;
+        let what = format!("staff {}", spec.user_code);
+        let agent_id = spec.agent_id.clone().unwrap_or_default();
+        let well_formed = agent_id.len() <= 16 && agent_id.chars().all(|c| c.is_ascii_digit());
+        if !well_formed {
+            return Err(CcError::Invalid(format!("{what}: agent_id must be 1-16 digits")));
+        }
+        if let Some(p) = &spec.work_phone
+            && !p.is_empty()
+        {
+            check_digits(&format!("{what}: work_phone"), p)?;
+        }
+        if spec.phone_take_along && spec.work_phone.as_deref().unwrap_or("").is_empty() {
+            return Err(CcError::Invalid(format!("{what}: phone_take_along needs a work_phone")));
+        }
+        if let Some(t) = &spec.team {
+            self.require(tenant.id, &tables::TEAMS, &format!("{what}: team"), t).await?;
+        }
+        for q in &spec.queues {
+            self.require(tenant.id, &tables::QUEUES, &format!("{what}: queue"), q).await?;
+        }
+        let default_queue = match &spec.default_queue {
+            Some(d) if !spec.queues.contains(d) => {
+                return Err(CcError::Invalid(format!("{what}: default_queue {d:?} is not one of its queues")));
+            }
+            Some(d) => d.clone(),
+            None => spec.queues.first().cloned().unwrap_or_default(),
+        };
+        let stored = self.stored(tenant, Kind::Staff, &spec.user_code).await?;
+        let ha1 = match (&spec.sip_password, &stored) {
+            (Some(p), _) if p.len() < 4 => {
+                return Err(CcError::Invalid(format!("{what}: sip_password must be at least 4 characters")));
+            }
+            (Some(p), _) if !agent_id.is_empty() => sip_ha1(&agent_id, &tenant.sip_domain, p),
+            (None, Some(r)) if r["agent_id"].text() == agent_id => r["sip_ha1"].text().to_string(),
+            _ => String::new(),
+        };
+        let (stream_id, created_by) = match &stored {
+            Some(r) => (r["stream_id"].clone(), r["created_by"].clone()),
+            None => (Val::Text(new_stream_id()), Val::from("provision")),
+        };
+        let row = Row::from([
+            ("user_code", spec.user_code.as_str().into()),
+            ("stream_id", stream_id),
+            ("name", spec.name.as_str().into()),
+            ("agent_id", agent_id.into()),
+            ("sip_ha1", ha1.into()),
+            ("role", spec.role.as_str().into()),
+            ("team", opt(&spec.team)),
+            ("default_queue", default_queue.into()),
+            ("work_phone", opt(&spec.work_phone)),
+            ("email", opt(&spec.email)),
+            ("enabled", spec.enabled.into()),
+            ("phone_take_along", spec.phone_take_along.into()),
+            ("priority", spec.priority.into()),
+            ("remark", opt(&spec.remark)),
+            ("created_by", created_by),
+            ("updated_by", "provision".into()),
+        ]);
+        let change = self.put(tenant, Kind::Staff, row).await?;
+        let queues_changed = self.db.set_staff_queues(tenant.id, &spec.user_code, &spec.queues).await?;
+        Ok(match change {
+            Change::Unchanged if queues_changed => Change::Updated,
+            c => c,
+        })
+    }
+}

@@ -1,0 +1,10 @@
+//! Domain types shared by every layer of yunhu. Pure: no tokio, no IO.
+
+pub mod clock;
+pub mod phone;
+pub mod role;
+pub mod time;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use phone::mask_phone;
+pub use role::Role;

@@ -1,0 +1,41 @@
+//! Times are UTC inside; these helpers convert to a tenant's zone for the skins.
+
+use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+/// The zone a tenant gets when it names none.
+pub const DEFAULT_TIME_ZONE: &str = "Asia/Shanghai";
+
+/// Parses an IANA zone name such as `Asia/Shanghai`.
+pub fn parse_zone(name: &str) -> Option<Tz> {
+    name.parse().ok()
+}
+
+/// Milliseconds since the Unix epoch, the form times are stored in.
+pub fn to_millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// The instant of a stored millisecond timestamp.
+pub fn from_millis(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// Formats a stored timestamp in `zone` with a chrono pattern (e.g. `%Y%m%d%H%M%S`).
+pub fn format_in_zone(ms: i64, zone: Tz, pattern: &str) -> String {
+    from_millis(ms).with_timezone(&zone).format(pattern).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_in_the_tenant_zone() {
+        let zone = parse_zone("Asia/Shanghai").unwrap();
+        // 2018-07-30 10:52:36 UTC is 18:52:36 in Shanghai.
+        let ms = Utc.with_ymd_and_hms(2018, 7, 30, 10, 52, 36).unwrap().timestamp_millis();
+        assert_eq!(format_in_zone(ms, zone, "%Y%m%d%H%M%S"), "20180730185236");
+        assert!(parse_zone("Mars/Olympus").is_none());
+    }
+}

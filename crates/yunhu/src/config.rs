@@ -1,0 +1,156 @@
+//! Configuration: built-in defaults, then a TOML file, then `YUNHU_*` environment variables,
+//! then command-line flags, each over the one before.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The settings yunhu runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the SQLite file, keys and recordings live.
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...`; default a SQLite file in `data_dir`.
+    pub database_url: Option<String>,
+    /// HTTP listen address.
+    pub http_listen: String,
+    /// Admin API token; default kept in `data_dir/admin.token`.
+    pub admin_token: Option<String>,
+    /// Base64 32-byte key sealing secrets that must be readable; default `data_dir/master.key`.
+    pub master_key: Option<String>,
+    /// `text` or `json` logs.
+    pub log_format: String,
+    /// Provisioning file to apply at start.
+    pub provision: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            http_listen: "127.0.0.1:8080".into(),
+            admin_token: None,
+            master_key: None,
+            log_format: "text".into(),
+            provision: None,
+        }
+    }
+}
+
+/// The file form: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    http_listen: Option<String>,
+    admin_token: Option<String>,
+    master_key: Option<String>,
+    log_format: Option<String>,
+    provision: Option<PathBuf>,
+}
+
+/// Overrides from flags or the environment (clap fills these from both).
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct Overrides {
+    /// Configuration file (TOML).
+    #[arg(long, env = "YUNHU_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Data directory.
+    #[arg(long, env = "YUNHU_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: sqlite://FILE or postgres://USER@HOST:PORT/DB.
+    #[arg(long, env = "YUNHU_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// HTTP listen address.
+    #[arg(long, env = "YUNHU_HTTP_LISTEN", global = true)]
+    pub http_listen: Option<String>,
+    /// Admin API token.
+    #[arg(long, env = "YUNHU_ADMIN_TOKEN", global = true, hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Secret-sealing key, base64 of 32 bytes.
+    #[arg(long, env = "YUNHU_MASTER_KEY", global = true, hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// Log format: text or json.
+    #[arg(long, env = "YUNHU_LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
+}
+
+impl Config {
+    /// Builds the configuration from defaults, the file (if any) and the overrides.
+    pub fn load(o: &Overrides) -> anyhow::Result<Config> {
+        let mut c = Config::default();
+        let file = o.config.clone().or_else(|| Path::new("yunhu.toml").exists().then(|| "yunhu.toml".into()));
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| anyhow::anyhow!("reading config {}: {e}", path.display()))?;
+            let f: FileConfig = toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+            c.data_dir = f.data_dir.unwrap_or(c.data_dir);
+            c.database_url = f.database_url.or(c.database_url);
+            c.http_listen = f.http_listen.unwrap_or(c.http_listen);
+            c.admin_token = f.admin_token.or(c.admin_token);
+            c.master_key = f.master_key.or(c.master_key);
+            c.log_format = f.log_format.unwrap_or(c.log_format);
+            c.provision = f.provision.or(c.provision);
+        }
+        c.data_dir = o.data_dir.clone().unwrap_or(c.data_dir);
+        c.database_url = o.database_url.clone().or(c.database_url);
+        c.http_listen = o.http_listen.clone().unwrap_or(c.http_listen);
+        c.admin_token = o.admin_token.clone().or(c.admin_token);
+        c.master_key = o.master_key.clone().or(c.master_key);
+        c.log_format = o.log_format.clone().unwrap_or(c.log_format);
+        if c.log_format != "text" && c.log_format != "json" {
+            anyhow::bail!("log_format must be \"text\" or \"json\", not {:?}", c.log_format);
+        }
+        Ok(c)
+    }
+
+    /// The database URL in force.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("yunhu.db").display()))
+    }
+}
+
+/// A URL with its password replaced, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_beat_defaults() {
+        let dir = std::env::temp_dir().join(format!("yunhu-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("y.toml");
+        std::fs::write(&file, "http_listen = \"0.0.0.0:9000\"\ndata_dir = \"/var/lib/yunhu\"\n").unwrap();
+        let o = Overrides { config: Some(file.clone()), data_dir: Some("/srv/y".into()), ..Default::default() };
+        let c = Config::load(&o).unwrap();
+        assert_eq!(c.http_listen, "0.0.0.0:9000");
+        assert_eq!(c.data_dir, PathBuf::from("/srv/y"));
+        assert_eq!(c.database_url(), "sqlite:///srv/y/yunhu.db?mode=rwc");
+        std::fs::write(&file, "http_lisen = \"x\"\n").unwrap();
+        assert!(Config::load(&o).unwrap_err().to_string().contains("http_lisen"));
+        let c = Config::load(&Overrides::default()).unwrap();
+        assert_eq!((c.http_listen.as_str(), c.data_dir.to_str()), ("127.0.0.1:8080", Some("./data")));
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact_url("postgres://u:pw@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact_url("postgres://postgres@h/db"), "postgres://postgres@h/db");
+    }
+}

@@ -1,0 +1,125 @@
+//! The yunhu binary's library half: configuration, wiring and the server, so tests can start
+//! the real thing in-process.
+
+pub mod config;
+pub mod logging;
+
+use anyhow::Context;
+use config::Config;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use yunhu_api::AppState;
+use yunhu_cc::Services;
+use yunhu_cc::secrets::Sealer;
+use yunhu_core::{Clock, SystemClock};
+use yunhu_store::Db;
+
+/// Reads a secret kept in the data directory, creating it (mode 0600) the first time.
+fn data_secret(dir: &Path, name: &str, make: impl FnOnce() -> String) -> anyhow::Result<String> {
+    let path = dir.join(name);
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        return Ok(s.trim().to_string());
+    }
+    let value = make();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    use std::io::Write;
+    let mut f = options.open(&path).with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(value.as_bytes())?;
+    f.sync_all()?;
+    tracing::info!(path = %path.display(), "created {name}");
+    Ok(value)
+}
+
+/// Opens the store and builds the services for `config`, with time from `clock`.
+pub async fn open_services(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Services> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let url = config.database_url();
+    let db = Db::open(&url).await.with_context(|| format!("opening database {}", config::redact_url(&url)))?;
+    let key = match &config.master_key {
+        Some(k) => k.clone(),
+        None => data_secret(&config.data_dir, "master.key", Sealer::generate_key)?,
+    };
+    let sealer = Sealer::from_base64(&key).context("master key must be 32 bytes, base64")?;
+    Ok(Services::new(db, clock, sealer))
+}
+
+/// The admin API token: configured, or kept in the data directory.
+pub fn admin_token(config: &Config) -> anyhow::Result<String> {
+    match &config.admin_token {
+        Some(t) => Ok(t.clone()),
+        None => data_secret(&config.data_dir, "admin.token", yunhu_cc::secrets::new_stream_id),
+    }
+}
+
+/// A started server.
+pub struct Running {
+    /// Where HTTP listens.
+    pub http_addr: SocketAddr,
+    /// The services behind it.
+    pub services: Services,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, finishes in-flight requests, returns.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        let _ = self.task.await;
+    }
+
+    /// Runs until the server ends (after `shutdown` resolves).
+    pub async fn wait(self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        shutdown.await;
+        let _ = self.shutdown.send(());
+        self.task.await??;
+        Ok(())
+    }
+}
+
+/// Starts the server on the system clock.
+pub async fn start(config: &Config) -> anyhow::Result<Running> {
+    start_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// Starts the server with time from `clock` (tests move it to expire tokens).
+pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+    let services = open_services(config, clock).await?;
+    if let Some(file) = &config.provision {
+        let report = provision_file(&services, file).await?;
+        tracing::info!(
+            created = report.created.len(),
+            updated = report.updated.len(),
+            unchanged = report.unchanged,
+            "provisioning applied"
+        );
+    }
+    let state = AppState { services: services.clone(), admin_token: admin_token(config)?.into() };
+    let listener = tokio::net::TcpListener::bind(&config.http_listen)
+        .await
+        .with_context(|| format!("binding HTTP on {}", config.http_listen))?;
+    let http_addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = yunhu_api::router(state);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    tracing::info!(%http_addr, "yunhu HTTP listening");
+    Ok(Running { http_addr, services, shutdown: tx, task })
+}
+
+/// Applies a provisioning file.
+pub async fn provision_file(services: &Services, file: &Path) -> anyhow::Result<yunhu_cc::provision::ProvisionReport> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let doc = yunhu_cc::provision::ProvisionDoc::from_toml(&text)?;
+    Ok(services.apply_provisioning(&doc).await?)
+}

@@ -1,0 +1,150 @@
+//! `yunhu`: the call center in one binary.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::sync::Arc;
+use yunhu::config::{Config, Overrides};
+use yunhu_cc::objects::Kind;
+use yunhu_core::SystemClock;
+
+#[derive(Parser)]
+#[command(name = "yunhu", version, about = "yunhu (云呼): a self-hosted cloud call center")]
+struct Cli {
+    #[command(flatten)]
+    overrides: Overrides,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Apply this provisioning file before serving.
+        #[arg(long, env = "YUNHU_PROVISION")]
+        provision: Option<PathBuf>,
+    },
+    /// Apply a provisioning file (idempotent) and exit.
+    Provision {
+        /// The TOML file.
+        file: PathBuf,
+    },
+    /// Create or upgrade the database schema and exit.
+    Migrate,
+    /// Administer tenants and their directory directly in the database.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// List tenants.
+    Tenants,
+    /// Mark a tenant deleted (its data stays).
+    DeleteTenant {
+        /// 企业号.
+        corp_id: String,
+    },
+    /// List a tenant's objects of one kind (api-clients, teams, queues, staff, caller-ids, scripts,
+    /// data-objects, projects) as JSON.
+    List {
+        /// Object kind.
+        kind: String,
+        /// 企业号.
+        #[arg(long)]
+        corp: String,
+    },
+    /// Create or update one object from its JSON spec (the provisioning keys).
+    Put {
+        /// Object kind.
+        kind: String,
+        /// 企业号.
+        #[arg(long)]
+        corp: String,
+        /// The spec, e.g. '{"user_code":"1002","name":"李四","agent_id":"1002","sip_password":"pw12"}'.
+        #[arg(long)]
+        json: String,
+    },
+    /// Mark one object deleted.
+    Delete {
+        /// Object kind.
+        kind: String,
+        /// Its key (user_code, code, id, number, name or client_id).
+        key: String,
+        /// 企业号.
+        #[arg(long)]
+        corp: String,
+    },
+}
+
+fn kind(name: &str) -> anyhow::Result<Kind> {
+    Kind::parse(name).with_context(|| {
+        let known: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+        format!("unknown kind {name:?}; known: {}", known.join(", "))
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut config = Config::load(&cli.overrides)?;
+    yunhu::logging::init(&config.log_format);
+    match cli.command {
+        Command::Serve { provision } => {
+            config.provision = provision.or(config.provision);
+            let running = yunhu::start(&config).await?;
+            running.wait(shutdown_signal()).await?;
+        }
+        Command::Provision { file } => {
+            let services = yunhu::open_services(&config, Arc::new(SystemClock)).await?;
+            let report = yunhu::provision_file(&services, &file).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Command::Migrate => {
+            yunhu::open_services(&config, Arc::new(SystemClock)).await?;
+            println!("database is up to date");
+        }
+        Command::Admin(cmd) => {
+            let s = yunhu::open_services(&config, Arc::new(SystemClock)).await?;
+            match cmd {
+                AdminCommand::Tenants => {
+                    for t in s.db().list_tenants().await? {
+                        println!("{}\t{}\t{}\t{}", t.corp_id, t.id.0, t.name, t.sip_domain);
+                    }
+                }
+                AdminCommand::DeleteTenant { corp_id } => s.delete_tenant(&corp_id).await?,
+                AdminCommand::List { kind: k, corp } => {
+                    let items = s.list_objects(&corp, kind(&k)?).await?;
+                    println!("{}", serde_json::to_string_pretty(&items)?);
+                }
+                AdminCommand::Put { kind: k, corp, json } => {
+                    let spec = serde_json::from_str(&json).context("--json is not valid JSON")?;
+                    let change = s.put_object(&corp, kind(&k)?, spec).await?;
+                    println!("{change:?}");
+                }
+                AdminCommand::Delete { kind: k, key, corp } => s.delete_object(&corp, kind(&k)?, &key).await?,
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
