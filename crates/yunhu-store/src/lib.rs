@@ -8,6 +8,7 @@ mod db;
 pub mod directory;
 mod migrations;
 mod rows;
+pub mod testing;
 
 pub use db::{Backend, Db};
 pub use rows::{Change, Col, ColType, Row, Table, Val};

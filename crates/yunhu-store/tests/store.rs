@@ -1,0 +1,112 @@
+//! Store behaviour, on SQLite and on PostgreSQL alike.
+
+use yunhu_store::directory::{STAFF, StaffFilter, TEAMS};
+use yunhu_store::testing::scratch_urls;
+use yunhu_store::{Backend, Change, Db, Row, StoreError, TenantId, Val};
+
+async fn each_backend_with_url() -> Vec<(String, Db)> {
+    let mut dbs = Vec::new();
+    for url in scratch_urls().await.expect("scratch databases (is PostgreSQL up?)") {
+        let db = Db::open(&url).await.expect("open");
+        dbs.push((url, db));
+    }
+    assert_eq!(dbs.iter().map(|(_, d)| d.backend()).collect::<Vec<_>>(), [Backend::Sqlite, Backend::Postgres]);
+    dbs
+}
+
+async fn each_backend() -> Vec<Db> {
+    each_backend_with_url().await.into_iter().map(|(_, db)| db).collect()
+}
+
+fn staff(user_code: &str, ext: &str) -> Row {
+    let mut row = Row::new();
+    for col in STAFF.cols {
+        row.insert(col.name, if col.ty == yunhu_store::ColType::Int { Val::Int(0) } else { Val::from("") });
+    }
+    row.insert("user_code", user_code.into());
+    row.insert("agent_id", ext.into());
+    row.insert("name", format!("staff {user_code}").into());
+    row
+}
+
+#[tokio::test]
+async fn tenant_ids_start_high_and_migrations_run_once() {
+    for (url, db) in each_backend_with_url().await {
+        let (a, ch) = db.put_tenant("777777", "A", "Asia/Shanghai", "a.yunhu", 1).await.unwrap();
+        assert_eq!((a, ch), (TenantId(10001), Change::Created));
+        let (b, _) = db.put_tenant("888888", "B", "Asia/Shanghai", "b.yunhu", 1).await.unwrap();
+        assert_eq!(b, TenantId(10002));
+        assert_eq!(db.put_tenant("777777", "A", "Asia/Shanghai", "a.yunhu", 2).await.unwrap().1, Change::Unchanged);
+        assert_eq!(db.put_tenant("777777", "A2", "Asia/Shanghai", "a.yunhu", 3).await.unwrap().1, Change::Updated);
+        let err = db.put_tenant("999999", "C", "Asia/Shanghai", "a.yunhu", 4).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        // Opening again re-runs no migration and keeps the data.
+        let before = db.dump().await.unwrap();
+        db.close().await;
+        let again = Db::open(&url).await.unwrap();
+        assert_eq!(again.dump().await.unwrap(), before);
+    }
+}
+
+#[tokio::test]
+async fn rows_are_written_only_when_they_change_and_stay_in_their_tenant() {
+    for db in each_backend().await {
+        let (a, _) = db.put_tenant("777777", "A", "Asia/Shanghai", "a.yunhu", 1).await.unwrap();
+        let (b, _) = db.put_tenant("888888", "B", "Asia/Shanghai", "b.yunhu", 1).await.unwrap();
+        let team = Row::from([("code", Val::from("0100")), ("name", Val::from("班组1"))]);
+        assert_eq!(db.put_row(a, &TEAMS, &team, 10).await.unwrap(), Change::Created);
+        assert_eq!(db.put_row(a, &TEAMS, &team, 20).await.unwrap(), Change::Unchanged);
+        let dump = db.dump().await.unwrap();
+        assert!(dump.contains(r#"teams:Some(10001)|Some("0100")|Some("班组1")|Some(0)|Some(10)|Some(10)"#), "{dump}");
+        assert!(db.list_rows(b, &TEAMS).await.unwrap().is_empty());
+        assert!(db.get_row(b, &TEAMS, &["0100".into()]).await.unwrap().is_none());
+
+        let renamed = Row::from([("code", Val::from("0100")), ("name", Val::from("一组"))]);
+        assert_eq!(db.put_row(a, &TEAMS, &renamed, 30).await.unwrap(), Change::Updated);
+        assert_eq!(db.list_rows(a, &TEAMS).await.unwrap(), vec![renamed.clone()]);
+
+        // Deleting hides the row but keeps it; putting it again revives it.
+        assert!(db.delete_row(a, &TEAMS, &["0100".into()], 40).await.unwrap());
+        assert!(!db.delete_row(a, &TEAMS, &["0100".into()], 41).await.unwrap());
+        assert!(db.list_rows(a, &TEAMS).await.unwrap().is_empty());
+        assert_eq!(db.get_row(a, &TEAMS, &["0100".into()]).await.unwrap(), Some((renamed.clone(), true)));
+        assert_eq!(db.put_row(a, &TEAMS, &renamed, 50).await.unwrap(), Change::Updated);
+        assert_eq!(db.list_rows(a, &TEAMS).await.unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn extensions_are_unique_per_tenant_only() {
+    for db in each_backend().await {
+        let (a, _) = db.put_tenant("777777", "A", "Asia/Shanghai", "a.yunhu", 1).await.unwrap();
+        let (b, _) = db.put_tenant("888888", "B", "Asia/Shanghai", "b.yunhu", 1).await.unwrap();
+        db.put_row(a, &STAFF, &staff("1001", "1001"), 1).await.unwrap();
+        db.put_row(b, &STAFF, &staff("1001", "1001"), 1).await.unwrap();
+        let err = db.put_row(a, &STAFF, &staff("1002", "1001"), 1).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        // A deleted staff member's extension can be given to someone else.
+        db.delete_row(a, &STAFF, &["1001".into()], 2).await.unwrap();
+        assert_eq!(db.put_row(a, &STAFF, &staff("1002", "1001"), 3).await.unwrap(), Change::Created);
+
+        let filter = StaffFilter { agent_id: Some("1001".into()), ..Default::default() };
+        let (rows, total) = db.list_staff(a, &filter, 0, 10).await.unwrap();
+        assert_eq!((rows.len(), total, rows[0]["user_code"].text()), (1, 1, "1002"));
+        let (rows, total) = db.list_staff(b, &StaffFilter::default(), 0, 10).await.unwrap();
+        assert_eq!((rows.len(), total, rows[0]["name"].text()), (1, 1, "staff 1001"));
+    }
+}
+
+#[tokio::test]
+async fn staff_queue_sets_are_replaced_whole() {
+    for db in each_backend().await {
+        let (a, _) = db.put_tenant("777777", "A", "Asia/Shanghai", "a.yunhu", 1).await.unwrap();
+        let (b, _) = db.put_tenant("888888", "B", "Asia/Shanghai", "b.yunhu", 1).await.unwrap();
+        let codes = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(db.set_staff_queues(a, "1001", &codes(&["8001", "8000", "8000"])).await.unwrap());
+        assert!(!db.set_staff_queues(a, "1001", &codes(&["8000", "8001"])).await.unwrap());
+        assert_eq!(db.staff_queue_codes(a, "1001").await.unwrap(), codes(&["8000", "8001"]));
+        assert!(db.staff_queue_codes(b, "1001").await.unwrap().is_empty());
+        assert!(db.set_staff_queues(a, "1001", &codes(&["8002"])).await.unwrap());
+        assert_eq!(db.staff_queue_codes(a, "1001").await.unwrap(), codes(&["8002"]));
+    }
+}
