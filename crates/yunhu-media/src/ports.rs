@@ -1,0 +1,59 @@
+//! The RTP port range: even ports handed out round-robin, skipping those in use.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use tokio::net::UdpSocket;
+
+/// Hands out UDP sockets on even ports of a configured range.
+#[derive(Debug)]
+pub struct PortPool {
+    first: u16,
+    last: u16,
+    next: Mutex<u16>,
+}
+
+impl PortPool {
+    /// A pool over `first..=last` (odd bounds are rounded inwards to even ports).
+    pub fn new(first: u16, last: u16) -> PortPool {
+        let first = first + first % 2;
+        PortPool { first, last, next: Mutex::new(first) }
+    }
+
+    /// Binds a socket on `ip` at the next free even port.
+    pub async fn bind(&self, ip: IpAddr) -> std::io::Result<UdpSocket> {
+        let span = (u32::from(self.last.saturating_sub(self.first)) / 2 + 1).max(1);
+        for _ in 0..span {
+            let port = {
+                let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+                let p = *next;
+                *next = if p.saturating_add(2) > self.last { self.first } else { p + 2 };
+                p
+            };
+            if let Ok(sock) = UdpSocket::bind(SocketAddr::new(ip, port)).await {
+                return Ok(sock);
+            }
+        }
+        Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, "RTP port range exhausted"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hands_out_distinct_even_ports_and_skips_taken_ones() {
+        let pool = PortPool::new(41001, 41010);
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let a = pool.bind(ip).await.unwrap();
+        let b = pool.bind(ip).await.unwrap();
+        let (pa, pb) = (a.local_addr().unwrap().port(), b.local_addr().unwrap().port());
+        assert_ne!(pa, pb);
+        assert!(pa % 2 == 0 && pb % 2 == 0 && (41002..=41010).contains(&pa));
+        let mut held = vec![a, b];
+        while let Ok(s) = pool.bind(ip).await {
+            held.push(s);
+        }
+        assert_eq!(held.len(), 5);
+    }
+}
