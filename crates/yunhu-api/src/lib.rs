@@ -1,6 +1,7 @@
 //! The HTTP surface of yunhu: one module per dialect skin, and the native admin API.
 //! Skins only parse, authenticate and spell answers; the rules live in `yunhu-cc`.
 
+pub mod action;
 pub mod admin;
 pub mod body;
 pub mod open95;
@@ -15,6 +16,8 @@ pub struct AppState {
     pub services: Services,
     /// Bearer token of the native admin API.
     pub admin_token: std::sync::Arc<str>,
+    /// The switch, when telephony runs.
+    pub switch: Option<yunhu_cc::switch::Switch>,
 }
 
 /// The whole HTTP router.
@@ -22,6 +25,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(open95::routes())
         .merge(admin::routes())
+        .merge(action::routes())
         .layer(axum::extract::DefaultBodyLimit::max(body::MAX_BODY))
         .with_state(state)
 }

@@ -121,3 +121,23 @@ impl Services {
         Ok(Ok(grant.tenant))
     }
 }
+
+impl Services {
+    /// The tenant of a per-dialect credential (`kind` crm / sipcdr / action), if `secret` matches.
+    /// Unknown principals cost the same time as known ones.
+    pub async fn check_credential(
+        &self,
+        kind: &str,
+        principal: &str,
+        secret: &str,
+    ) -> Result<Option<crate::Tenant>, CcError> {
+        let Some((tenant, stored)) = self.db.credential_by_principal(kind, principal).await? else {
+            verify_nothing(secret);
+            return Ok(None);
+        };
+        if !verify_secret(secret, &stored) {
+            return Ok(None);
+        }
+        Ok(self.db.tenant_by_id(tenant).await?)
+    }
+}

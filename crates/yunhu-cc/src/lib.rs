@@ -7,6 +7,7 @@ pub mod error;
 pub mod objects;
 pub mod provision;
 pub mod secrets;
+pub mod switch;
 
 pub use error::CcError;
 pub use yunhu_store::{Change, Db, TenantId, directory::Tenant};

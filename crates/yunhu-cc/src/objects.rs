@@ -168,6 +168,29 @@ pub struct ProjectSpec {
     pub name: String,
 }
 
+/// A SIP trunk to a carrier (中继).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkSpec {
+    /// Name, unique in the tenant.
+    pub name: String,
+    /// Carrier's SIP address, `ip:port`.
+    pub address: String,
+    /// `udp` or `tcp`.
+    #[serde(default = "default_transport")]
+    pub transport: String,
+    /// Caller ID shown on calls out through it; one of the tenant's caller-ID numbers.
+    #[serde(default)]
+    pub caller_id: Option<String>,
+    /// Addresses the carrier sends from (inbound calls are accepted only from these).
+    #[serde(default)]
+    pub allow_ips: Vec<String>,
+}
+
+fn default_transport() -> String {
+    "udp".into()
+}
+
 /// The kinds of directory object the admin API and CLI address by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -187,17 +210,20 @@ pub enum Kind {
     DataObject,
     /// [`ProjectSpec`].
     Project,
+    /// [`TrunkSpec`].
+    Trunk,
 }
 
 impl Kind {
     /// Every kind, in the order a tenant's objects are applied (referenced ones first).
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::ApiClient,
         Kind::Team,
         Kind::DataObject,
         Kind::Script,
         Kind::CallerId,
         Kind::Project,
+        Kind::Trunk,
         Kind::Queue,
         Kind::Staff,
     ];
@@ -213,6 +239,7 @@ impl Kind {
             Kind::Script => "scripts",
             Kind::DataObject => "data-objects",
             Kind::Project => "projects",
+            Kind::Trunk => "trunks",
         }
     }
 
@@ -229,7 +256,7 @@ impl Kind {
             Kind::Queue | Kind::Project => "code",
             Kind::Staff => "user_code",
             Kind::CallerId => "number",
-            Kind::Script => "name",
+            Kind::Script | Kind::Trunk => "name",
         }
     }
 
@@ -248,6 +275,7 @@ impl Kind {
             Kind::Script => &tables::SCRIPTS,
             Kind::DataObject => &tables::DATA_OBJECTS,
             Kind::Project => &tables::PROJECTS,
+            Kind::Trunk => &yunhu_store::calls::TRUNKS,
         }
     }
 }
@@ -300,6 +328,7 @@ impl Services {
             Kind::Script => self.put_script(&tenant, &serde_json::from_value(spec).map_err(bad)?).await,
             Kind::DataObject => self.put_data_object(&tenant, &serde_json::from_value(spec).map_err(bad)?).await,
             Kind::Project => self.put_project(&tenant, &serde_json::from_value(spec).map_err(bad)?).await,
+            Kind::Trunk => self.put_trunk(&tenant, &serde_json::from_value(spec).map_err(bad)?).await,
         }
     }
 
@@ -406,6 +435,32 @@ impl Services {
         check_code("project code", &spec.code)?;
         let row = Row::from([("code", spec.code.as_str().into()), ("name", spec.name.as_str().into())]);
         self.put(tenant, Kind::Project, row).await
+    }
+
+    /// Creates or updates a trunk.
+    pub async fn put_trunk(&self, tenant: &Tenant, spec: &TrunkSpec) -> Result<Change, CcError> {
+        check_code("trunk name", &spec.name)?;
+        let what = format!("trunk {}", spec.name);
+        if spec.address.parse::<std::net::SocketAddr>().is_err() {
+            return Err(CcError::Invalid(format!("{what}: address {:?} must be ip:port", spec.address)));
+        }
+        if spec.transport != "udp" && spec.transport != "tcp" {
+            return Err(CcError::Invalid(format!("{what}: transport must be \"udp\" or \"tcp\"")));
+        }
+        if let Some(bad) = spec.allow_ips.iter().find(|ip| ip.parse::<std::net::IpAddr>().is_err()) {
+            return Err(CcError::Invalid(format!("{what}: allow_ips entry {bad:?} is not an IP address")));
+        }
+        if let Some(c) = &spec.caller_id {
+            self.require(tenant.id, &tables::CALLER_IDS, &format!("{what}: caller id"), c).await?;
+        }
+        let row = Row::from([
+            ("name", spec.name.as_str().into()),
+            ("address", spec.address.as_str().into()),
+            ("transport", spec.transport.as_str().into()),
+            ("caller_id", opt(&spec.caller_id)),
+            ("allow_ips", spec.allow_ips.join(",").into()),
+        ]);
+        self.put(tenant, Kind::Trunk, row).await
     }
 
     /// Creates or updates a caller-ID number.

@@ -4,6 +4,7 @@
 
 use crate::objects::{
     ApiClientSpec, CallerIdSpec, DataObjectSpec, Kind, ProjectSpec, QueueSpec, ScriptSpec, StaffSpec, TeamSpec,
+    TrunkSpec,
 };
 use crate::secrets::{hash_secret, verify_secret};
 use crate::{CcError, Change, Services, Tenant};
@@ -93,6 +94,9 @@ pub struct TenantSpec {
     /// Outbound projects.
     #[serde(default)]
     pub project: Vec<ProjectSpec>,
+    /// SIP trunks.
+    #[serde(default)]
+    pub trunk: Vec<TrunkSpec>,
     /// Skill groups.
     #[serde(default)]
     pub queue: Vec<QueueSpec>,
@@ -220,6 +224,7 @@ impl Services {
                 Kind::Script => each!(spec.script, name, put_script),
                 Kind::CallerId => each!(spec.caller_id, number, put_caller_id),
                 Kind::Project => each!(spec.project, code, put_project),
+                Kind::Trunk => each!(spec.trunk, name, put_trunk),
                 Kind::Queue => each!(spec.queue, code, put_queue),
                 Kind::Staff => each!(spec.staff, user_code, put_staff),
             }

@@ -451,6 +451,9 @@ impl Db {
             "queues",
             "staff",
             "staff_queues",
+            "trunks",
+            "events",
+            "call_records",
         ];
         let mut out = String::new();
         for table in tables {

@@ -4,6 +4,7 @@
 //! types both share (`BIGINT`, `TEXT`). Every table that holds tenant data has a `tenant_id`
 //! column and every query here takes the tenant it is scoped to.
 
+pub mod calls;
 mod db;
 pub mod directory;
 mod migrations;

@@ -4,7 +4,10 @@ use crate::{Backend, Db, Result};
 use sqlx::Executor;
 
 /// `(version, name, sql)`; `{serial_pk}` becomes the backend's auto-increment primary key.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "directory", include_str!("../migrations/0001_directory.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "directory", include_str!("../migrations/0001_directory.sql")),
+    (2, "calls", include_str!("../migrations/0002_calls.sql")),
+];
 
 fn render(sql: &str, backend: Backend) -> String {
     let serial = match backend {

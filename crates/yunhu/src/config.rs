@@ -21,6 +21,12 @@ pub struct Config {
     pub log_format: String,
     /// Provisioning file to apply at start.
     pub provision: Option<PathBuf>,
+    /// SIP (UDP and TCP) listen address, or `off` for no telephony.
+    pub sip_listen: String,
+    /// RTP port range, `first-last`.
+    pub rtp_ports: String,
+    /// Seconds a leg may ring unanswered.
+    pub ring_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -33,6 +39,9 @@ impl Default for Config {
             master_key: None,
             log_format: "text".into(),
             provision: None,
+            sip_listen: "127.0.0.1:5060".into(),
+            rtp_ports: "20000-29999".into(),
+            ring_timeout_secs: 30,
         }
     }
 }
@@ -48,6 +57,9 @@ pub struct FileConfig {
     master_key: Option<String>,
     log_format: Option<String>,
     provision: Option<PathBuf>,
+    sip_listen: Option<String>,
+    rtp_ports: Option<String>,
+    ring_timeout_secs: Option<u64>,
 }
 
 /// Overrides from flags or the environment (clap fills these from both).
@@ -74,6 +86,15 @@ pub struct Overrides {
     /// Log format: text or json.
     #[arg(long, env = "YUNHU_LOG_FORMAT", global = true)]
     pub log_format: Option<String>,
+    /// SIP listen address (UDP and TCP), or `off`.
+    #[arg(long, env = "YUNHU_SIP_LISTEN", global = true)]
+    pub sip_listen: Option<String>,
+    /// RTP port range, e.g. 20000-29999.
+    #[arg(long, env = "YUNHU_RTP_PORTS", global = true)]
+    pub rtp_ports: Option<String>,
+    /// Seconds a leg may ring unanswered.
+    #[arg(long, env = "YUNHU_RING_TIMEOUT_SECS", global = true)]
+    pub ring_timeout_secs: Option<u64>,
 }
 
 impl Config {
@@ -92,6 +113,9 @@ impl Config {
             c.master_key = f.master_key.or(c.master_key);
             c.log_format = f.log_format.unwrap_or(c.log_format);
             c.provision = f.provision.or(c.provision);
+            c.sip_listen = f.sip_listen.unwrap_or(c.sip_listen);
+            c.rtp_ports = f.rtp_ports.unwrap_or(c.rtp_ports);
+            c.ring_timeout_secs = f.ring_timeout_secs.unwrap_or(c.ring_timeout_secs);
         }
         c.data_dir = o.data_dir.clone().unwrap_or(c.data_dir);
         c.database_url = o.database_url.clone().or(c.database_url);
@@ -99,10 +123,33 @@ impl Config {
         c.admin_token = o.admin_token.clone().or(c.admin_token);
         c.master_key = o.master_key.clone().or(c.master_key);
         c.log_format = o.log_format.clone().unwrap_or(c.log_format);
+        c.sip_listen = o.sip_listen.clone().unwrap_or(c.sip_listen);
+        c.rtp_ports = o.rtp_ports.clone().unwrap_or(c.rtp_ports);
+        c.ring_timeout_secs = o.ring_timeout_secs.unwrap_or(c.ring_timeout_secs);
+        c.rtp_range()?;
+        if c.sip_listen != "off" && c.sip_listen.parse::<std::net::SocketAddr>().is_err() {
+            anyhow::bail!("sip_listen must be ip:port or \"off\", not {:?}", c.sip_listen);
+        }
         if c.log_format != "text" && c.log_format != "json" {
             anyhow::bail!("log_format must be \"text\" or \"json\", not {:?}", c.log_format);
         }
         Ok(c)
+    }
+
+    /// The RTP range as numbers.
+    pub fn rtp_range(&self) -> anyhow::Result<(u16, u16)> {
+        let bad = || anyhow::anyhow!("rtp_ports must be FIRST-LAST with FIRST < LAST, not {:?}", self.rtp_ports);
+        let (a, b) = self.rtp_ports.split_once('-').ok_or_else(bad)?;
+        let (a, b): (u16, u16) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
+        if a >= b || a < 1024 {
+            return Err(bad());
+        }
+        Ok((a, b))
+    }
+
+    /// Where recordings live.
+    pub fn recordings_dir(&self) -> PathBuf {
+        self.data_dir.join("recordings")
     }
 
     /// The database URL in force.

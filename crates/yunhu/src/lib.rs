@@ -62,6 +62,8 @@ pub struct Running {
     pub http_addr: SocketAddr,
     /// The services behind it.
     pub services: Services,
+    /// Where SIP listens, when telephony runs.
+    pub sip_addr: Option<SocketAddr>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -99,7 +101,21 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
             "provisioning applied"
         );
     }
-    let state = AppState { services: services.clone(), admin_token: admin_token(config)?.into() };
+    let switch = if config.sip_listen == "off" {
+        None
+    } else {
+        let listen: SocketAddr = config.sip_listen.parse().context("sip_listen")?;
+        let switch_config = yunhu_cc::switch::SwitchConfig {
+            sip: yunhu_sip::SipConfig { listen, ..Default::default() },
+            rtp_ports: config.rtp_range()?,
+            media_ip: listen.ip(),
+            recordings_dir: config.recordings_dir(),
+            ring_timeout: std::time::Duration::from_secs(config.ring_timeout_secs),
+        };
+        Some(yunhu_cc::switch::Switch::start(services.clone(), switch_config).await?)
+    };
+    let sip_addr = switch.as_ref().map(|s| s.sip_addr());
+    let state = AppState { services: services.clone(), admin_token: admin_token(config)?.into(), switch };
     let listener = tokio::net::TcpListener::bind(&config.http_listen)
         .await
         .with_context(|| format!("binding HTTP on {}", config.http_listen))?;
@@ -114,7 +130,7 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
             .await
     });
     tracing::info!(%http_addr, "yunhu HTTP listening");
-    Ok(Running { http_addr, services, shutdown: tx, task })
+    Ok(Running { http_addr, services, sip_addr, shutdown: tx, task })
 }
 
 /// Applies a provisioning file.

@@ -64,7 +64,7 @@ impl<'a> MakeWriter<'a> for MaskingStderr {
 
 /// Installs the global subscriber: `RUST_LOG` filter (default `info`), text or JSON lines.
 pub fn init(format: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,rsipstack=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(MaskingStderr);
     let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
 }

@@ -1,0 +1,181 @@
+//! The action dialect (seed 004): one URL, `GET` or `POST`, `action=` selects the verb,
+//! `companyid` + `auth` identify the company; answers `{"errno":"1","message":"成功","data":...}`.
+//!
+//! URL: `/action` (also `/action.php`, the name such deployments commonly use).
+
+use crate::AppState;
+use crate::body::Params;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use serde_json::{Value, json};
+use yunhu_cc::Tenant;
+use yunhu_cc::switch::{CallCommand, DialError, PhoneState};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route("/action", any(handle)).route("/action.php", any(handle))
+}
+
+/// errno values of seed 004.
+mod errno {
+    pub const FAILED: &str = "0";
+    pub const OK: &str = "1";
+    pub const MISSING: &str = "2";
+    pub const AUTH: &str = "3";
+    pub const NO_ACTION: &str = "4";
+    pub const NOT_REGISTERED: &str = "6";
+}
+
+fn answer(errno: &str, message: &str, data: Value) -> Response {
+    let body = json!({ "errno": errno, "message": message, "data": data });
+    ([(header::CONTENT_TYPE, "application/json;charset=utf-8")], body.to_string()).into_response()
+}
+
+/// A refusal: errno and message, answered with empty data.
+struct Refusal(&'static str, String);
+
+fn fail(errno: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal(errno, message.into())
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        answer(self.0, &self.1, json!([]))
+    }
+}
+
+async fn handle(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    let params = match Params::parse(q.as_deref(), &headers, &body) {
+        Ok(p) => p,
+        Err(e) => return fail(errno::MISSING, format!("请求无法解析: {}", e.0)).into_response(),
+    };
+    let Some(action) = params.get("action").map(str::to_string) else {
+        return fail(errno::MISSING, "缺少必要参数 action").into_response();
+    };
+    const KNOWN: [&str; 4] = ["SendDial", "HangUp", "ExtenStatus", "GetRecord"];
+    if !KNOWN.contains(&action.as_str()) {
+        return fail(errno::NO_ACTION, format!("接口不存在: {action}")).into_response();
+    }
+    for name in ["companyid", "auth"] {
+        if params.get(name).is_none() {
+            return fail(errno::MISSING, format!("缺少必要参数 {name}")).into_response();
+        }
+    }
+    let company = params.get("companyid").unwrap_or_default();
+    let auth = params.get("auth").unwrap_or_default();
+    let tenant = match state.services.check_credential("action", company, auth).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return fail(errno::AUTH, "认证失败").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "action auth");
+            return fail(errno::FAILED, "内部错误").into_response();
+        }
+    };
+    let need = |name: &str| params.get(name).ok_or_else(|| fail(errno::MISSING, format!("缺少必要参数 {name}")));
+    let result = match action.as_str() {
+        "SendDial" => match (need("staffid"), need("phonenum")) {
+            (Ok(staff), Ok(number)) => {
+                send_dial(&state, &tenant, staff, number, params.get("codeid_1"), params.get("codeid_2")).await
+            }
+            (Err(r), _) | (_, Err(r)) => Err(r),
+        },
+        "HangUp" => match need("staffid") {
+            Ok(staff) => hang_up(&state, &tenant, staff).await,
+            Err(r) => Err(r),
+        },
+        "ExtenStatus" => match need("staffid") {
+            Ok(staff) => exten_status(&state, &tenant, staff).await,
+            Err(r) => Err(r),
+        },
+        _ => match need("uniqueid") {
+            Ok(id) => get_record(&state, &tenant, id).await,
+            Err(r) => Err(r),
+        },
+    };
+    match result {
+        Ok(data) => answer(errno::OK, "成功", data),
+        Err(r) => r.into_response(),
+    }
+}
+
+fn switch_of(state: &AppState) -> Result<&yunhu_cc::switch::Switch, Refusal> {
+    state.switch.as_ref().ok_or_else(|| fail(errno::FAILED, "电话功能未启用 (telephony is not running)"))
+}
+
+fn dial_error(e: DialError) -> Refusal {
+    match e {
+        DialError::NotRegistered(ext) => fail(errno::NOT_REGISTERED, format!("分机未注册: {ext}")),
+        DialError::NoStaff(s) => fail(errno::FAILED, format!("员工不存在或没有分机: {s}")),
+        DialError::NoTrunk => fail(errno::FAILED, "没有可用的中继 (no trunk configured)"),
+        DialError::Busy(s) => fail(errno::FAILED, format!("员工正在通话中: {s}")),
+        DialError::BadNumber(n) => fail(errno::FAILED, format!("号码不合法: {n}")),
+        DialError::Internal(e) => {
+            tracing::error!(error = %e, "SendDial");
+            fail(errno::FAILED, "内部错误")
+        }
+    }
+}
+
+async fn send_dial(
+    state: &AppState,
+    tenant: &Tenant,
+    staff: &str,
+    number: &str,
+    codeid_1: Option<&str>,
+    codeid_2: Option<&str>,
+) -> Result<Value, Refusal> {
+    let switch = switch_of(state)?;
+    let call_id = switch
+        .click_to_call(tenant, staff, number, codeid_1.unwrap_or(""), codeid_2.unwrap_or(""))
+        .await
+        .map_err(dial_error)?;
+    Ok(json!({ "uniqueid": call_id }))
+}
+
+async fn hang_up(state: &AppState, tenant: &Tenant, staff: &str) -> Result<Value, Refusal> {
+    let switch = switch_of(state)?;
+    let code =
+        switch.staff_code(tenant, staff).await.ok_or_else(|| fail(errno::FAILED, format!("员工不存在: {staff}")))?;
+    match switch.command(tenant, &code, CallCommand::Hangup) {
+        Some(call_id) => Ok(json!({ "uniqueid": call_id })),
+        None => Err(fail(errno::FAILED, "当前没有通话 (no call in progress)")),
+    }
+}
+
+fn number_or_text(s: &str) -> Value {
+    s.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::from(s))
+}
+
+async fn exten_status(state: &AppState, tenant: &Tenant, staff: &str) -> Result<Value, Refusal> {
+    let switch = switch_of(state)?;
+    let (ext, phone) = match switch.phone_state(tenant, staff).await {
+        Ok(v) => v,
+        Err(_) => {
+            return Ok(json!({ "Status": -1, "Extension": number_or_text(staff), "CallerNum": "" }));
+        }
+    };
+    // Seed 004 codes: -1 not found, 0 idle, 1 in a call, 4 unavailable, 8 ringing.
+    let (status, peer) = match phone {
+        PhoneState::Unregistered => (4, String::new()),
+        PhoneState::Idle => (0, String::new()),
+        PhoneState::Ringing { peer } => (8, peer),
+        PhoneState::InCall { peer } => (1, peer),
+    };
+    Ok(json!({ "Status": status, "Extension": number_or_text(&ext), "CallerNum": number_or_text(&peer) }))
+}
+
+async fn get_record(state: &AppState, tenant: &Tenant, uniqueid: &str) -> Result<Value, Refusal> {
+    let record = state.services.db().call_record(tenant.id, uniqueid).await.map_err(|e| {
+        tracing::error!(error = %e, "GetRecord");
+        fail(errno::FAILED, "内部错误")
+    })?;
+    match record {
+        Some(r) if !r.record.recording.is_empty() => {
+            Ok(json!([{ "path": format!("/recordings/{}", r.record.recording) }]))
+        }
+        _ => Err(fail(errno::FAILED, format!("录音不存在: {uniqueid}"))),
+    }
+}

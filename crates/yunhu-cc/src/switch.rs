@@ -1,0 +1,581 @@
+//! The switch: calls driven by commands. A click-to-call rings the agent's extension first, then
+//! the customer through the tenant's trunk, anchors and records the media, and logs every step in
+//! the event log; the call record is projected from those events when the call ends.
+
+use crate::secrets::new_stream_id;
+use crate::{CcError, Services, Tenant, TenantId};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use yunhu_core::call::{CallEvent, CallEventKind, CallRecord, Cause, HangupSide, Side};
+use yunhu_core::mask_phone;
+use yunhu_media::g711::Codec;
+use yunhu_media::ports::PortPool;
+use yunhu_media::relay::{LegId, LegMedia, MediaEvent, MediaSession};
+use yunhu_media::sdp::{self, AudioDescription};
+use yunhu_sip::{Credentials, Dial, Directory, EndedBy, LegEvent, SipConfig, SipEvent, SipStack};
+use yunhu_store::directory::{STAFF, StaffFilter};
+use yunhu_store::{Row, calls::TRUNKS};
+
+/// Telephony settings.
+#[derive(Debug, Clone)]
+pub struct SwitchConfig {
+    /// SIP transports.
+    pub sip: SipConfig,
+    /// RTP port range.
+    pub rtp_ports: (u16, u16),
+    /// Address RTP is bound to and announced in SDP.
+    pub media_ip: IpAddr,
+    /// Where recordings are written.
+    pub recordings_dir: PathBuf,
+    /// How long a leg may ring before it counts as not answered.
+    pub ring_timeout: Duration,
+}
+
+/// A command to a live call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallCommand {
+    /// End the call from the system side.
+    Hangup,
+}
+
+/// What a staff member's phone is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhoneState {
+    /// Not registered.
+    Unregistered,
+    /// Registered, no call.
+    Idle,
+    /// The agent's phone is ringing for a call.
+    Ringing {
+        /// The other party.
+        peer: String,
+    },
+    /// In a call (answered).
+    InCall {
+        /// The other party.
+        peer: String,
+    },
+}
+
+/// Why a call could not be placed.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    /// No such staff member or they have no extension.
+    #[error("no staff member {0} with an extension")]
+    NoStaff(String),
+    /// The extension has no live registration.
+    #[error("extension {0} is not registered")]
+    NotRegistered(String),
+    /// The tenant has no trunk to reach the number.
+    #[error("no trunk is configured")]
+    NoTrunk,
+    /// The staff member is already in a call.
+    #[error("staff member {0} is already in a call")]
+    Busy(String),
+    /// Not a number yunhu can dial.
+    #[error("{0:?} is not a dialable number")]
+    BadNumber(String),
+    /// Internal failure.
+    #[error(transparent)]
+    Internal(#[from] CcError),
+}
+
+#[derive(Debug, Clone)]
+struct LiveCall {
+    call_id: String,
+    commands: mpsc::UnboundedSender<CallCommand>,
+    state: PhoneState,
+}
+
+struct SwitchInner {
+    services: Services,
+    sip: SipStack,
+    ports: PortPool,
+    config: SwitchConfig,
+    live: Mutex<HashMap<(TenantId, String), LiveCall>>,
+}
+
+/// The running switch.
+#[derive(Clone)]
+pub struct Switch {
+    inner: Arc<SwitchInner>,
+}
+
+struct StaffDirectory(Services);
+
+impl Directory for StaffDirectory {
+    fn credentials<'a>(&'a self, domain: &'a str, user: &'a str) -> yunhu_sip::BoxFuture<'a, Option<Credentials>> {
+        Box::pin(async move {
+            let tenant = self.0.db.tenant_by_sip_domain(domain).await.ok().flatten()?;
+            let staff = self.0.staff_by_extension_row(tenant.id, user).await.ok()?;
+            if staff["enabled"].int() == 0 {
+                return None;
+            }
+            Some(Credentials { tenant: tenant.id.0, ha1: staff["sip_ha1"].text().to_string() })
+        })
+    }
+}
+
+impl Services {
+    pub(crate) async fn staff_by_extension_row(&self, tenant: TenantId, ext: &str) -> Result<Row, CcError> {
+        let filter = StaffFilter { agent_id: Some(ext.to_string()), ..Default::default() };
+        let (rows, _) = self.db.list_staff(tenant, &filter, 0, 1).await?;
+        rows.into_iter().next().filter(|_| !ext.is_empty()).ok_or_else(|| CcError::NotFound(format!("extension {ext}")))
+    }
+
+    /// A staff row by account, falling back to extension (seed 004: staff id = extension).
+    pub(crate) async fn staff_by_code_or_extension(&self, tenant: TenantId, code: &str) -> Result<Row, CcError> {
+        match self.db.get_row(tenant, &STAFF, &[code.into()]).await? {
+            Some((row, false)) => Ok(row),
+            _ => self.staff_by_extension_row(tenant, code).await,
+        }
+    }
+
+    /// Appends a call event to the log.
+    pub async fn log_call_event(&self, tenant: TenantId, call_id: &str, kind: CallEventKind) -> Result<(), CcError> {
+        let data = serde_json::to_string(&kind).map_err(|e| CcError::Invalid(e.to_string()))?;
+        self.db.append_event(tenant, call_id, kind.name(), self.now_ms(), &data).await?;
+        Ok(())
+    }
+
+    /// Rebuilds a call's record from its events (idempotent).
+    pub async fn project_call(&self, tenant: TenantId, call_id: &str) -> Result<CallRecord, CcError> {
+        let events: Vec<CallEvent> = self
+            .db
+            .call_events(tenant, call_id)
+            .await?
+            .into_iter()
+            .filter_map(|(_, _, at, data)| serde_json::from_str(&data).ok().map(|kind| CallEvent { at, kind }))
+            .collect();
+        let record = CallRecord::project(&events);
+        self.db.put_call_record(tenant, call_id, &record).await?;
+        Ok(record)
+    }
+}
+
+fn offer(media_ip: IpAddr, port: u16) -> String {
+    let desc =
+        AudioDescription { addr: media_ip, port, codecs: vec![Codec::Pcmu, Codec::Pcma], telephone_event: Some(101) };
+    sdp::render(u64::from(port), &desc)
+}
+
+fn leg_media(answer: &str) -> Option<LegMedia> {
+    let d = sdp::parse(answer)?;
+    Some(LegMedia {
+        remote: SocketAddr::new(d.addr, d.port),
+        codec: sdp::choose(&d)?,
+        telephone_event: d.telephone_event,
+    })
+}
+
+impl Switch {
+    /// Starts SIP and the switch; repairs recordings and finishes calls a crash interrupted.
+    pub async fn start(services: Services, config: SwitchConfig) -> Result<Switch, CcError> {
+        services.recover_interrupted_calls(&config.recordings_dir).await?;
+        let directory = Arc::new(StaffDirectory(services.clone()));
+        let (sip, mut sip_events) =
+            SipStack::start(config.sip.clone(), directory).await.map_err(|e| CcError::Invalid(format!("SIP: {e}")))?;
+        let ports = PortPool::new(config.rtp_ports.0, config.rtp_ports.1);
+        let inner = Arc::new(SwitchInner { services, sip, ports, config, live: Mutex::new(HashMap::new()) });
+        tokio::spawn(async move {
+            while let Some(SipEvent::Registration { tenant, user, contacts, .. }) = sip_events.recv().await {
+                tracing::info!(tenant, extension = %user, contacts, "registration");
+            }
+        });
+        Ok(Switch { inner })
+    }
+
+    /// Where SIP listens.
+    pub fn sip_addr(&self) -> SocketAddr {
+        self.inner.sip.local_addr()
+    }
+
+    /// What a staff member's phone is doing.
+    pub async fn phone_state(&self, tenant: &Tenant, staff: &str) -> Result<(String, PhoneState), DialError> {
+        let row = self
+            .inner
+            .services
+            .staff_by_code_or_extension(tenant.id, staff)
+            .await
+            .map_err(|_| DialError::NoStaff(staff.into()))?;
+        let ext = row["agent_id"].text().to_string();
+        if ext.is_empty() {
+            return Err(DialError::NoStaff(staff.into()));
+        }
+        let key = (tenant.id, row["user_code"].text().to_string());
+        if let Some(call) = self.inner.live.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok((ext, call.state.clone()));
+        }
+        let registered = !self.inner.sip.bindings(&tenant.sip_domain, &ext).is_empty();
+        Ok((ext, if registered { PhoneState::Idle } else { PhoneState::Unregistered }))
+    }
+
+    /// Sends a command to the staff member's live call; the call's id, or `None` if they have none.
+    pub fn command(&self, tenant: &Tenant, staff_code: &str, cmd: CallCommand) -> Option<String> {
+        let live = self.inner.live.lock().unwrap_or_else(|e| e.into_inner());
+        let call = live.get(&(tenant.id, staff_code.to_string()))?;
+        call.commands.send(cmd).ok().map(|_| call.call_id.clone())
+    }
+
+    /// The staff account behind a staff id or extension.
+    pub async fn staff_code(&self, tenant: &Tenant, staff: &str) -> Option<String> {
+        let row = self.inner.services.staff_by_code_or_extension(tenant.id, staff).await.ok()?;
+        Some(row["user_code"].text().to_string())
+    }
+
+    /// Click-to-call, agent first: rings the staff member's phone; when answered, dials `number`
+    /// through the tenant's trunk and bridges. Returns the call id at once.
+    pub async fn click_to_call(
+        &self,
+        tenant: &Tenant,
+        staff: &str,
+        number: &str,
+        codeid_1: &str,
+        codeid_2: &str,
+    ) -> Result<String, DialError> {
+        if number.is_empty() || number.len() > 24 || !number.chars().all(|c| c.is_ascii_digit() || c == '+') {
+            return Err(DialError::BadNumber(number.into()));
+        }
+        let svc = &self.inner.services;
+        let row =
+            svc.staff_by_code_or_extension(tenant.id, staff).await.map_err(|_| DialError::NoStaff(staff.into()))?;
+        let ext = row["agent_id"].text().to_string();
+        let user_code = row["user_code"].text().to_string();
+        if ext.is_empty() || row["enabled"].int() == 0 {
+            return Err(DialError::NoStaff(staff.into()));
+        }
+        let binding = self
+            .inner
+            .sip
+            .bindings(&tenant.sip_domain, &ext)
+            .pop()
+            .ok_or_else(|| DialError::NotRegistered(ext.clone()))?;
+        let trunk = svc.db.list_rows(tenant.id, &TRUNKS).await.map_err(CcError::from)?.into_iter().next();
+        let trunk = trunk.ok_or(DialError::NoTrunk)?;
+        let trunk_addr: SocketAddr = trunk["address"].text().parse().map_err(|_| DialError::NoTrunk)?;
+        let caller_id = match trunk["caller_id"].text() {
+            "" => svc.caller_id_choices(tenant.id).await?.first().map(|c| c.label.clone()).unwrap_or_default(),
+            c => c.to_string(),
+        };
+        let call_id = new_stream_id();
+        let (tx, rx) = mpsc::unbounded_channel();
+        {
+            let mut live = self.inner.live.lock().unwrap_or_else(|e| e.into_inner());
+            let key = (tenant.id, user_code.clone());
+            if live.contains_key(&key) {
+                return Err(DialError::Busy(user_code));
+            }
+            let state = PhoneState::Ringing { peer: number.to_string() };
+            live.insert(key, LiveCall { call_id: call_id.clone(), commands: tx, state });
+        }
+        svc.log_call_event(
+            tenant.id,
+            &call_id,
+            CallEventKind::Created {
+                direction: "outbound".into(),
+                staff: user_code.clone(),
+                extension: ext.clone(),
+                customer: number.into(),
+                caller_id: caller_id.clone(),
+                trunk: trunk["name"].text().into(),
+                codeid_1: codeid_1.into(),
+                codeid_2: codeid_2.into(),
+            },
+        )
+        .await?;
+        tracing::info!(call_id, extension = %ext, customer = %mask_phone(number), "click-to-call");
+        let plan = CallPlan {
+            tenant: tenant.clone(),
+            call_id: call_id.clone(),
+            user_code,
+            agent_uri: binding.contact.clone(),
+            agent_addr: binding.target(),
+            customer: number.into(),
+            caller_id,
+            trunk_addr,
+        };
+        let switch = self.clone();
+        tokio::spawn(async move {
+            let key = (plan.tenant.id, plan.user_code.clone());
+            if let Err(e) = switch.run_call(&plan, rx).await {
+                tracing::error!(call_id = %plan.call_id, error = %e, "call failed");
+            }
+            switch.inner.live.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+        });
+        Ok(call_id)
+    }
+
+    fn set_state(&self, plan: &CallPlan, state: PhoneState) {
+        let mut live = self.inner.live.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = live.get_mut(&(plan.tenant.id, plan.user_code.clone())) {
+            c.state = state;
+        }
+    }
+
+    async fn run_call(
+        &self,
+        plan: &CallPlan,
+        mut commands: mpsc::UnboundedReceiver<CallCommand>,
+    ) -> Result<(), CcError> {
+        let svc = &self.inner.services;
+        let cfg = &self.inner.config;
+        let log = |kind: CallEventKind| svc.log_call_event(plan.tenant.id, &plan.call_id, kind);
+        let (media_tx, mut media_events) = mpsc::unbounded_channel();
+        let session = match MediaSession::open(&self.inner.ports, cfg.media_ip, media_tx).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "no media ports");
+                log(CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System }).await?;
+                svc.project_call(plan.tenant.id, &plan.call_id).await?;
+                return Ok(());
+            }
+        };
+        let dial_agent = Dial {
+            request_uri: plan.agent_uri.clone(),
+            destination: plan.agent_addr,
+            from_user: plan.customer.clone(),
+            from_domain: plan.tenant.sip_domain.clone(),
+            display_name: None,
+            sdp: offer(cfg.media_ip, session.local_addr(LegId::A).port()),
+            headers: vec![("X-Yunhu-Call".into(), plan.call_id.clone())],
+        };
+        log(CallEventKind::LegCreated { side: Side::Agent }).await?;
+        let mut agent = self.inner.sip.dial(dial_agent).map_err(|e| CcError::Invalid(e.to_string()))?;
+        let agent_hangup = agent.hangup_handle();
+        let mut customer: Option<yunhu_sip::OutgoingLeg> = None;
+        let mut customer_hangup: Option<yunhu_sip::LegHangup> = None;
+        let mut deadline = tokio::time::Instant::now() + cfg.ring_timeout;
+        let mut ringing_side = Some(Side::Agent);
+        let mut timed_out = false;
+        let mut system_hangup = false;
+        let mut bridged = false;
+        let mut agent_ended = false;
+        let mut customer_ended = false;
+        let mut outcome: Option<(Cause, HangupSide)> = None;
+        let recording_rel = format!(
+            "{}/{}/{}_{}_{}_{}.wav",
+            plan.tenant.corp_id,
+            chrono::Utc::now().format("%Y-%m-%d"),
+            chrono::Utc::now().format("%Y%m%d%H%M%S"),
+            plan.user_code,
+            plan.customer,
+            &plan.call_id[..8]
+        );
+        // Once the outcome is decided, legs that do not confirm their end in time are let go.
+        let mut give_up: Option<tokio::time::Instant> = None;
+        loop {
+            if agent_ended && (customer.is_none() || customer_ended) {
+                break;
+            }
+            if outcome.is_some() && give_up.is_none() {
+                give_up = Some(tokio::time::Instant::now() + Duration::from_secs(5));
+            }
+            tokio::select! {
+                ev = agent.next(), if !agent_ended => match ev {
+                    Some(LegEvent::Ringing) => log(CallEventKind::Ringing { side: Side::Agent }).await?,
+                    Some(LegEvent::Answered { sdp }) => {
+                        log(CallEventKind::Answered { side: Side::Agent }).await?;
+                        let Some(media) = leg_media(&sdp) else {
+                            outcome.get_or_insert((Cause::NormalTemporaryFailure, HangupSide::System));
+                            agent_hangup.hangup().await;
+                            continue;
+                        };
+                        session.set_remote(LegId::A, media).await;
+                        if outcome.is_some() {
+                            agent_hangup.hangup().await;
+                            continue;
+                        }
+                        log(CallEventKind::LegCreated { side: Side::Customer }).await?;
+                        let dial = Dial {
+                            request_uri: format!("sip:{}@{}", plan.customer, plan.trunk_addr),
+                            destination: plan.trunk_addr,
+                            from_user: plan.caller_id.clone(),
+                            from_domain: plan.trunk_addr.ip().to_string(),
+                            display_name: None,
+                            sdp: offer(cfg.media_ip, session.local_addr(LegId::B).port()),
+                            headers: vec![("X-Yunhu-Call".into(), plan.call_id.clone())],
+                        };
+                        match self.inner.sip.dial(dial) {
+                            Ok(leg) => {
+                                customer_hangup = Some(leg.hangup_handle());
+                                customer = Some(leg);
+                                ringing_side = Some(Side::Customer);
+                                deadline = tokio::time::Instant::now() + cfg.ring_timeout;
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "trunk dial failed");
+                                outcome.get_or_insert((Cause::NormalTemporaryFailure, HangupSide::System));
+                                agent_hangup.hangup().await;
+                            }
+                        }
+                    }
+                    Some(LegEvent::Ended { status, by }) => {
+                        agent_ended = true;
+                        log(CallEventKind::LegEnded { side: Side::Agent, status }).await?;
+                        let cause = if timed_out && ringing_side == Some(Side::Agent) {
+                            Cause::NoAnswer
+                        } else if customer.is_some() || status == 200 {
+                            Cause::NormalClearing
+                        } else if system_hangup {
+                            Cause::OriginatorCancel
+                        } else {
+                            Cause::from_sip_status(status)
+                        };
+                        let side = if by == EndedBy::Remote { HangupSide::Agent } else { HangupSide::System };
+                        outcome.get_or_insert((cause, side));
+                        if let Some(h) = &customer_hangup && !customer_ended {
+                            h.hangup().await;
+                        }
+                    }
+                    None => agent_ended = true,
+                },
+                ev = async { customer.as_mut().expect("guarded").next().await }, if customer.is_some() && !customer_ended => match ev {
+                    Some(LegEvent::Ringing) => log(CallEventKind::Ringing { side: Side::Customer }).await?,
+                    Some(LegEvent::Answered { sdp }) => {
+                        log(CallEventKind::Answered { side: Side::Customer }).await?;
+                        ringing_side = None;
+                        match leg_media(&sdp) {
+                            Some(media) => {
+                                session.set_remote(LegId::B, media).await;
+                                let path = cfg.recordings_dir.join(&recording_rel);
+                                // Customer on the left channel, agent on the right.
+                                match session.record(path, LegId::B).await {
+                                    Ok(()) => log(CallEventKind::RecordingStarted { path: recording_rel.clone() }).await?,
+                                    Err(e) => tracing::error!(error = %e, "recording could not start"),
+                                }
+                                bridged = true;
+                                log(CallEventKind::Bridged).await?;
+                                self.set_state(plan, PhoneState::InCall { peer: plan.customer.clone() });
+                            }
+                            None => {
+                                outcome.get_or_insert((Cause::NormalTemporaryFailure, HangupSide::System));
+                                if let Some(h) = &customer_hangup { h.hangup().await; }
+                            }
+                        }
+                    }
+                    Some(LegEvent::Ended { status, by }) => {
+                        customer_ended = true;
+                        log(CallEventKind::LegEnded { side: Side::Customer, status }).await?;
+                        let cause = if timed_out && ringing_side == Some(Side::Customer) {
+                            Cause::NoAnswer
+                        } else if bridged {
+                            Cause::NormalClearing
+                        } else if system_hangup {
+                            Cause::OriginatorCancel
+                        } else {
+                            Cause::from_sip_status(status)
+                        };
+                        let side = if by == EndedBy::Remote { HangupSide::Customer } else { HangupSide::System };
+                        outcome.get_or_insert((cause, side));
+                        if !agent_ended {
+                            agent_hangup.hangup().await;
+                        }
+                    }
+                    None => customer_ended = true,
+                },
+                Some(ev) = media_events.recv() => {
+                    let MediaEvent::Dtmf { leg, digit } = ev;
+                    let side = if leg == LegId::A { Side::Agent } else { Side::Customer };
+                    log(CallEventKind::Dtmf { side, digit: digit.to_string() }).await?;
+                }
+                Some(CallCommand::Hangup) = commands.recv() => {
+                    system_hangup = true;
+                    outcome.get_or_insert((if bridged { Cause::NormalClearing } else { Cause::OriginatorCancel }, HangupSide::System));
+                    if let Some(h) = &customer_hangup && !customer_ended { h.hangup().await; }
+                    if !agent_ended { agent_hangup.hangup().await; }
+                }
+                _ = tokio::time::sleep_until(give_up.unwrap_or(deadline)), if give_up.is_some() => {
+                    tracing::warn!(call_id = %plan.call_id, "a leg did not confirm its end; letting it go");
+                    if !agent_ended {
+                        log(CallEventKind::LegEnded { side: Side::Agent, status: 408 }).await?;
+                    }
+                    if customer.is_some() && !customer_ended {
+                        log(CallEventKind::LegEnded { side: Side::Customer, status: 408 }).await?;
+                    }
+                    break;
+                }
+                _ = tokio::time::sleep_until(deadline), if ringing_side.is_some() && !timed_out => {
+                    timed_out = true;
+                    let side = if ringing_side == Some(Side::Agent) { HangupSide::Agent } else { HangupSide::Customer };
+                    outcome.get_or_insert((Cause::NoAnswer, side));
+                    match ringing_side {
+                        Some(Side::Agent) => agent_hangup.hangup().await,
+                        _ => if let Some(h) = &customer_hangup { h.hangup().await },
+                    }
+                }
+            }
+        }
+        let end = session.stop().await;
+        if let Some(Ok(info)) = end.recording {
+            log(CallEventKind::RecordingStopped {
+                path: recording_rel.clone(),
+                duration_ms: info.duration_ms(),
+                repaired: false,
+            })
+            .await?;
+        }
+        let (cause, side) = outcome.unwrap_or((Cause::NormalClearing, HangupSide::System));
+        log(CallEventKind::HungUp { cause, side }).await?;
+        svc.project_call(plan.tenant.id, &plan.call_id).await?;
+        tracing::info!(call_id = %plan.call_id, cause = cause.name(), side = side.as_str(), "call ended");
+        Ok(())
+    }
+}
+
+struct CallPlan {
+    tenant: Tenant,
+    call_id: String,
+    user_code: String,
+    agent_uri: String,
+    agent_addr: SocketAddr,
+    customer: String,
+    caller_id: String,
+    trunk_addr: SocketAddr,
+}
+
+impl Services {
+    /// After a crash: repairs `.part` recordings (flagging them in the log) and gives every call
+    /// that has events but no record a record, ended by the system.
+    pub async fn recover_interrupted_calls(&self, recordings_dir: &std::path::Path) -> Result<(), CcError> {
+        let repaired = yunhu_media::wav::repair_all(recordings_dir).map_err(|e| CcError::Invalid(e.to_string()))?;
+        let pending = self.db.calls_without_record().await?;
+        for (tenant, call_id) in pending {
+            let events = self.db.call_events(tenant, &call_id).await?;
+            let started: Option<String> = events.iter().find_map(|(_, kind, _, data)| {
+                (kind == "recording_started")
+                    .then(|| serde_json::from_str::<CallEventKind>(data).ok())
+                    .flatten()
+                    .and_then(|k| match k {
+                        CallEventKind::RecordingStarted { path } => Some(path),
+                        _ => None,
+                    })
+            });
+            if let Some(rel) = started {
+                let full = recordings_dir.join(&rel);
+                if let Some(info) = repaired.iter().find(|r| r.path == full) {
+                    self.log_call_event(
+                        tenant,
+                        &call_id,
+                        CallEventKind::RecordingStopped { path: rel, duration_ms: info.duration_ms(), repaired: true },
+                    )
+                    .await?;
+                }
+            }
+            if !events.iter().any(|(_, kind, _, _)| kind == "hung_up") {
+                self.log_call_event(
+                    tenant,
+                    &call_id,
+                    CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System },
+                )
+                .await?;
+            }
+            self.project_call(tenant, &call_id).await?;
+            tracing::warn!(%call_id, "call interrupted by a restart was recorded");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,426 @@
+//! Calls as the event log sees them: the events of one call, the one internal hangup cause with
+//! its spellings in each dialect's vocabulary, and the call record projected from the events.
+
+use serde::{Deserialize, Serialize};
+
+/// Which leg of a click-to-call / B2BUA call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// The staff member's phone.
+    Agent,
+    /// The customer, through a trunk.
+    Customer,
+}
+
+/// Who ended the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HangupSide {
+    /// The agent's phone hung up (or never answered).
+    Agent,
+    /// The customer hung up (or never answered).
+    Customer,
+    /// yunhu ended it (API hang-up, timeout, failure).
+    System,
+}
+
+impl HangupSide {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HangupSide::Agent => "agent",
+            HangupSide::Customer => "customer",
+            HangupSide::System => "system",
+        }
+    }
+}
+
+/// The one internal hangup cause; FreeSWITCH/Q.850 names are its canonical spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Cause {
+    /// Answered and hung up normally (Q.850 16).
+    NormalClearing,
+    /// Busy (Q.850 17).
+    UserBusy,
+    /// Rang without answer until the ring timeout (Q.850 19).
+    NoAnswer,
+    /// The caller gave up before answer (CANCEL; Q.850 487).
+    OriginatorCancel,
+    /// No such number / extension (Q.850 1).
+    UnallocatedNumber,
+    /// Declined (Q.850 21).
+    CallRejected,
+    /// The trunk or network failed (Q.850 41).
+    NormalTemporaryFailure,
+    /// No response at all from the far end (Q.850 102).
+    RecoveryOnTimerExpire,
+    /// The extension is not registered (Q.850 20).
+    SubscriberAbsent,
+}
+
+impl Cause {
+    /// The FreeSWITCH / Q.850 name (`NORMAL_CLEARING`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Cause::NormalClearing => "NORMAL_CLEARING",
+            Cause::UserBusy => "USER_BUSY",
+            Cause::NoAnswer => "NO_ANSWER",
+            Cause::OriginatorCancel => "ORIGINATOR_CANCEL",
+            Cause::UnallocatedNumber => "UNALLOCATED_NUMBER",
+            Cause::CallRejected => "CALL_REJECTED",
+            Cause::NormalTemporaryFailure => "NORMAL_TEMPORARY_FAILURE",
+            Cause::RecoveryOnTimerExpire => "RECOVERY_ON_TIMER_EXPIRE",
+            Cause::SubscriberAbsent => "SUBSCRIBER_ABSENT",
+        }
+    }
+
+    /// Parses [`Cause::name`].
+    pub fn parse(s: &str) -> Option<Cause> {
+        ALL_CAUSES.into_iter().find(|c| c.name() == s)
+    }
+
+    /// The Q.850 cause value.
+    pub fn q850(self) -> u16 {
+        match self {
+            Cause::NormalClearing => 16,
+            Cause::UserBusy => 17,
+            Cause::NoAnswer => 19,
+            Cause::OriginatorCancel => 487,
+            Cause::UnallocatedNumber => 1,
+            Cause::CallRejected => 21,
+            Cause::NormalTemporaryFailure => 41,
+            Cause::RecoveryOnTimerExpire => 102,
+            Cause::SubscriberAbsent => 20,
+        }
+    }
+
+    /// The cause of a failed leg from its final SIP status.
+    pub fn from_sip_status(status: u16) -> Cause {
+        match status {
+            200..=299 => Cause::NormalClearing,
+            486 | 600 => Cause::UserBusy,
+            480 => Cause::NoAnswer,
+            487 => Cause::OriginatorCancel,
+            404 | 484 | 604 => Cause::UnallocatedNumber,
+            603 | 403 => Cause::CallRejected,
+            408 => Cause::RecoveryOnTimerExpire,
+            _ => Cause::NormalTemporaryFailure,
+        }
+    }
+
+    /// The Asterisk CDR disposition (seed 004): `ANSWERED`, `NO ANSWER`, `BUSY`, `FAILED`.
+    pub fn asterisk_disposition(self, answered: bool) -> &'static str {
+        if answered {
+            return "ANSWERED";
+        }
+        match self {
+            Cause::UserBusy => "BUSY",
+            Cause::NoAnswer | Cause::OriginatorCancel | Cause::NormalClearing => "NO ANSWER",
+            _ => "FAILED",
+        }
+    }
+}
+
+/// Every cause, for tables and tests.
+pub const ALL_CAUSES: [Cause; 9] = [
+    Cause::NormalClearing,
+    Cause::UserBusy,
+    Cause::NoAnswer,
+    Cause::OriginatorCancel,
+    Cause::UnallocatedNumber,
+    Cause::CallRejected,
+    Cause::NormalTemporaryFailure,
+    Cause::RecoveryOnTimerExpire,
+    Cause::SubscriberAbsent,
+];
+
+/// What happened in a call. Stored as the event log's `kind` (snake case) and JSON data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CallEventKind {
+    /// A call was asked for (click-to-call and the like).
+    Created {
+        /// `outbound` or `inbound`.
+        direction: String,
+        /// Staff account.
+        staff: String,
+        /// Staff extension.
+        extension: String,
+        /// Customer number.
+        customer: String,
+        /// Caller ID shown to the customer.
+        caller_id: String,
+        /// Trunk used.
+        trunk: String,
+        /// Custom data from the request (seed 004 codeid_1).
+        codeid_1: String,
+        /// Custom data from the request (seed 004 codeid_2).
+        codeid_2: String,
+    },
+    /// An INVITE went out on a leg.
+    LegCreated {
+        /// Which leg.
+        side: Side,
+    },
+    /// The leg is ringing.
+    Ringing {
+        /// Which leg.
+        side: Side,
+    },
+    /// The leg answered.
+    Answered {
+        /// Which leg.
+        side: Side,
+    },
+    /// Both legs are connected.
+    Bridged,
+    /// A key was pressed.
+    Dtmf {
+        /// Which leg.
+        side: Side,
+        /// The key.
+        digit: String,
+    },
+    /// Recording began.
+    RecordingStarted {
+        /// File, relative to the recordings directory.
+        path: String,
+    },
+    /// Recording ended; `repaired` when it was recovered after a crash.
+    RecordingStopped {
+        /// File, relative to the recordings directory.
+        path: String,
+        /// Length in milliseconds.
+        duration_ms: u64,
+        /// Recovered after a crash.
+        repaired: bool,
+    },
+    /// A leg ended with a SIP status.
+    LegEnded {
+        /// Which leg.
+        side: Side,
+        /// Final SIP status (200 for a normal BYE).
+        status: u16,
+    },
+    /// The call is over.
+    HungUp {
+        /// Why.
+        cause: Cause,
+        /// Who ended it.
+        side: HangupSide,
+    },
+}
+
+impl CallEventKind {
+    /// The name stored in the event log's `kind` column.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CallEventKind::Created { .. } => "created",
+            CallEventKind::LegCreated { .. } => "leg_created",
+            CallEventKind::Ringing { .. } => "ringing",
+            CallEventKind::Answered { .. } => "answered",
+            CallEventKind::Bridged => "bridged",
+            CallEventKind::Dtmf { .. } => "dtmf",
+            CallEventKind::RecordingStarted { .. } => "recording_started",
+            CallEventKind::RecordingStopped { .. } => "recording_stopped",
+            CallEventKind::LegEnded { .. } => "leg_ended",
+            CallEventKind::HungUp { .. } => "hung_up",
+        }
+    }
+}
+
+/// An event with its time (ms UTC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallEvent {
+    /// When.
+    pub at: i64,
+    /// What.
+    pub kind: CallEventKind,
+}
+
+/// Times of one leg, ms UTC.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LegTimes {
+    /// INVITE sent.
+    pub start: Option<i64>,
+    /// First ringing.
+    pub ring: Option<i64>,
+    /// Answered.
+    pub answer: Option<i64>,
+    /// Ended.
+    pub end: Option<i64>,
+}
+
+/// The call record of one call, projected from its events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallRecord {
+    /// `outbound` / `inbound`.
+    pub direction: String,
+    /// Staff account.
+    pub staff: String,
+    /// Extension.
+    pub extension: String,
+    /// Customer number.
+    pub customer: String,
+    /// Caller ID shown.
+    pub caller_id: String,
+    /// Trunk.
+    pub trunk: String,
+    /// Agent leg times.
+    pub agent: LegTimes,
+    /// Customer leg times.
+    pub customer_leg: LegTimes,
+    /// Seconds the customer's phone rang.
+    pub ring_secs: i64,
+    /// Seconds both sides were connected.
+    pub talk_secs: i64,
+    /// Billable seconds: talk rounded up to whole seconds.
+    pub bill_secs: i64,
+    /// Why it ended.
+    pub cause: Option<Cause>,
+    /// Who ended it.
+    pub hangup_side: Option<HangupSide>,
+    /// Recording file, relative.
+    pub recording: String,
+    /// The recording was repaired after a crash.
+    pub recording_repaired: bool,
+    /// Custom data 1.
+    pub codeid_1: String,
+    /// Custom data 2.
+    pub codeid_2: String,
+}
+
+impl CallRecord {
+    fn leg_mut(&mut self, side: Side) -> &mut LegTimes {
+        match side {
+            Side::Agent => &mut self.agent,
+            Side::Customer => &mut self.customer_leg,
+        }
+    }
+
+    /// Folds a call's events, in order, into its record.
+    pub fn project(events: &[CallEvent]) -> CallRecord {
+        let mut r = CallRecord::default();
+        for e in events {
+            match &e.kind {
+                CallEventKind::Created {
+                    direction,
+                    staff,
+                    extension,
+                    customer,
+                    caller_id,
+                    trunk,
+                    codeid_1,
+                    codeid_2,
+                } => {
+                    r.direction = direction.clone();
+                    r.staff = staff.clone();
+                    r.extension = extension.clone();
+                    r.customer = customer.clone();
+                    r.caller_id = caller_id.clone();
+                    r.trunk = trunk.clone();
+                    r.codeid_1 = codeid_1.clone();
+                    r.codeid_2 = codeid_2.clone();
+                }
+                CallEventKind::LegCreated { side } => {
+                    r.leg_mut(*side).start.get_or_insert(e.at);
+                }
+                CallEventKind::Ringing { side } => {
+                    r.leg_mut(*side).ring.get_or_insert(e.at);
+                }
+                CallEventKind::Answered { side } => {
+                    r.leg_mut(*side).answer.get_or_insert(e.at);
+                }
+                CallEventKind::LegEnded { side, .. } => {
+                    r.leg_mut(*side).end.get_or_insert(e.at);
+                }
+                CallEventKind::RecordingStarted { path } => r.recording = path.clone(),
+                CallEventKind::RecordingStopped { path, repaired, .. } => {
+                    r.recording = path.clone();
+                    r.recording_repaired |= *repaired;
+                }
+                CallEventKind::HungUp { cause, side } => {
+                    r.cause = Some(*cause);
+                    r.hangup_side = Some(*side);
+                    for t in [&mut r.agent, &mut r.customer_leg] {
+                        if t.start.is_some() {
+                            t.end.get_or_insert(e.at);
+                        }
+                    }
+                }
+                CallEventKind::Bridged | CallEventKind::Dtmf { .. } => {}
+            }
+        }
+        let c = r.customer_leg;
+        let ring_from = c.ring.or(c.start);
+        r.ring_secs = match (ring_from, c.answer.or(c.end)) {
+            (Some(a), Some(b)) if b > a => (b - a) / 1000,
+            _ => 0,
+        };
+        let talk_ms = match (c.answer, c.end) {
+            (Some(a), Some(b)) if b > a => b - a,
+            _ => 0,
+        };
+        r.talk_secs = talk_ms / 1000;
+        r.bill_secs = (talk_ms + 999) / 1000;
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(at: i64, kind: CallEventKind) -> CallEvent {
+        CallEvent { at, kind }
+    }
+
+    #[test]
+    fn projects_times_durations_cause_and_side() {
+        let events = vec![
+            ev(
+                0,
+                CallEventKind::Created {
+                    direction: "outbound".into(),
+                    staff: "1001".into(),
+                    extension: "1001".into(),
+                    customer: "13800138000".into(),
+                    caller_id: "53541815".into(),
+                    trunk: "carrier".into(),
+                    codeid_1: "a".into(),
+                    codeid_2: "b".into(),
+                },
+            ),
+            ev(0, CallEventKind::LegCreated { side: Side::Agent }),
+            ev(100, CallEventKind::Ringing { side: Side::Agent }),
+            ev(2_000, CallEventKind::Answered { side: Side::Agent }),
+            ev(2_010, CallEventKind::LegCreated { side: Side::Customer }),
+            ev(2_500, CallEventKind::Ringing { side: Side::Customer }),
+            ev(6_500, CallEventKind::Answered { side: Side::Customer }),
+            ev(6_510, CallEventKind::RecordingStarted { path: "r.wav".into() }),
+            ev(16_700, CallEventKind::LegEnded { side: Side::Customer, status: 200 }),
+            ev(16_720, CallEventKind::HungUp { cause: Cause::NormalClearing, side: HangupSide::Customer }),
+        ];
+        let r = CallRecord::project(&events);
+        assert_eq!((r.ring_secs, r.talk_secs, r.bill_secs), (4, 10, 11));
+        assert_eq!(r.agent, LegTimes { start: Some(0), ring: Some(100), answer: Some(2_000), end: Some(16_720) });
+        assert_eq!(r.customer_leg.end, Some(16_700));
+        assert_eq!((r.cause, r.hangup_side), (Some(Cause::NormalClearing), Some(HangupSide::Customer)));
+        assert_eq!((r.recording.as_str(), r.codeid_1.as_str()), ("r.wav", "a"));
+    }
+
+    #[test]
+    fn causes_map_to_each_vocabulary() {
+        assert_eq!(Cause::from_sip_status(486), Cause::UserBusy);
+        assert_eq!(Cause::from_sip_status(404).name(), "UNALLOCATED_NUMBER");
+        assert_eq!(Cause::from_sip_status(487).asterisk_disposition(false), "NO ANSWER");
+        assert_eq!(Cause::UserBusy.asterisk_disposition(false), "BUSY");
+        assert_eq!(Cause::NormalTemporaryFailure.asterisk_disposition(false), "FAILED");
+        assert_eq!(Cause::NormalClearing.asterisk_disposition(true), "ANSWERED");
+        for c in ALL_CAUSES {
+            assert_eq!(Cause::parse(c.name()), Some(c));
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! SIP for yunhu: our facade over rsipstack (pinned `=0.7.14`; nothing outside this crate names
+//! it). UDP and TCP transports, a registrar with digest authentication per tenant domain, and
+//! outgoing call legs for the B2BUA. Knows nothing of HTTP or of the call center's rules.
+
+pub mod digest;
+pub mod registrar;
+
+use digest::{DigestFailure, NonceKeeper, parse_authorization};
+use registrar::{Binding, Registrar};
+use rsipstack::dialog::dialog::{DialogState, TerminatedReason};
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::dialog::invitation::InviteOption;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Header, Method, StatusCode, Uri};
+use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transaction::{Endpoint, EndpointBuilder};
+use rsipstack::transport::udp::UdpConnection;
+use rsipstack::transport::{SipAddr, TcpListenerConnection, TransportLayer};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Settings of the SIP side.
+#[derive(Debug, Clone)]
+pub struct SipConfig {
+    /// UDP and TCP listen address.
+    pub listen: SocketAddr,
+    /// How long a nonce may be used.
+    pub nonce_ttl: Duration,
+    /// Largest registration interval granted, seconds.
+    pub max_expires: u32,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:5060".parse().expect("address"),
+            nonce_ttl: Duration::from_secs(300),
+            max_expires: 3600,
+        }
+    }
+}
+
+/// What the registrar needs to know of an extension.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The tenant it belongs to.
+    pub tenant: i64,
+    /// MD5(user:realm:password).
+    pub ha1: String,
+}
+
+/// A boxed future, for the directory callback.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where the SIP layer looks up extensions; the call center implements it.
+pub trait Directory: Send + Sync + 'static {
+    /// The credentials of `user` in the tenant whose SIP domain is `domain`.
+    fn credentials<'a>(&'a self, domain: &'a str, user: &'a str) -> BoxFuture<'a, Option<Credentials>>;
+}
+
+/// Things the SIP layer reports upwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SipEvent {
+    /// An extension's set of contacts changed; `contacts` is how many it now has.
+    Registration {
+        /// Tenant.
+        tenant: i64,
+        /// SIP domain.
+        domain: String,
+        /// Extension.
+        user: String,
+        /// Live contacts.
+        contacts: usize,
+    },
+}
+
+/// Why the stack failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SipError {
+    /// From the SIP stack.
+    #[error("sip: {0}")]
+    Stack(String),
+}
+
+impl From<rsipstack::sip::Error> for SipError {
+    fn from(e: rsipstack::sip::Error) -> Self {
+        SipError::Stack(e.to_string())
+    }
+}
+
+impl From<rsipstack::Error> for SipError {
+    fn from(e: rsipstack::Error) -> Self {
+        SipError::Stack(e.to_string())
+    }
+}
+
+struct Inner {
+    endpoint: Endpoint,
+    dialogs: Arc<DialogLayer>,
+    registrar: Mutex<Registrar>,
+    nonces: NonceKeeper,
+    directory: Arc<dyn Directory>,
+    events: mpsc::UnboundedSender<SipEvent>,
+    config: SipConfig,
+    token: CancellationToken,
+}
+
+/// The running SIP stack.
+#[derive(Clone)]
+pub struct SipStack {
+    inner: Arc<Inner>,
+}
+
+impl SipStack {
+    /// Binds UDP and TCP on the configured address and starts serving.
+    pub async fn start(
+        config: SipConfig,
+        directory: Arc<dyn Directory>,
+    ) -> Result<(SipStack, mpsc::UnboundedReceiver<SipEvent>), SipError> {
+        let token = CancellationToken::new();
+        let transports = TransportLayer::new(token.child_token());
+        let udp = UdpConnection::create_connection(config.listen, None, Some(token.child_token())).await?;
+        let listen = udp.get_addr().get_socketaddr()?;
+        transports.add_transport(udp.into());
+        // The TCP listener binds when the endpoint serves; check the port first so a clash is an error.
+        std::net::TcpListener::bind(listen).map_err(|e| SipError::Stack(format!("TCP {listen}: {e}")))?;
+        let tcp = TcpListenerConnection::new(listen, None).await?;
+        transports.add_transport(tcp.into());
+        let endpoint = EndpointBuilder::new()
+            .with_user_agent(concat!("yunhu/", env!("CARGO_PKG_VERSION")))
+            .with_transport_layer(transports)
+            .with_cancel_token(token.child_token())
+            .build();
+        let incoming = endpoint.incoming_transactions()?;
+        let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+        let (events, events_rx) = mpsc::unbounded_channel();
+        let config = SipConfig { listen, ..config };
+        let inner = Arc::new(Inner {
+            endpoint,
+            dialogs,
+            registrar: Mutex::new(Registrar::default()),
+            nonces: NonceKeeper::new(config.nonce_ttl),
+            directory,
+            events,
+            config,
+            token,
+        });
+        let serve = inner.endpoint.inner.clone();
+        tokio::spawn(async move {
+            let _ = serve.serve().await;
+        });
+        tokio::spawn(serve_incoming(inner.clone(), incoming));
+        tracing::info!(%listen, "SIP listening on UDP and TCP");
+        Ok((SipStack { inner }, events_rx))
+    }
+
+    /// Where SIP listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.config.listen
+    }
+
+    /// The live contacts of an extension.
+    pub fn bindings(&self, domain: &str, user: &str) -> Vec<Binding> {
+        self.inner.registrar.lock().unwrap_or_else(|e| e.into_inner()).lookup(domain, user)
+    }
+
+    /// Stops serving.
+    pub fn shutdown(&self) {
+        self.inner.token.cancel();
+    }
+
+    /// Sends an INVITE and returns the leg, whose events tell how it goes.
+    pub fn dial(&self, dial: Dial) -> Result<OutgoingLeg, SipError> {
+        let local = self.inner.config.listen;
+        let caller = Uri::try_from(format!("sip:{}@{}", dial.from_user, dial.from_domain).as_str())?;
+        let callee = Uri::try_from(dial.request_uri.as_str())?;
+        let contact = Uri::try_from(format!("sip:{}@{}", dial.from_user, local).as_str())?;
+        let headers: Vec<Header> = dial.headers.into_iter().map(|(k, v)| Header::Other(k, v)).collect();
+        let option = InviteOption {
+            caller_display_name: dial.display_name,
+            caller,
+            callee,
+            destination: Some(SipAddr::from(dial.destination)),
+            content_type: Some("application/sdp".into()),
+            offer: Some(dial.sdp.into_bytes()),
+            contact,
+            headers: Some(headers),
+            ..Default::default()
+        };
+        let (state_tx, mut state_rx) = self.inner.dialogs.new_dialog_state_channel();
+        let (dialog, join) = self.inner.dialogs.do_invite_async(option, state_tx)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let dialogs = self.inner.dialogs.clone();
+        let failed = tx.clone();
+        tokio::spawn(async move {
+            if let Ok(Err(e)) = join.await {
+                tracing::debug!(error = %e, "INVITE failed");
+                let _ = failed.send(LegEvent::Ended { status: 503, by: EndedBy::Network });
+            }
+        });
+        tokio::spawn(async move {
+            let mut rang = false;
+            while let Some(state) = state_rx.recv().await {
+                match state {
+                    DialogState::Early(_, _) if !rang => {
+                        rang = true;
+                        let _ = tx.send(LegEvent::Ringing);
+                    }
+                    DialogState::Confirmed(_, resp) => {
+                        let _ = tx.send(LegEvent::Answered { sdp: String::from_utf8_lossy(&resp.body).into_owned() });
+                    }
+                    DialogState::Terminated(id, reason) => {
+                        dialogs.remove_dialog(&id);
+                        let (status, by) = match reason {
+                            TerminatedReason::Timeout => (408, EndedBy::Network),
+                            TerminatedReason::UacCancel => (487, EndedBy::Local),
+                            TerminatedReason::UacBye => (200, EndedBy::Local),
+                            TerminatedReason::UasBye => (200, EndedBy::Remote),
+                            TerminatedReason::UacBusy | TerminatedReason::UasBusy => (486, EndedBy::Remote),
+                            TerminatedReason::UasDecline => (603, EndedBy::Remote),
+                            TerminatedReason::ProxyAuthRequired => (407, EndedBy::Remote),
+                            TerminatedReason::ProxyError(c) | TerminatedReason::UasOther(c) => {
+                                (c.code(), EndedBy::Remote)
+                            }
+                            TerminatedReason::UacOther(c) => (c.code(), EndedBy::Local),
+                        };
+                        let _ = tx.send(LegEvent::Ended { status, by });
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+        });
+        Ok(OutgoingLeg { dialog, events: rx })
+    }
+}
+
+/// An INVITE to send.
+#[derive(Debug, Clone)]
+pub struct Dial {
+    /// Request-URI (a registered Contact, or `sip:number@trunk`).
+    pub request_uri: String,
+    /// Where to send it (the phone's source address, or the trunk).
+    pub destination: SocketAddr,
+    /// From user (the caller ID shown).
+    pub from_user: String,
+    /// From domain.
+    pub from_domain: String,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// SDP offer.
+    pub sdp: String,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Who ended a leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndedBy {
+    /// The far end (BYE, busy, decline, ...).
+    Remote,
+    /// We did (BYE or CANCEL).
+    Local,
+    /// No answer from the network (timeout, unreachable).
+    Network,
+}
+
+/// What happens on an outgoing leg.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegEvent {
+    /// 180/183 arrived.
+    Ringing,
+    /// 200 OK with the answer SDP.
+    Answered {
+        /// Answer SDP.
+        sdp: String,
+    },
+    /// The leg is over: final status (200 when a confirmed call was hung up) and who ended it.
+    Ended {
+        /// SIP status code.
+        status: u16,
+        /// Who ended it.
+        by: EndedBy,
+    },
+}
+
+/// An outgoing call leg.
+pub struct OutgoingLeg {
+    dialog: InviteDialog,
+    events: mpsc::UnboundedReceiver<LegEvent>,
+}
+
+impl OutgoingLeg {
+    /// The next thing that happened on the leg; `None` after it ended.
+    pub async fn next(&mut self) -> Option<LegEvent> {
+        self.events.recv().await
+    }
+
+    /// A handle that ends the leg (CANCEL before answer, BYE after).
+    pub fn hangup_handle(&self) -> LegHangup {
+        LegHangup(self.dialog.clone())
+    }
+}
+
+/// Ends a leg from anywhere.
+#[derive(Clone)]
+pub struct LegHangup(InviteDialog);
+
+impl LegHangup {
+    /// CANCEL if not answered yet, BYE if answered.
+    pub async fn hangup(&self) {
+        if let Err(e) = self.0.hangup().await {
+            tracing::debug!(error = %e, "hangup");
+        }
+    }
+}
+
+async fn serve_incoming(inner: Arc<Inner>, mut incoming: rsipstack::transaction::TransactionReceiver) {
+    while let Some(mut tx) = incoming.recv().await {
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            let in_dialog = tx.original.to_header().ok().and_then(|t| t.tag().ok().flatten()).is_some();
+            if in_dialog {
+                match inner.dialogs.match_dialog(&tx) {
+                    Some(mut d) => {
+                        let _ = d.handle(&mut tx).await;
+                    }
+                    None => {
+                        let _ = tx.reply(StatusCode::CallTransactionDoesNotExist).await;
+                    }
+                }
+                return;
+            }
+            let result = match tx.original.method {
+                Method::Register => register(&inner, &mut tx).await,
+                _ => other_request(&inner, &mut tx).await,
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "request handling");
+            }
+        });
+    }
+}
+
+fn source_of(tx: &Transaction) -> Option<SocketAddr> {
+    tx.connection.as_ref().and_then(|c| c.get_remote_addr()).and_then(|a| a.get_socketaddr().ok())
+}
+
+enum AuthOutcome {
+    Ok(Credentials, String, String),
+    Answered,
+}
+
+/// Checks the digest of a request against the extension named in it. Unknown users, wrong
+/// passwords and forged nonces all get the same answer.
+async fn authenticate(inner: &Inner, tx: &mut Transaction, proxy: bool) -> Result<AuthOutcome, SipError> {
+    let (user_uri_domain, _) = {
+        let uri = if proxy { tx.original.from_header()?.uri()? } else { tx.original.to_header()?.uri()? };
+        (uri.host().to_string(), uri.user().map(str::to_string))
+    };
+    let header = if proxy { "Proxy-Authorization" } else { "Authorization" };
+    let realm = user_uri_domain.clone();
+    let challenge = |stale: bool| {
+        let value = inner.nonces.challenge(&realm, stale);
+        if proxy { Header::ProxyAuthenticate(value.into()) } else { Header::WwwAuthenticate(value.into()) }
+    };
+    let code = if proxy { StatusCode::ProxyAuthenticationRequired } else { StatusCode::Unauthorized };
+    let Some(raw) = tx.original.header_value(header) else {
+        tx.reply_with(code, vec![challenge(false)], None).await?;
+        return Ok(AuthOutcome::Answered);
+    };
+    let Some(params) = parse_authorization(&raw).filter(|p| p.realm.eq_ignore_ascii_case(&realm)) else {
+        tx.reply(StatusCode::Forbidden).await?;
+        return Ok(AuthOutcome::Answered);
+    };
+    let creds = inner.directory.credentials(&realm, &params.username).await;
+    // An unknown user is checked against a throwaway HA1 so the work and the answer match a known one.
+    let ha1 = creds.as_ref().map(|c| c.ha1.clone()).unwrap_or_else(|| "0".repeat(32));
+    let method = tx.original.method.to_string();
+    match (inner.nonces.verify(&params, &ha1, &method), creds) {
+        (Ok(()), Some(c)) if !c.ha1.is_empty() => Ok(AuthOutcome::Ok(c, realm, params.username)),
+        (Err(DigestFailure::Stale), Some(_)) => {
+            tx.reply_with(code, vec![challenge(true)], None).await?;
+            Ok(AuthOutcome::Answered)
+        }
+        _ => {
+            tx.reply(StatusCode::Forbidden).await?;
+            Ok(AuthOutcome::Answered)
+        }
+    }
+}
+
+async fn register(inner: &Inner, tx: &mut Transaction) -> Result<(), SipError> {
+    let AuthOutcome::Ok(creds, domain, user) = authenticate(inner, tx, false).await? else { return Ok(()) };
+    let source = source_of(tx).ok_or_else(|| SipError::Stack("request without a source".into()))?;
+    let default_expires: u32 = tx.original.expires_header().and_then(|e| e.value().trim().parse().ok()).unwrap_or(3600);
+    let star = tx.original.header_value("Contact").is_some_and(|c| c.trim() == "*");
+    let contacts = if star { Vec::new() } else { tx.original.typed_contact_headers().unwrap_or_default() };
+    {
+        let mut reg = inner.registrar.lock().unwrap_or_else(|e| e.into_inner());
+        if star {
+            reg.clear(&domain, &user);
+        }
+        for c in &contacts {
+            let expires = c.expires().unwrap_or(default_expires).min(inner.config.max_expires);
+            reg.update(&domain, &user, &c.uri.to_string(), source, expires);
+        }
+    }
+    let live = inner.registrar.lock().unwrap_or_else(|e| e.into_inner()).lookup(&domain, &user);
+    let now = std::time::Instant::now();
+    let headers: Vec<Header> = live
+        .iter()
+        .map(|b| {
+            let left = b.expires_at.saturating_duration_since(now).as_secs();
+            Header::Contact(format!("<{}>;expires={left}", b.contact).into())
+        })
+        .collect();
+    tx.reply_with(StatusCode::OK, headers, None).await?;
+    let _ = inner.events.send(SipEvent::Registration { tenant: creds.tenant, domain, user, contacts: live.len() });
+    Ok(())
+}
+
+async fn other_request(inner: &Inner, tx: &mut Transaction) -> Result<(), SipError> {
+    // Nothing is relayed or answered for a source that has not proven who it is.
+    let AuthOutcome::Ok(..) = authenticate(inner, tx, true).await? else { return Ok(()) };
+    match tx.original.method {
+        Method::Options => tx.reply(StatusCode::OK).await?,
+        _ => tx.reply(StatusCode::NotImplemented).await?,
+    }
+    Ok(())
+}

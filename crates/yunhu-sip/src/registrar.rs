@@ -1,0 +1,114 @@
+//! Registration bindings: which contacts an extension is reachable at, and until when.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// One registered contact of an extension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// The Contact URI the phone registered.
+    pub contact: String,
+    /// Where its REGISTER really came from (NAT: requests go here).
+    pub source: SocketAddr,
+    /// When the binding lapses.
+    pub expires_at: Instant,
+}
+
+impl Binding {
+    /// Where requests for this contact go. The Contact's own address when it is on the host the
+    /// REGISTER came from; otherwise the phone is behind NAT and the REGISTER's source is used.
+    pub fn target(&self) -> SocketAddr {
+        let hostport = self.contact.trim_start_matches('<').trim_end_matches('>');
+        let hostport = hostport.split_once(':').map_or(hostport, |(_, rest)| rest);
+        let hostport = hostport.rsplit_once('@').map_or(hostport, |(_, h)| h);
+        let hostport = hostport.split([';', '>', '?']).next().unwrap_or("");
+        let contact = hostport
+            .parse::<SocketAddr>()
+            .ok()
+            .or_else(|| hostport.parse::<std::net::IpAddr>().ok().map(|ip| SocketAddr::new(ip, 5060)));
+        match contact {
+            Some(c) if c.ip() == self.source.ip() => c,
+            _ => self.source,
+        }
+    }
+}
+
+/// Bindings per (domain, user).
+#[derive(Debug, Default)]
+pub struct Registrar {
+    bindings: HashMap<(String, String), Vec<Binding>>,
+}
+
+impl Registrar {
+    /// Adds or refreshes a contact; `expires` 0 removes it.
+    pub fn update(&mut self, domain: &str, user: &str, contact: &str, source: SocketAddr, expires: u32) {
+        let key = (domain.to_ascii_lowercase(), user.to_string());
+        let list = self.bindings.entry(key.clone()).or_default();
+        list.retain(|b| b.contact != contact);
+        if expires > 0 {
+            list.push(Binding {
+                contact: contact.to_string(),
+                source,
+                expires_at: Instant::now() + Duration::from_secs(u64::from(expires)),
+            });
+        }
+        if list.is_empty() {
+            self.bindings.remove(&key);
+        }
+    }
+
+    /// Removes every contact of the user (`Contact: *`).
+    pub fn clear(&mut self, domain: &str, user: &str) {
+        self.bindings.remove(&(domain.to_ascii_lowercase(), user.to_string()));
+    }
+
+    /// The live contacts of a user, newest last.
+    pub fn lookup(&mut self, domain: &str, user: &str) -> Vec<Binding> {
+        let key = (domain.to_ascii_lowercase(), user.to_string());
+        let now = Instant::now();
+        match self.bindings.get_mut(&key) {
+            Some(list) => {
+                list.retain(|b| b.expires_at > now);
+                list.clone()
+            }
+            None => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nat_is_detected_by_address() {
+        let b = |contact: &str| Binding {
+            contact: contact.into(),
+            source: "203.0.113.7:40000".parse().unwrap(),
+            expires_at: Instant::now(),
+        };
+        assert_eq!(b("sip:1001@203.0.113.7:5070;transport=udp").target(), "203.0.113.7:5070".parse().unwrap());
+        assert_eq!(b("sip:1001@192.168.1.20:5060").target(), "203.0.113.7:40000".parse().unwrap());
+        assert_eq!(b("<sip:1001@203.0.113.7>").target(), "203.0.113.7:5060".parse().unwrap());
+    }
+
+    #[test]
+    fn several_contacts_refresh_and_removal() {
+        let mut r = Registrar::default();
+        let src: SocketAddr = "127.0.0.1:5070".parse().unwrap();
+        r.update("A.yunhu", "1001", "sip:1001@10.0.0.2:5060", src, 60);
+        r.update("a.yunhu", "1001", "sip:1001@10.0.0.3:5060", src, 60);
+        r.update("a.yunhu", "1001", "sip:1001@10.0.0.2:5060", src, 120);
+        let l = r.lookup("a.yunhu", "1001");
+        assert_eq!(
+            l.iter().map(|b| b.contact.as_str()).collect::<Vec<_>>(),
+            ["sip:1001@10.0.0.3:5060", "sip:1001@10.0.0.2:5060"]
+        );
+        assert!(r.lookup("b.yunhu", "1001").is_empty());
+        r.update("a.yunhu", "1001", "sip:1001@10.0.0.3:5060", src, 0);
+        assert_eq!(r.lookup("a.yunhu", "1001").len(), 1);
+        r.clear("a.yunhu", "1001");
+        assert!(r.lookup("a.yunhu", "1001").is_empty());
+    }
+}
