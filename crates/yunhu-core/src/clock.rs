@@ -19,25 +19,30 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that only moves when told to; used by tests.
+/// A test clock: it runs like the wall clock from `start`, and can be moved forward at once
+/// (to expire tokens without waiting).
 #[derive(Debug)]
-pub struct ManualClock(Mutex<DateTime<Utc>>);
+pub struct ManualClock {
+    started: std::time::Instant,
+    offset: Mutex<DateTime<Utc>>,
+}
 
 impl ManualClock {
-    /// A clock standing at `start`.
+    /// A clock showing `start` now.
     pub fn new(start: DateTime<Utc>) -> Self {
-        Self(Mutex::new(start))
+        Self { started: std::time::Instant::now(), offset: Mutex::new(start) }
     }
 
     /// Moves the clock forward by `by`.
     pub fn advance(&self, by: Duration) {
-        let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        *now += by;
+        let mut base = self.offset.lock().unwrap_or_else(|e| e.into_inner());
+        *base += by;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+        let base = *self.offset.lock().unwrap_or_else(|e| e.into_inner());
+        base + Duration::from_std(self.started.elapsed()).unwrap_or_default()
     }
 }

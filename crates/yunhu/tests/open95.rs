@@ -145,12 +145,15 @@ async fn staff_pages_honour_every_filter_on_both_databases() {
             "workPhone": "13800138000", "priority": 0, "enabled": true, "roleKey": "ROLE_CC_AGENT",
             "roleTitle": "座席", "defaultQueue": "100018000", "grpStreamNumber": "7777770100", "grpName": "班组1",
             "enableVccbar": 1, "emailPwd": "", "imUserFlag": 0, "userName": "7777771001",
-            "createdTime": "20261121100000", "lastUpdateTime": "20261121100000",
         });
         for (k, v) in expect.as_object().unwrap() {
             assert_eq!(&zhang[k], v, "field {k}");
         }
         assert_eq!(zhang["streamNumber"].as_str().unwrap().len(), 32);
+        // Created at the test clock's 02:00 UTC, shown in Shanghai time.
+        for k in ["createdTime", "lastUpdateTime"] {
+            assert!(zhang[k].as_str().unwrap().starts_with("2026112110000"), "{k}: {}", zhang[k]);
+        }
         let groups = zhang["agtGrpId"].as_str().unwrap();
         assert!(groups.starts_with('{') && groups.ends_with('}') && groups.split(',').count() == 2, "{groups}");
 

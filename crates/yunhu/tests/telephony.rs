@@ -1,0 +1,391 @@
+//! The telephony engine with real SIP peers: sipp plays the agent's phone and the carrier, with
+//! RTP, against the real server; calls are placed and ended through the action dialect.
+
+mod common;
+
+use common::{TestApp, start};
+use serde_json::{Value, json};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+use yunhu_cc::objects::Kind;
+use yunhu_store::TenantId;
+use yunhu_store::calls::StoredCallRecord;
+
+const TENANT: TenantId = TenantId(10001);
+
+fn scenarios() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/sipp"))
+}
+
+/// A free UDP port pair (even port for RTP, the next one free too).
+fn free_port() -> u16 {
+    loop {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let p = s.local_addr().unwrap().port();
+        if p % 2 == 0 && p < 65000 && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+}
+
+struct Sipp {
+    child: Child,
+    name: &'static str,
+    log: PathBuf,
+}
+
+fn sipp(name: &'static str, args: &[String]) -> Sipp {
+    let log = std::env::temp_dir().join(format!("yunhu-sipp-{name}-{}-{}.log", std::process::id(), free_port()));
+    let child = Command::new("sipp")
+        .current_dir(scenarios())
+        .args(args)
+        .args(["-nostdin", "-timeout", "40s", "-timeout_error", "-trace_err", "-error_file"])
+        .arg(&log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp is installed (Debian package sip-tester)");
+    Sipp { child, name, log }
+}
+
+impl Sipp {
+    async fn wait(mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(45);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                if !status.success() {
+                    eprintln!("sipp {} failed: {}", self.name, std::fs::read_to_string(&self.log).unwrap_or_default());
+                }
+                return status;
+            }
+            assert!(Instant::now() < deadline, "sipp {} did not finish", self.name);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// A phone answering on `port` with media on `media_port`, ringing `ring_ms` first.
+fn phone(name: &'static str, scenario: &str, port: u16, ring_ms: u32) -> Sipp {
+    let media = free_port();
+    sipp(
+        name,
+        &[
+            "-sf".into(),
+            scenario.into(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+            "-mp".into(),
+            media.to_string(),
+            "-m".into(),
+            "1".into(),
+            "-d".into(),
+            ring_ms.to_string(),
+        ],
+    )
+}
+
+async fn register(sip: SocketAddr, user: &str, password: &str, contact_port: u16, scenario: &str) -> ExitStatus {
+    sipp(
+        "register",
+        &[
+            sip.to_string(),
+            "-sf".into(),
+            scenario.into(),
+            "-m".into(),
+            "1".into(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            free_port().to_string(),
+            "-au".into(),
+            user.into(),
+            "-ap".into(),
+            password.into(),
+            "-key".into(),
+            "user".into(),
+            user.into(),
+            "-key".into(),
+            "domain".into(),
+            "777777.yunhu".into(),
+            "-key".into(),
+            "contact_port".into(),
+            contact_port.to_string(),
+        ],
+    )
+    .wait()
+    .await
+}
+
+async fn action(app: &TestApp, params: &[(&str, &str)]) -> Value {
+    let mut all = vec![("companyid", "8"), ("auth", "demo-auth-code")];
+    all.extend_from_slice(params);
+    app.send(app.http.post(app.url("/action")).form(&all)).await.json()
+}
+
+/// Points the tenant's trunk at a carrier on `port`.
+async fn carrier_at(app: &TestApp, port: u16) {
+    let spec = json!({"name": "carrier", "address": format!("127.0.0.1:{port}"), "caller_id": "53541815"});
+    app.running.services.put_object("777777", Kind::Trunk, spec).await.unwrap();
+}
+
+async fn record_of(app: &TestApp, call_id: &str) -> StoredCallRecord {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(r) = app.running.services.db().call_record(TENANT, call_id).await.unwrap() {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "no call record for {call_id}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn events_of(app: &TestApp, call_id: &str) -> Vec<Value> {
+    let events = app.running.services.db().call_events(TENANT, call_id).await.unwrap();
+    events.into_iter().map(|(_, _, _, data)| serde_json::from_str(&data).unwrap()).collect()
+}
+
+async fn setup() -> (TestApp, SocketAddr, u16) {
+    let app = start(&yunhu_store::testing::scratch_sqlite_url()).await;
+    let sip = app.running.sip_addr.expect("telephony runs");
+    let agent_port = free_port();
+    assert!(register(sip, "1001", "1001pw", agent_port, "register.xml").await.success(), "1001 registers");
+    (app, sip, agent_port)
+}
+
+async fn dial(app: &TestApp) -> String {
+    let v = action(
+        app,
+        &[
+            ("action", "SendDial"),
+            ("staffid", "1001"),
+            ("phonenum", "13800138000"),
+            ("codeid_1", "c1"),
+            ("codeid_2", "c2"),
+        ],
+    )
+    .await;
+    assert_eq!(v["errno"], "1", "{v}");
+    v["data"]["uniqueid"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn registration_needs_the_right_password_and_reveals_nothing() {
+    let app = start(&yunhu_store::testing::scratch_sqlite_url()).await;
+    let sip = app.running.sip_addr.unwrap();
+    let status = |v: Value| v["data"]["Status"].as_i64().unwrap();
+    assert_eq!(status(action(&app, &[("action", "ExtenStatus"), ("staffid", "1001")]).await), 4, "not registered yet");
+    assert!(register(sip, "1001", "wrong-password", 7000, "register_refused.xml").await.success());
+    assert!(register(sip, "9999", "whatever", 7000, "register_refused.xml").await.success());
+    assert_eq!(status(action(&app, &[("action", "ExtenStatus"), ("staffid", "1001")]).await), 4);
+    assert!(register(sip, "1001", "1001pw", 7000, "register.xml").await.success());
+    assert_eq!(status(action(&app, &[("action", "ExtenStatus"), ("staffid", "1001")]).await), 0, "registered, idle");
+    assert_eq!(status(action(&app, &[("action", "ExtenStatus"), ("staffid", "4242")]).await), -1);
+
+    // An extension scanner gets the same challenge for a real extension and a made-up one.
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let mut challenges = Vec::new();
+    for user in ["1001", "9999"] {
+        let req = format!(
+            "REGISTER sip:777777.yunhu SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-scan{user};rport\r\n\
+             From: <sip:{user}@777777.yunhu>;tag=scan\r\nTo: <sip:{user}@777777.yunhu>\r\nCall-ID: scan{user}@127.0.0.1\r\n\
+             CSeq: 1 REGISTER\r\nContact: <sip:{user}@127.0.0.1:{port}>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        );
+        sock.send_to(req.as_bytes(), sip).await.unwrap();
+        let mut buf = [0u8; 4096];
+        let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf)).await.unwrap().unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]).replace(user, "USER");
+        assert!(!text.contains("Content-Length: 0\r\nContent-Length"), "{text}");
+        let normal: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let l = regex_lite_replace(l, "nonce=\"", "\"");
+                regex_lite_replace(&l, ";tag=", "")
+            })
+            .collect();
+        challenges.push(normal.join("\n"));
+    }
+    assert!(challenges[0].starts_with("SIP/2.0 401"), "{}", challenges[0]);
+    assert!(challenges[0].contains("WWW-Authenticate: Digest realm=\"777777.yunhu\""));
+    assert_eq!(challenges[0], challenges[1]);
+}
+
+/// Replaces what follows `start` up to `end` (or the line's end) with `*`.
+fn regex_lite_replace(line: &str, start: &str, end: &str) -> String {
+    match line.find(start) {
+        Some(i) => {
+            let from = i + start.len();
+            let rest = &line[from..];
+            let to = if end.is_empty() { rest.len() } else { rest.find(end).unwrap_or(rest.len()) };
+            format!("{}*{}", &line[..from], &rest[to..])
+        }
+        None => line.to_string(),
+    }
+}
+
+fn wav_channels(path: &std::path::Path) -> (Vec<i16>, Vec<i16>) {
+    let (channels, samples) = yunhu_media::wav::read(path).unwrap();
+    assert_eq!(channels, 2);
+    (samples.iter().step_by(2).copied().collect(), samples.iter().skip(1).step_by(2).copied().collect())
+}
+
+/// Fraction of 100 ms windows whose RMS is clearly above silence.
+fn voiced(ch: &[i16]) -> f64 {
+    let windows: Vec<&[i16]> = ch.chunks(800).filter(|w| w.len() == 800).collect();
+    let loud = windows
+        .iter()
+        .filter(|w| (w.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / 800.0).sqrt() > 300.0)
+        .count();
+    loud as f64 / windows.len().max(1) as f64
+}
+
+#[tokio::test]
+async fn click_to_call_rings_the_agent_then_the_customer_and_records_both() {
+    let (app, _sip, agent_port) = setup().await;
+    let carrier_port = free_port();
+    carrier_at(&app, carrier_port).await;
+    let agent = phone("agent", "answer.xml", agent_port, 500);
+    let carrier = phone("carrier", "answer.xml", carrier_port, 1000);
+    let t0 = yunhu_core::Clock::now(&*app.clock).timestamp_millis();
+    let call_id = dial(&app).await;
+    // Talk for a while, then hang up through the API.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let v = action(&app, &[("action", "ExtenStatus"), ("staffid", "1001")]).await;
+        if v["data"]["Status"] == 1 {
+            assert_eq!(v["data"]["CallerNum"], 13800138000i64);
+            break;
+        }
+        assert!(Instant::now() < deadline, "never connected: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await; // conversation length under test
+    let hang = action(&app, &[("action", "HangUp"), ("staffid", "1001")]).await;
+    assert_eq!(hang["errno"], "1", "{hang}");
+    assert!(agent.wait().await.success());
+    assert!(carrier.wait().await.success());
+
+    let r = record_of(&app, &call_id).await.record;
+    let t1 = yunhu_core::Clock::now(&*app.clock).timestamp_millis();
+    assert_eq!((r.cause.unwrap().name(), r.hangup_side.unwrap().as_str()), ("NORMAL_CLEARING", "system"));
+    assert_eq!((r.staff.as_str(), r.extension.as_str(), r.customer.as_str()), ("1001", "1001", "13800138000"));
+    assert_eq!((r.caller_id.as_str(), r.trunk.as_str()), ("53541815", "carrier"));
+    assert_eq!((r.codeid_1.as_str(), r.codeid_2.as_str()), ("c1", "c2"));
+    let (a, c) = (r.agent, r.customer_leg);
+    for t in [a.start, a.ring, a.answer, a.end, c.start, c.ring, c.answer, c.end] {
+        assert!(t.is_some_and(|t| t >= t0 && t <= t1), "{r:?}");
+    }
+    assert!(a.ring <= a.answer && a.answer <= c.start && c.start <= c.ring && c.ring <= c.answer && c.answer <= c.end);
+    assert!(a.answer.unwrap() - a.ring.unwrap() >= 400, "the agent phone rang ~500 ms");
+    assert!(c.answer.unwrap() - c.ring.unwrap() >= 900, "the customer rang ~1 s");
+    assert!((4..=6).contains(&r.talk_secs), "{}", r.talk_secs);
+    assert_eq!(r.bill_secs, r.talk_secs + 1);
+
+    // The recording: stereo, customer left and agent right, both speaking for the call's length.
+    let path = app.config.recordings_dir().join(&r.recording);
+    let (left, right) = wav_channels(&path);
+    let secs = left.len() as f64 / 8000.0;
+    let talk_ms = (c.end.unwrap() - c.answer.unwrap()) as f64;
+    assert!((secs * 1000.0 - talk_ms).abs() < 700.0, "recording {secs}s vs talk {talk_ms}ms");
+    assert!(voiced(&left) > 0.7 && voiced(&right) > 0.7, "left {} right {}", voiced(&left), voiced(&right));
+    let got = action(&app, &[("action", "GetRecord"), ("uniqueid", &call_id)]).await;
+    assert_eq!(got["data"][0]["path"], format!("/recordings/{}", r.recording));
+    let kinds: Vec<String> =
+        events_of(&app, &call_id).await.iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect();
+    for k in [
+        "created",
+        "leg_created",
+        "ringing",
+        "answered",
+        "bridged",
+        "recording_started",
+        "recording_stopped",
+        "leg_ended",
+        "hung_up",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "{k} missing from {kinds:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_busy_customer_ends_as_user_busy() {
+    let (app, _sip, agent_port) = setup().await;
+    let carrier_port = free_port();
+    carrier_at(&app, carrier_port).await;
+    let agent = phone("agent", "answer.xml", agent_port, 200);
+    let carrier = sipp(
+        "busy carrier",
+        &["-sf", "busy.xml", "-i", "127.0.0.1", "-p", &carrier_port.to_string(), "-m", "1"].map(String::from),
+    );
+    let call_id = dial(&app).await;
+    assert!(carrier.wait().await.success());
+    assert!(agent.wait().await.success(), "the agent leg is hung up");
+    let r = record_of(&app, &call_id).await.record;
+    assert_eq!((r.cause.unwrap().name(), r.hangup_side.unwrap().as_str()), ("USER_BUSY", "customer"));
+    assert_eq!(r.cause.unwrap().asterisk_disposition(r.customer_leg.answer.is_some()), "BUSY");
+    assert_eq!((r.talk_secs, r.recording.as_str()), (0, ""));
+}
+
+#[tokio::test]
+async fn an_agent_who_does_not_answer_ends_as_no_answer() {
+    let (app, _sip, agent_port) = setup().await;
+    carrier_at(&app, free_port()).await;
+    let agent = phone("agent", "ring_forever.xml", agent_port, 0);
+    let started = Instant::now();
+    let call_id = dial(&app).await;
+    assert!(agent.wait().await.success(), "the agent's phone got CANCEL");
+    let r = record_of(&app, &call_id).await.record;
+    assert!(started.elapsed() >= Duration::from_secs(4), "ring timeout is 4 s in tests");
+    assert_eq!((r.cause.unwrap().name(), r.hangup_side.unwrap().as_str()), ("NO_ANSWER", "agent"));
+    assert!(r.customer_leg.start.is_none(), "the customer is never dialled");
+    assert_eq!(r.cause.unwrap().asterisk_disposition(false), "NO ANSWER");
+}
+
+#[tokio::test]
+async fn the_customer_hanging_up_first_is_recorded_as_such() {
+    let (app, _sip, agent_port) = setup().await;
+    let carrier_port = free_port();
+    carrier_at(&app, carrier_port).await;
+    let agent = phone("agent", "answer_dtmf.xml", agent_port, 100);
+    let carrier = phone("carrier", "answer_then_bye.xml", carrier_port, 300);
+    let call_id = dial(&app).await;
+    assert!(carrier.wait().await.success());
+    assert!(agent.wait().await.success());
+    let r = record_of(&app, &call_id).await.record;
+    assert_eq!((r.cause.unwrap().name(), r.hangup_side.unwrap().as_str()), ("NORMAL_CLEARING", "customer"));
+    assert!((2..=4).contains(&r.talk_secs), "{}", r.talk_secs);
+    // The agent pressed 1 while talking: it is in the event log.
+    let dtmf: Vec<Value> = events_of(&app, &call_id).await.into_iter().filter(|e| e["kind"] == "dtmf").collect();
+    assert_eq!(dtmf, [json!({"kind": "dtmf", "side": "agent", "digit": "1"})]);
+}
+
+#[tokio::test]
+async fn the_action_api_refuses_bad_requests_with_its_codes() {
+    let app = start(&yunhu_store::testing::scratch_sqlite_url()).await;
+    let raw = |q: &'static str| app.send(app.http.get(app.url(&format!("/action?{q}"))));
+    assert_eq!(raw("companyid=8&auth=demo-auth-code").await.json()["errno"], "2");
+    assert_eq!(raw("action=Teleport&companyid=8&auth=demo-auth-code").await.json()["errno"], "4");
+    assert_eq!(raw("action=SendDial&companyid=8&auth=wrong&staffid=1001&phonenum=1").await.json()["errno"], "3");
+    assert_eq!(
+        raw("action=SendDial&companyid=9&auth=demo-auth-code&staffid=1001&phonenum=1").await.json()["errno"],
+        "3"
+    );
+    assert_eq!(raw("action=SendDial&companyid=8&auth=demo-auth-code&staffid=1001").await.json()["errno"], "2");
+    let not_registered =
+        raw("action=SendDial&companyid=8&auth=demo-auth-code&staffid=1001&phonenum=13800138000").await.json();
+    assert_eq!(not_registered["errno"], "6", "{not_registered}");
+    assert_eq!(not_registered.as_object().unwrap().keys().collect::<Vec<_>>(), ["errno", "message", "data"]);
+    assert_eq!(raw("action=HangUp&companyid=8&auth=demo-auth-code&staffid=1001").await.json()["errno"], "0");
+    assert_eq!(raw("action=GetRecord&companyid=8&auth=demo-auth-code&uniqueid=nope").await.json()["errno"], "0");
+}
