@@ -389,3 +389,97 @@ async fn the_action_api_refuses_bad_requests_with_its_codes() {
     assert_eq!(raw("action=HangUp&companyid=8&auth=demo-auth-code&staffid=1001").await.json()["errno"], "0");
     assert_eq!(raw("action=GetRecord&companyid=8&auth=demo-auth-code&uniqueid=nope").await.json()["errno"], "0");
 }
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn serve(data: &std::path::Path, http: u16, sip: u16, provision: &std::path::Path) -> Server {
+    let child = Command::new(env!("CARGO_BIN_EXE_yunhu"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--http-listen", &format!("127.0.0.1:{http}"), "--sip-listen", &format!("127.0.0.1:{sip}")])
+        .args(["--rtp-ports", "40000-40999", "--admin-token", common::ADMIN_TOKEN, "serve", "--provision"])
+        .arg(provision)
+        .env_remove("YUNHU_DATABASE_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let client = reqwest::Client::new();
+    while client.get(format!("http://127.0.0.1:{http}/yunhu/v1/openapi.json")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "yunhu did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Server(child)
+}
+
+fn parts(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(".part") {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_crash_mid_call_loses_neither_the_recording_nor_the_record() {
+    let data = common::scratch_dir();
+    let (http, sip) = (free_port(), free_port());
+    let (agent_port, carrier_port) = (free_port(), free_port());
+    let provision = data.join("provision.toml");
+    let example = std::fs::read_to_string(common::example_file()).unwrap();
+    std::fs::write(&provision, example.replace("127.0.0.1:5090", &format!("127.0.0.1:{carrier_port}"))).unwrap();
+    let server = serve(&data, http, sip, &provision).await;
+    let sip_addr: SocketAddr = format!("127.0.0.1:{sip}").parse().unwrap();
+    assert!(register(sip_addr, "1001", "1001pw", agent_port, "register.xml").await.success());
+    let _agent = phone("agent", "answer.xml", agent_port, 100);
+    let _carrier = phone("carrier", "answer.xml", carrier_port, 100);
+    let client = reqwest::Client::new();
+    let act =
+        |q: &str| client.get(format!("http://127.0.0.1:{http}/action?companyid=8&auth=demo-auth-code&{q}")).send();
+    let sent: Value = act("action=SendDial&staffid=1001&phonenum=13900000000").await.unwrap().json().await.unwrap();
+    let call_id = sent["data"]["uniqueid"].as_str().expect("dialled").to_string();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let v: Value = act("action=ExtenStatus&staffid=1001").await.unwrap().json().await.unwrap();
+        if v["data"]["Status"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never connected");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut server = server;
+    // kill -9: no chance to finish anything.
+    Command::new("kill").args(["-9", &server.0.id().to_string()]).status().unwrap();
+    let _ = server.0.wait();
+    let recordings = data.join("recordings");
+    let torn = parts(&recordings);
+    assert_eq!(torn.len(), 1, "the recording in progress is still a .part");
+
+    let _server = serve(&data, http, sip, &provision).await;
+    assert!(parts(&recordings).is_empty(), "repaired at start");
+    let db = yunhu_store::Db::open(&format!("sqlite://{}?mode=rwc", data.join("yunhu.db").display())).await.unwrap();
+    let r = db.call_record(TENANT, &call_id).await.unwrap().expect("the interrupted call has a record").record;
+    assert_eq!((r.cause.unwrap().name(), r.hangup_side.unwrap().as_str()), ("NORMAL_TEMPORARY_FAILURE", "system"));
+    assert!(r.recording_repaired, "the recording is flagged as repaired");
+    let (left, right) = wav_channels(&recordings.join(&r.recording));
+    assert!(left.len() >= 8000 * 2, "at least two seconds survived: {}", left.len());
+    assert!(voiced(&left) > 0.5 && voiced(&right) > 0.5);
+}
