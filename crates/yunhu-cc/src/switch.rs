@@ -248,18 +248,25 @@ impl Switch {
         if ext.is_empty() || row["enabled"].int() == 0 {
             return Err(DialError::NoStaff(staff.into()));
         }
-        let binding = self
-            .inner
-            .sip
-            .bindings(&tenant.sip_domain, &ext)
-            .pop()
-            .ok_or_else(|| DialError::NotRegistered(ext.clone()))?;
         let trunk = svc.db.list_rows(tenant.id, &TRUNKS).await.map_err(CcError::from)?.into_iter().next();
         let trunk = trunk.ok_or(DialError::NoTrunk)?;
         let trunk_addr: SocketAddr = trunk["address"].text().parse().map_err(|_| DialError::NoTrunk)?;
         let caller_id = match trunk["caller_id"].text() {
             "" => svc.caller_id_choices(tenant.id).await?.first().map(|c| c.label.clone()).unwrap_or_default(),
             c => c.to_string(),
+        };
+        let mobile = row["work_phone"].text();
+        // 手机随行: the staff member's calls ring their mobile through the trunk.
+        let (agent_uri, agent_addr) = if row["phone_take_along"].int() != 0 && !mobile.is_empty() {
+            (format!("sip:{mobile}@{trunk_addr}"), trunk_addr)
+        } else {
+            let binding = self
+                .inner
+                .sip
+                .bindings(&tenant.sip_domain, &ext)
+                .pop()
+                .ok_or_else(|| DialError::NotRegistered(ext.clone()))?;
+            (binding.contact.clone(), binding.target())
         };
         let call_id = new_stream_id();
         let (tx, rx) = mpsc::unbounded_channel();
@@ -292,8 +299,8 @@ impl Switch {
             tenant: tenant.clone(),
             call_id: call_id.clone(),
             user_code,
-            agent_uri: binding.contact.clone(),
-            agent_addr: binding.target(),
+            agent_uri,
+            agent_addr,
             customer: number.into(),
             caller_id,
             trunk_addr,

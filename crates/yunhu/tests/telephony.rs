@@ -483,3 +483,45 @@ async fn a_crash_mid_call_loses_neither_the_recording_nor_the_record() {
     assert!(left.len() >= 8000 * 2, "at least two seconds survived: {}", left.len());
     assert!(voiced(&left) > 0.5 && voiced(&right) > 0.5);
 }
+
+#[tokio::test]
+async fn phone_take_along_rings_the_staff_mobile_through_the_trunk() {
+    let app = start(&yunhu_store::testing::scratch_sqlite_url()).await;
+    let carrier_port = free_port();
+    carrier_at(&app, carrier_port).await;
+    // One carrier answers both calls: 李四's mobile, then the customer.
+    let media = free_port();
+    let carrier = sipp(
+        "carrier",
+        &[
+            "-sf",
+            "answer.xml",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &carrier_port.to_string(),
+            "-mp",
+            &media.to_string(),
+            "-m",
+            "2",
+            "-d",
+            "200",
+        ]
+        .map(String::from),
+    );
+    let v = action(&app, &[("action", "SendDial"), ("staffid", "1002"), ("phonenum", "13700137000")]).await;
+    assert_eq!(v["errno"], "1", "1002 is not registered, but its calls follow it to its mobile: {v}");
+    let call_id = v["data"]["uniqueid"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while action(&app, &[("action", "ExtenStatus"), ("staffid", "1002")]).await["data"]["Status"] != 1 {
+        assert!(Instant::now() < deadline, "never connected");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(action(&app, &[("action", "HangUp"), ("staffid", "1002")]).await["errno"], "1");
+    assert!(carrier.wait().await.success(), "both calls reached the carrier and were hung up");
+    let r = record_of(&app, &call_id).await.record;
+    assert_eq!((r.staff.as_str(), r.customer.as_str()), ("1002", "13700137000"));
+    assert!(r.agent.answer.is_some() && r.customer_leg.answer.is_some());
+    assert!(r.talk_secs >= 1);
+}
