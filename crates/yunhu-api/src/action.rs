@@ -14,6 +14,7 @@ use axum::routing::any;
 use serde_json::{Value, json};
 use yunhu_cc::Tenant;
 use yunhu_cc::switch::{CallCommand, DialError, PhoneState};
+use yunhu_core::agent::Presence;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/action", any(handle)).route("/action.php", any(handle))
@@ -26,6 +27,7 @@ mod errno {
     pub const MISSING: &str = "2";
     pub const AUTH: &str = "3";
     pub const NO_ACTION: &str = "4";
+    pub const NOT_LOGGED_IN: &str = "5";
     pub const NOT_REGISTERED: &str = "6";
 }
 
@@ -108,6 +110,7 @@ fn switch_of(state: &AppState) -> Result<&yunhu_cc::switch::Switch, Refusal> {
 fn dial_error(e: DialError) -> Refusal {
     match e {
         DialError::NotRegistered(ext) => fail(errno::NOT_REGISTERED, format!("分机未注册: {ext}")),
+        DialError::NotLoggedIn(s) => fail(errno::NOT_LOGGED_IN, format!("工号未登录 (拨打000登录): {s}")),
         DialError::NoStaff(s) => fail(errno::FAILED, format!("员工不存在或没有分机: {s}")),
         DialError::NoTrunk => fail(errno::FAILED, "没有可用的中继 (no trunk configured)"),
         DialError::Busy(s) => fail(errno::FAILED, format!("员工正在通话中: {s}")),
@@ -157,9 +160,14 @@ async fn exten_status(state: &AppState, tenant: &Tenant, staff: &str) -> Result<
             return Ok(json!({ "Status": -1, "Extension": number_or_text(staff), "CallerNum": "" }));
         }
     };
-    // Seed 004 codes: -1 not found, 0 idle, 1 in a call, 4 unavailable, 8 ringing.
+    let on_break = match switch.staff_code(tenant, staff).await {
+        Some(code) => switch.presence(tenant.id, &code) == Presence::NotReady,
+        None => false,
+    };
+    // Seed 004 codes: -1 not found, 0 idle, 1 in a call, 4 unavailable, 8 ringing, 18 on a break.
     let (status, peer) = match phone {
         PhoneState::Unregistered => (4, String::new()),
+        PhoneState::Idle if on_break => (18, String::new()),
         PhoneState::Idle => (0, String::new()),
         PhoneState::Ringing { peer } => (8, peer),
         PhoneState::InCall { peer } => (1, peer),

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod directory;
 pub mod error;
 pub mod objects;
+pub mod prompts;
 pub mod provision;
 pub mod secrets;
 pub mod switch;

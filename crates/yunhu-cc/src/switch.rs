@@ -2,6 +2,7 @@
 //! the customer through the tenant's trunk, anchors and records the media, and logs every step in
 //! the event log; the call record is projected from those events when the call ends.
 
+use crate::prompts::Prompts;
 use crate::secrets::new_stream_id;
 use crate::{CcError, Services, Tenant, TenantId};
 use std::collections::HashMap;
@@ -10,13 +11,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
+use yunhu_core::agent::{AgentEventKind, Presence, agent_stream};
 use yunhu_core::call::{CallEvent, CallEventKind, CallRecord, Cause, HangupSide, Side};
 use yunhu_core::mask_phone;
 use yunhu_media::g711::Codec;
 use yunhu_media::ports::PortPool;
 use yunhu_media::relay::{LegId, LegMedia, MediaEvent, MediaSession};
 use yunhu_media::sdp::{self, AudioDescription};
-use yunhu_sip::{Credentials, Dial, Directory, EndedBy, LegEvent, SipConfig, SipEvent, SipStack};
+use yunhu_sip::{Credentials, Dial, Directory, EndedBy, IncomingCall, LegEvent, SipConfig, SipEvent, SipStack};
 use yunhu_store::directory::{STAFF, StaffFilter};
 use yunhu_store::{Row, calls::TRUNKS};
 
@@ -33,6 +35,8 @@ pub struct SwitchConfig {
     pub recordings_dir: PathBuf,
     /// How long a leg may ring before it counts as not answered.
     pub ring_timeout: Duration,
+    /// Where tenants keep their own prompts.
+    pub prompts_dir: PathBuf,
 }
 
 /// A command to a live call.
@@ -79,6 +83,9 @@ pub enum DialError {
     /// Not a number yunhu can dial.
     #[error("{0:?} is not a dialable number")]
     BadNumber(String),
+    /// The staff member has not logged in (feature code 000).
+    #[error("staff member {0} is not logged in")]
+    NotLoggedIn(String),
     /// Internal failure.
     #[error(transparent)]
     Internal(#[from] CcError),
@@ -97,6 +104,8 @@ struct SwitchInner {
     ports: PortPool,
     config: SwitchConfig,
     live: Mutex<HashMap<(TenantId, String), LiveCall>>,
+    presence: Mutex<HashMap<(TenantId, String), Presence>>,
+    prompts: Prompts,
 }
 
 /// The running switch.
@@ -157,7 +166,7 @@ impl Services {
     }
 }
 
-fn offer(media_ip: IpAddr, port: u16) -> String {
+fn offer_sdp(media_ip: IpAddr, port: u16) -> String {
     let desc =
         AudioDescription { addr: media_ip, port, codecs: vec![Codec::Pcmu, Codec::Pcma], telephone_event: Some(101) };
     sdp::render(u64::from(port), &desc)
@@ -180,13 +189,26 @@ impl Switch {
         let (sip, mut sip_events) =
             SipStack::start(config.sip.clone(), directory).await.map_err(|e| CcError::Invalid(format!("SIP: {e}")))?;
         let ports = PortPool::new(config.rtp_ports.0, config.rtp_ports.1);
-        let inner = Arc::new(SwitchInner { services, sip, ports, config, live: Mutex::new(HashMap::new()) });
+        let presence = Mutex::new(services.load_presence().await?);
+        let prompts = Prompts::new(&config.prompts_dir);
+        let inner =
+            Arc::new(SwitchInner { services, sip, ports, config, live: Mutex::new(HashMap::new()), presence, prompts });
+        let switch = Switch { inner };
+        let events_switch = switch.clone();
         tokio::spawn(async move {
-            while let Some(SipEvent::Registration { tenant, user, contacts, .. }) = sip_events.recv().await {
-                tracing::info!(tenant, extension = %user, contacts, "registration");
+            while let Some(event) = sip_events.recv().await {
+                match event {
+                    SipEvent::Registration { tenant, user, contacts, .. } => {
+                        tracing::info!(tenant, extension = %user, contacts, "registration");
+                    }
+                    SipEvent::IncomingCall(call) => {
+                        let s = events_switch.clone();
+                        tokio::spawn(async move { s.incoming(call).await });
+                    }
+                }
             }
         });
-        Ok(Switch { inner })
+        Ok(switch)
     }
 
     /// Where SIP listens.
@@ -212,6 +234,22 @@ impl Switch {
         }
         let registered = !self.inner.sip.bindings(&tenant.sip_domain, &ext).is_empty();
         Ok((ext, if registered { PhoneState::Idle } else { PhoneState::Unregistered }))
+    }
+
+    /// A staff member's presence.
+    pub fn presence(&self, tenant: TenantId, user_code: &str) -> Presence {
+        let map = self.inner.presence.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&(tenant, user_code.to_string())).copied().unwrap_or(Presence::LoggedOut)
+    }
+
+    /// Changes a staff member's presence and logs it (580-583).
+    pub async fn set_presence(&self, tenant: TenantId, user_code: &str, event: AgentEventKind) -> Result<(), CcError> {
+        let data = serde_json::to_string(&event).map_err(|e| CcError::Invalid(e.to_string()))?;
+        let svc = &self.inner.services;
+        svc.db.append_event(tenant, &agent_stream(user_code), event.name(), svc.now_ms(), &data).await?;
+        let mut map = self.inner.presence.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert((tenant, user_code.to_string()), event.presence());
+        Ok(())
     }
 
     /// Sends a command to the staff member's live call; the call's id, or `None` if they have none.
@@ -248,6 +286,7 @@ impl Switch {
         if ext.is_empty() || row["enabled"].int() == 0 {
             return Err(DialError::NoStaff(staff.into()));
         }
+
         let trunk = svc.db.list_rows(tenant.id, &TRUNKS).await.map_err(CcError::from)?.into_iter().next();
         let trunk = trunk.ok_or(DialError::NoTrunk)?;
         let trunk_addr: SocketAddr = trunk["address"].text().parse().map_err(|_| DialError::NoTrunk)?;
@@ -266,6 +305,9 @@ impl Switch {
                 .bindings(&tenant.sip_domain, &ext)
                 .pop()
                 .ok_or_else(|| DialError::NotRegistered(ext.clone()))?;
+            if self.presence(tenant.id, &user_code) == Presence::LoggedOut {
+                return Err(DialError::NotLoggedIn(user_code));
+            }
             (binding.contact.clone(), binding.target())
         };
         let call_id = new_stream_id();
@@ -347,7 +389,7 @@ impl Switch {
             from_user: plan.customer.clone(),
             from_domain: plan.tenant.sip_domain.clone(),
             display_name: None,
-            sdp: offer(cfg.media_ip, session.local_addr(LegId::A).port()),
+            sdp: offer_sdp(cfg.media_ip, session.local_addr(LegId::A).port()),
             headers: vec![("X-Yunhu-Call".into(), plan.call_id.clone())],
         };
         log(CallEventKind::LegCreated { side: Side::Agent }).await?;
@@ -403,7 +445,7 @@ impl Switch {
                             from_user: plan.caller_id.clone(),
                             from_domain: plan.trunk_addr.ip().to_string(),
                             display_name: None,
-                            sdp: offer(cfg.media_ip, session.local_addr(LegId::B).port()),
+                            sdp: offer_sdp(cfg.media_ip, session.local_addr(LegId::B).port()),
                             headers: vec![("X-Yunhu-Call".into(), plan.call_id.clone())],
                         };
                         match self.inner.sip.dial(dial) {
@@ -485,9 +527,10 @@ impl Switch {
                     None => customer_ended = true,
                 },
                 Some(ev) = media_events.recv() => {
-                    let MediaEvent::Dtmf { leg, digit } = ev;
-                    let side = if leg == LegId::A { Side::Agent } else { Side::Customer };
-                    log(CallEventKind::Dtmf { side, digit: digit.to_string() }).await?;
+                    if let MediaEvent::Dtmf { leg, digit } = ev {
+                        let side = if leg == LegId::A { Side::Agent } else { Side::Customer };
+                        log(CallEventKind::Dtmf { side, digit: digit.to_string() }).await?;
+                    }
                 }
                 Some(CallCommand::Hangup) = commands.recv() => {
                     system_hangup = true;
@@ -545,6 +588,19 @@ struct CallPlan {
 }
 
 impl Services {
+    /// Every agent's presence as the event log last left it.
+    async fn load_presence(&self) -> Result<HashMap<(TenantId, String), Presence>, CcError> {
+        let mut out = HashMap::new();
+        for (tenant, stream, data) in self.db.latest_agent_events().await? {
+            if let (Some(code), Ok(event)) =
+                (stream.strip_prefix("agent/"), serde_json::from_str::<AgentEventKind>(&data))
+            {
+                out.insert((tenant, code.to_string()), event.presence());
+            }
+        }
+        Ok(out)
+    }
+
     /// After a crash: repairs `.part` recordings (flagging them in the log) and gives every call
     /// that has events but no record a record, ended by the system.
     pub async fn recover_interrupted_calls(&self, recordings_dir: &std::path::Path) -> Result<(), CcError> {
@@ -583,6 +639,228 @@ impl Services {
             self.project_call(tenant, &call_id).await?;
             tracing::warn!(%call_id, "call interrupted by a restart was recorded");
         }
+        Ok(())
+    }
+}
+
+fn answer_for(offer: &str, media_ip: IpAddr, port: u16) -> Option<(String, LegMedia)> {
+    let theirs = sdp::parse(offer)?;
+    let codec = sdp::choose(&theirs)?;
+    let ours = AudioDescription { addr: media_ip, port, codecs: vec![codec], telephone_event: theirs.telephone_event };
+    let media =
+        LegMedia { remote: SocketAddr::new(theirs.addr, theirs.port), codec, telephone_event: theirs.telephone_event };
+    Some((sdp::render(u64::from(port), &ours), media))
+}
+
+impl Switch {
+    /// A call placed by a registered extension: a feature code or another extension.
+    async fn incoming(&self, call: IncomingCall) {
+        let IncomingCall { tenant, caller, dialed, sdp: offer, leg, .. } = call;
+        let svc = self.inner.services.clone();
+        let Ok(tenant) = svc.tenant_by_id(TenantId(tenant)).await else { return leg.reject(480) };
+        let Ok(row) = svc.staff_by_extension_row(tenant.id, &caller).await else { return leg.reject(403) };
+        let user_code = row["user_code"].text().to_string();
+        let feature = |event: AgentEventKind, prompt: &str| (Some(event), vec![prompt.to_string()]);
+        let (event, prompt) = match dialed.as_str() {
+            "000" => feature(AgentEventKind::AgentLogin { via: "feature_code".into() }, "login_ok"),
+            "001" => feature(AgentEventKind::AgentLogout { via: "feature_code".into() }, "logout_ok"),
+            "004" => {
+                let mut names = vec!["your_extension".to_string()];
+                names.extend(caller.chars().filter(char::is_ascii_digit).map(|d| format!("digit_{d}")));
+                (None, names)
+            }
+            _ => {
+                if let Err(e) = self.internal_call(&tenant, &row, &dialed, &offer, leg).await {
+                    tracing::error!(error = %e, "internal call failed");
+                }
+                return;
+            }
+        };
+        if let Some(event) = event
+            && let Err(e) = self.set_presence(tenant.id, &user_code, event).await
+        {
+            tracing::error!(error = %e, "presence");
+            return leg.reject(500);
+        }
+        let samples = self.inner.prompts.sequence(&tenant.corp_id, &prompt);
+        self.play_and_hang_up(leg, &offer, samples).await;
+    }
+
+    /// Answers, plays the samples, hangs up (or stops when the caller does).
+    async fn play_and_hang_up(&self, mut leg: yunhu_sip::IncomingLeg, offer: &str, samples: Arc<[i16]>) {
+        let cfg = &self.inner.config;
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let Ok(session) = MediaSession::open(&self.inner.ports, cfg.media_ip, tx).await else { return leg.reject(503) };
+        let Some((answer, media)) = answer_for(offer, cfg.media_ip, session.local_addr(LegId::A).port()) else {
+            session.stop().await;
+            return leg.reject(488);
+        };
+        session.set_remote(LegId::A, media).await;
+        leg.answer(&answer);
+        let limit = Duration::from_millis(samples.len() as u64 / 8 + 5000);
+        session.play(LegId::A, samples).await;
+        let hangup = leg.hangup_handle();
+        let ended = tokio::time::timeout(limit, async {
+            loop {
+                tokio::select! {
+                    Some(MediaEvent::PlayDone { .. }) = events.recv() => return false,
+                    ev = leg.next() => if matches!(ev, Some(LegEvent::Ended { .. }) | None) { return true },
+                }
+            }
+        })
+        .await
+        .unwrap_or(false);
+        if !ended {
+            hangup.hangup().await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), leg.next()).await;
+        }
+        session.stop().await;
+    }
+
+    /// Extension to extension inside a tenant, media anchored and recorded like any call.
+    async fn internal_call(
+        &self,
+        tenant: &Tenant,
+        caller: &Row,
+        dialed: &str,
+        offer: &str,
+        mut leg: yunhu_sip::IncomingLeg,
+    ) -> Result<(), CcError> {
+        let svc = &self.inner.services;
+        let cfg = &self.inner.config;
+        let Ok(callee) = svc.staff_by_extension_row(tenant.id, dialed).await else {
+            leg.reject(404);
+            return Ok(());
+        };
+        let Some(binding) = self.inner.sip.bindings(&tenant.sip_domain, dialed).pop() else {
+            leg.reject(480);
+            return Ok(());
+        };
+        let call_id = new_stream_id();
+        let caller_ext = caller["agent_id"].text().to_string();
+        let log = |kind: CallEventKind| svc.log_call_event(tenant.id, &call_id, kind);
+        log(CallEventKind::Created {
+            direction: "internal".into(),
+            staff: caller["user_code"].text().into(),
+            extension: caller_ext.clone(),
+            customer: dialed.into(),
+            caller_id: caller_ext.clone(),
+            trunk: String::new(),
+            codeid_1: String::new(),
+            codeid_2: callee["user_code"].text().into(),
+        })
+        .await?;
+        log(CallEventKind::LegCreated { side: Side::Agent }).await?;
+        let (tx, mut media_events) = mpsc::unbounded_channel();
+        let Ok(session) = MediaSession::open(&self.inner.ports, cfg.media_ip, tx).await else {
+            leg.reject(503);
+            log(CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System }).await?;
+            svc.project_call(tenant.id, &call_id).await?;
+            return Ok(());
+        };
+        let Some((answer, caller_media)) = answer_for(offer, cfg.media_ip, session.local_addr(LegId::A).port()) else {
+            leg.reject(488);
+            session.stop().await;
+            log(CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System }).await?;
+            svc.project_call(tenant.id, &call_id).await?;
+            return Ok(());
+        };
+        log(CallEventKind::LegCreated { side: Side::Customer }).await?;
+        let mut out = self
+            .inner
+            .sip
+            .dial(Dial {
+                request_uri: binding.contact.clone(),
+                destination: binding.target(),
+                from_user: caller_ext.clone(),
+                from_domain: tenant.sip_domain.clone(),
+                display_name: None,
+                sdp: offer_sdp(cfg.media_ip, session.local_addr(LegId::B).port()),
+                headers: vec![("X-Yunhu-Call".into(), call_id.clone())],
+            })
+            .map_err(|e| CcError::Invalid(e.to_string()))?;
+        let out_hangup = out.hangup_handle();
+        let in_hangup = leg.hangup_handle();
+        let recording_rel = format!(
+            "{}/{}/{}_{}_{}_{}.wav",
+            tenant.corp_id,
+            chrono::Utc::now().format("%Y-%m-%d"),
+            chrono::Utc::now().format("%Y%m%d%H%M%S"),
+            caller["user_code"].text(),
+            dialed,
+            &call_id[..8]
+        );
+        let deadline = tokio::time::Instant::now() + cfg.ring_timeout;
+        let (mut answered, mut caller_done, mut callee_done) = (false, false, false);
+        let mut outcome: Option<(Cause, HangupSide)> = None;
+        while !(caller_done && callee_done) {
+            tokio::select! {
+                ev = out.next(), if !callee_done => match ev {
+                    Some(LegEvent::Ringing) => {
+                        leg.ring();
+                        log(CallEventKind::Ringing { side: Side::Customer }).await?;
+                    }
+                    Some(LegEvent::Answered { sdp }) => {
+                        log(CallEventKind::Answered { side: Side::Customer }).await?;
+                        if let Some(media) = leg_media(&sdp) {
+                            session.set_remote(LegId::B, media).await;
+                        }
+                        session.set_remote(LegId::A, caller_media).await;
+                        leg.answer(&answer);
+                        answered = true;
+                        log(CallEventKind::Answered { side: Side::Agent }).await?;
+                        if session.record(cfg.recordings_dir.join(&recording_rel), LegId::B).await.is_ok() {
+                            log(CallEventKind::RecordingStarted { path: recording_rel.clone() }).await?;
+                        }
+                        log(CallEventKind::Bridged).await?;
+                    }
+                    Some(LegEvent::Ended { status, by }) => {
+                        callee_done = true;
+                        log(CallEventKind::LegEnded { side: Side::Customer, status }).await?;
+                        let cause = if answered { Cause::NormalClearing } else { Cause::from_sip_status(status) };
+                        let side = if by == EndedBy::Remote { HangupSide::Customer } else { HangupSide::System };
+                        outcome.get_or_insert((cause, side));
+                        if answered { in_hangup.hangup().await } else { leg.reject(if status >= 400 { status } else { 480 }) }
+                    }
+                    None => callee_done = true,
+                },
+                ev = leg.next(), if !caller_done => match ev {
+                    Some(LegEvent::Ended { status, by }) => {
+                        caller_done = true;
+                        log(CallEventKind::LegEnded { side: Side::Agent, status }).await?;
+                        let cause = if answered { Cause::NormalClearing } else { Cause::OriginatorCancel };
+                        let side = if by == EndedBy::Remote { HangupSide::Agent } else { HangupSide::System };
+                        outcome.get_or_insert((cause, side));
+                        if !callee_done { out_hangup.hangup().await }
+                    }
+                    None => caller_done = true,
+                    _ => {}
+                },
+                Some(ev) = media_events.recv() => {
+                    if let MediaEvent::Dtmf { leg, digit } = ev {
+                        let side = if leg == LegId::A { Side::Agent } else { Side::Customer };
+                        log(CallEventKind::Dtmf { side, digit: digit.to_string() }).await?;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline), if !answered && outcome.is_none() => {
+                    outcome = Some((Cause::NoAnswer, HangupSide::Customer));
+                    out_hangup.hangup().await;
+                }
+                _ = tokio::time::sleep(Duration::from_secs(10)), if outcome.is_some() => break,
+            }
+        }
+        let end = session.stop().await;
+        if let Some(Ok(info)) = end.recording {
+            log(CallEventKind::RecordingStopped {
+                path: recording_rel,
+                duration_ms: info.duration_ms(),
+                repaired: false,
+            })
+            .await?;
+        }
+        let (cause, side) = outcome.unwrap_or((Cause::NormalClearing, HangupSide::System));
+        log(CallEventKind::HungUp { cause, side }).await?;
+        svc.project_call(tenant.id, &call_id).await?;
         Ok(())
     }
 }

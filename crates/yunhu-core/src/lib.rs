@@ -1,5 +1,6 @@
 //! Domain types shared by every layer of yunhu. Pure: no tokio, no IO.
 
+pub mod agent;
 pub mod call;
 pub mod clock;
 pub mod phone;

@@ -56,6 +56,11 @@ pub enum MediaEvent {
         /// The key.
         digit: char,
     },
+    /// A prompt finished playing to a leg.
+    PlayDone {
+        /// The leg it played to.
+        leg: LegId,
+    },
 }
 
 /// Counters of a session, for records and benchmarks.
@@ -82,6 +87,7 @@ enum Control {
     SetRemote(LegId, LegMedia),
     Record { path: PathBuf, left: LegId, started: oneshot::Sender<std::io::Result<()>> },
     Stop(oneshot::Sender<SessionEnd>),
+    Play(LegId, std::sync::Arc<[i16]>),
 }
 
 /// A handle on a running media session; dropping it stops the session without a reply.
@@ -120,6 +126,11 @@ impl MediaSession {
             .await
             .map_err(|_| std::io::Error::other("media session ended"))?;
         rx.await.map_err(|_| std::io::Error::other("media session ended"))?
+    }
+
+    /// Plays 8 kHz mono samples to a leg (in its codec); [`MediaEvent::PlayDone`] follows.
+    pub async fn play(&self, leg: LegId, samples: std::sync::Arc<[i16]>) {
+        let _ = self.control.send(Control::Play(leg, samples)).await;
     }
 
     /// Stops relaying, finishes the recording, returns counters.
@@ -205,6 +216,14 @@ impl Track {
     }
 }
 
+struct Player {
+    leg: usize,
+    samples: std::sync::Arc<[i16]>,
+    pos: usize,
+    sequence: u16,
+    timestamp: u32,
+}
+
 struct Leg {
     media: Option<LegMedia>,
     latched: Option<SocketAddr>,
@@ -217,6 +236,7 @@ async fn run(sockets: [UdpSocket; 2], mut control: mpsc::Receiver<Control>, even
         Leg { media: None, latched: None, dtmf: DtmfDetector::default() },
     ];
     let mut track: Option<Track> = None;
+    let mut player: Option<Player> = None;
     let mut stats = RelayStats::default();
     let mut bufs = [[0u8; 2048], [0u8; 2048]];
     let mut out = Vec::with_capacity(2048);
@@ -230,6 +250,9 @@ async fn run(sockets: [UdpSocket; 2], mut control: mpsc::Receiver<Control>, even
             cmd = control.recv() => {
                 match cmd {
                     Some(Control::SetRemote(leg, media)) => legs[leg.index()].media = Some(media),
+                    Some(Control::Play(leg, samples)) => {
+                        player = Some(Player { leg: leg.index(), samples, pos: 0, sequence: 0, timestamp: 0 });
+                    }
                     Some(Control::Record { path, left, started }) => {
                         let result = WavWriter::create(&path, 2).map(|writer| {
                             let now = Instant::now();
@@ -254,9 +277,34 @@ async fn run(sockets: [UdpSocket; 2], mut control: mpsc::Receiver<Control>, even
                 }
                 continue;
             }
-            _ = tick.tick(), if track.is_some() => {
+            _ = tick.tick(), if track.is_some() || player.is_some() => {
                 if let Some(t) = track.as_mut() && let Err(e) = t.pump(false) {
                     tracing::error!(error = %e, "recording write failed");
+                }
+                if let Some(p) = player.as_mut() {
+                    let leg = &legs[p.leg];
+                    let dest = leg.latched.or(leg.media.map(|m| m.remote));
+                    if let (Some(media), Some(dest)) = (leg.media, dest) {
+                        let end = (p.pos + 160).min(p.samples.len());
+                        let payload: Vec<u8> = p.samples[p.pos..end].iter().map(|s| media.codec.encode(*s)).collect();
+                        RtpPacket {
+                            payload_type: media.codec.payload_type(),
+                            marker: p.pos == 0,
+                            sequence: p.sequence,
+                            timestamp: p.timestamp,
+                            ssrc: 0x7975_6e68,
+                            payload: &payload,
+                        }
+                        .write(&mut out);
+                        let _ = sockets[p.leg].send_to(&out, dest).await;
+                        p.pos = end;
+                        p.sequence = p.sequence.wrapping_add(1);
+                        p.timestamp = p.timestamp.wrapping_add(160);
+                    }
+                    if p.pos >= p.samples.len() {
+                        let _ = events.send(MediaEvent::PlayDone { leg: LegId::of(p.leg) });
+                        player = None;
+                    }
                 }
                 continue;
             }

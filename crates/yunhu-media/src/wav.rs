@@ -170,16 +170,40 @@ pub fn repair(part: &Path) -> io::Result<RecordingInfo> {
     Ok(RecordingInfo { path: final_path, channels, frames: data_len / frame })
 }
 
-/// Reads a 16-bit PCM WAV: channel count and interleaved samples (for tests and checks).
+/// Reads a 16-bit PCM WAV file: channel count and interleaved samples.
 pub fn read(path: &Path) -> io::Result<(u16, Vec<i16>)> {
-    let bytes = std::fs::read(path)?;
-    if bytes.len() < 44 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "not a WAV file"));
+    parse(&std::fs::read(path)?)
+}
+
+/// Parses 16-bit PCM WAV bytes, walking the RIFF chunks (`fmt `, `data`, and any others).
+pub fn parse(bytes: &[u8]) -> io::Result<(u16, Vec<i16>)> {
+    let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_string());
+    if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
+        return Err(bad("not a WAV file"));
     }
-    let channels = u16::from_le_bytes([bytes[22], bytes[23]]);
-    let data_len = u32::from_le_bytes([bytes[40], bytes[41], bytes[42], bytes[43]]) as usize;
-    let data = bytes.get(44..44 + data_len).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "short data"))?;
-    Ok((channels, data.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect()))
+    let mut at = 12;
+    let mut channels = None;
+    while at + 8 <= bytes.len() {
+        let id = &bytes[at..at + 4];
+        let len = u32::from_le_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]]) as usize;
+        let body = bytes.get(at + 8..(at + 8 + len).min(bytes.len())).ok_or_else(|| bad("chunk past the end"))?;
+        match id {
+            b"fmt " if body.len() >= 16 => {
+                let bits = u16::from_le_bytes([body[14], body[15]]);
+                if bits != 16 {
+                    return Err(bad("only 16-bit PCM is supported"));
+                }
+                channels = Some(u16::from_le_bytes([body[2], body[3]]));
+            }
+            b"data" => {
+                let ch = channels.ok_or_else(|| bad("data before fmt"))?;
+                return Ok((ch, body.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect()));
+            }
+            _ => {}
+        }
+        at += 8 + len + len % 2;
+    }
+    Err(bad("no data chunk"))
 }
 
 #[cfg(test)]

@@ -65,7 +65,6 @@ pub trait Directory: Send + Sync + 'static {
 }
 
 /// Things the SIP layer reports upwards.
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SipEvent {
     /// An extension's set of contacts changed; `contacts` is how many it now has.
     Registration {
@@ -78,6 +77,58 @@ pub enum SipEvent {
         /// Live contacts.
         contacts: usize,
     },
+    /// An authenticated extension placed a call; someone must answer or reject it.
+    IncomingCall(IncomingCall),
+}
+
+/// A call placed by a registered extension.
+pub struct IncomingCall {
+    /// The caller's tenant.
+    pub tenant: i64,
+    /// Its SIP domain.
+    pub domain: String,
+    /// The calling extension (the authenticated user).
+    pub caller: String,
+    /// What was dialled (Request-URI user).
+    pub dialed: String,
+    /// The caller's SDP offer.
+    pub sdp: String,
+    /// The leg, to ring, answer, reject or hang up.
+    pub leg: IncomingLeg,
+}
+
+/// The server side of an incoming INVITE.
+pub struct IncomingLeg {
+    dialog: InviteDialog,
+    events: mpsc::UnboundedReceiver<LegEvent>,
+}
+
+impl IncomingLeg {
+    /// Sends 180 Ringing.
+    pub fn ring(&self) {
+        let _ = self.dialog.ringing(None, None);
+    }
+
+    /// Answers with 200 OK and `sdp`.
+    pub fn answer(&self, sdp: &str) {
+        let headers = vec![Header::ContentType("application/sdp".into())];
+        let _ = self.dialog.accept(Some(headers), Some(sdp.as_bytes().to_vec()));
+    }
+
+    /// Refuses with `status` (e.g. 404, 486).
+    pub fn reject(&self, status: u16) {
+        let _ = self.dialog.reject(Some(StatusCode::from(status)), None);
+    }
+
+    /// The next thing that happened on the leg; `None` after it ended.
+    pub async fn next(&mut self) -> Option<LegEvent> {
+        self.events.recv().await
+    }
+
+    /// A handle that ends the leg (BYE once answered).
+    pub fn hangup_handle(&self) -> LegHangup {
+        LegHangup(self.dialog.clone())
+    }
 }
 
 /// Why the stack failed.
@@ -428,9 +479,51 @@ async fn register(inner: &Inner, tx: &mut Transaction) -> Result<(), SipError> {
 
 async fn other_request(inner: &Inner, tx: &mut Transaction) -> Result<(), SipError> {
     // Nothing is relayed or answered for a source that has not proven who it is.
-    let AuthOutcome::Ok(..) = authenticate(inner, tx, true).await? else { return Ok(()) };
+    let AuthOutcome::Ok(creds, domain, caller) = authenticate(inner, tx, true).await? else { return Ok(()) };
     match tx.original.method {
         Method::Options => tx.reply(StatusCode::OK).await?,
+        Method::Invite => {
+            let (state_tx, mut state_rx) = inner.dialogs.new_dialog_state_channel();
+            let contact = Uri::try_from(format!("sip:yunhu@{}", inner.config.listen).as_str())?;
+            let mut dialog = inner.dialogs.get_or_create_server_invite(tx, state_tx, None, Some(contact))?;
+            let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+            let dialogs = inner.dialogs.clone();
+            tokio::spawn(async move {
+                while let Some(state) = state_rx.recv().await {
+                    if let DialogState::Terminated(id, reason) = state {
+                        dialogs.remove_dialog(&id);
+                        // On our server side "Uac*" is the caller's doing, "Uas*" ours.
+                        let (status, by) = match reason {
+                            TerminatedReason::UacBye => (200, EndedBy::Remote),
+                            TerminatedReason::UacCancel => (487, EndedBy::Remote),
+                            TerminatedReason::UasBye => (200, EndedBy::Local),
+                            TerminatedReason::UasDecline | TerminatedReason::UasBusy => (603, EndedBy::Local),
+                            TerminatedReason::Timeout => (408, EndedBy::Network),
+                            TerminatedReason::UasOther(c) | TerminatedReason::ProxyError(c) => {
+                                (c.code(), EndedBy::Local)
+                            }
+                            TerminatedReason::UacOther(c) => (c.code(), EndedBy::Remote),
+                            TerminatedReason::UacBusy => (486, EndedBy::Remote),
+                            TerminatedReason::ProxyAuthRequired => (407, EndedBy::Local),
+                        };
+                        let _ = ev_tx.send(LegEvent::Ended { status, by });
+                        break;
+                    }
+                }
+            });
+            let call = IncomingCall {
+                tenant: creds.tenant,
+                domain,
+                caller,
+                dialed: tx.original.uri.user().unwrap_or_default().to_string(),
+                sdp: String::from_utf8_lossy(&tx.original.body).into_owned(),
+                leg: IncomingLeg { dialog: dialog.clone(), events: ev_rx },
+            };
+            if inner.events.send(SipEvent::IncomingCall(call)).is_err() {
+                dialog.reject(Some(StatusCode::TemporarilyUnavailable), None)?;
+            }
+            dialog.handle(tx).await?;
+        }
         _ => tx.reply(StatusCode::NotImplemented).await?,
     }
     Ok(())

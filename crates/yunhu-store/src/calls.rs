@@ -126,12 +126,26 @@ impl Db {
     /// Calls that have events but no record: `(tenant, call_id)`; after a crash these are finished.
     pub async fn calls_without_record(&self) -> Result<Vec<(TenantId, String)>> {
         let rows = sqlx::query(
-            "SELECT DISTINCT e.tenant_id, e.call_id FROM events e WHERE NOT EXISTS \
+            "SELECT DISTINCT e.tenant_id, e.call_id FROM events e WHERE e.call_id NOT LIKE 'agent/%' AND NOT EXISTS \
              (SELECT 1 FROM call_records c WHERE c.tenant_id = e.tenant_id AND c.call_id = e.call_id)",
         )
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| Ok((TenantId(r.try_get("tenant_id")?), r.try_get("call_id")?))).collect()
+    }
+
+    /// The newest presence event of every agent: `(tenant, stream, data)`.
+    pub async fn latest_agent_events(&self) -> Result<Vec<(TenantId, String, String)>> {
+        let rows = sqlx::query(
+            "SELECT e.tenant_id, e.call_id, e.data FROM events e JOIN \
+             (SELECT tenant_id, call_id, MAX(id) AS id FROM events WHERE call_id LIKE 'agent/%' GROUP BY tenant_id, call_id) m \
+             ON e.id = m.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((TenantId(r.try_get("tenant_id")?), r.try_get("call_id")?, r.try_get("data")?)))
+            .collect()
     }
 
     /// Writes (or rewrites, for a replay) the record of a call.

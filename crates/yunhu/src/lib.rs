@@ -111,6 +111,7 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
             media_ip: listen.ip(),
             recordings_dir: config.recordings_dir(),
             ring_timeout: std::time::Duration::from_secs(config.ring_timeout_secs),
+            prompts_dir: config.data_dir.join("prompts"),
         };
         Some(yunhu_cc::switch::Switch::start(services.clone(), switch_config).await?)
     };

@@ -155,11 +155,48 @@ async fn events_of(app: &TestApp, call_id: &str) -> Vec<Value> {
     events.into_iter().map(|(_, _, _, data)| serde_json::from_str(&data).unwrap()).collect()
 }
 
+/// Extension `user` dials `dialed` with `scenario` (proxy digest auth).
+async fn dial_from(sip: SocketAddr, user: &str, password: &str, dialed: &str, scenario: &str) -> ExitStatus {
+    let media = free_port();
+    sipp(
+        "caller",
+        &[
+            sip.to_string(),
+            "-sf".into(),
+            scenario.into(),
+            "-m".into(),
+            "1".into(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            free_port().to_string(),
+            "-mp".into(),
+            media.to_string(),
+            "-au".into(),
+            user.into(),
+            "-ap".into(),
+            password.into(),
+            "-key".into(),
+            "user".into(),
+            user.into(),
+            "-key".into(),
+            "domain".into(),
+            "777777.yunhu".into(),
+            "-key".into(),
+            "dialed".into(),
+            dialed.into(),
+        ],
+    )
+    .wait()
+    .await
+}
+
 async fn setup() -> (TestApp, SocketAddr, u16) {
     let app = start(&yunhu_store::testing::scratch_sqlite_url()).await;
     let sip = app.running.sip_addr.expect("telephony runs");
     let agent_port = free_port();
     assert!(register(sip, "1001", "1001pw", agent_port, "register.xml").await.success(), "1001 registers");
+    assert!(dial_from(sip, "1001", "1001pw", "000", "dial.xml").await.success(), "1001 logs in with 000");
     (app, sip, agent_port)
 }
 
@@ -448,6 +485,7 @@ async fn a_crash_mid_call_loses_neither_the_recording_nor_the_record() {
     let server = serve(&data, http, sip, &provision).await;
     let sip_addr: SocketAddr = format!("127.0.0.1:{sip}").parse().unwrap();
     assert!(register(sip_addr, "1001", "1001pw", agent_port, "register.xml").await.success());
+    assert!(dial_from(sip_addr, "1001", "1001pw", "000", "dial.xml").await.success());
     let _agent = phone("agent", "answer.xml", agent_port, 100);
     let _carrier = phone("carrier", "answer.xml", carrier_port, 100);
     let client = reqwest::Client::new();
@@ -524,4 +562,63 @@ async fn phone_take_along_rings_the_staff_mobile_through_the_trunk() {
     assert_eq!((r.staff.as_str(), r.customer.as_str()), ("1002", "13700137000"));
     assert!(r.agent.answer.is_some() && r.customer_leg.answer.is_some());
     assert!(r.talk_secs >= 1);
+}
+
+#[tokio::test]
+async fn feature_codes_log_in_and_out_and_presence_gates_click_to_call() {
+    let app = start(&yunhu_store::testing::scratch_sqlite_url()).await;
+    let sip = app.running.sip_addr.unwrap();
+    carrier_at(&app, free_port()).await;
+    assert!(register(sip, "1001", "1001pw", free_port(), "register.xml").await.success());
+    let send = || action(&app, &[("action", "SendDial"), ("staffid", "1001"), ("phonenum", "13800138000")]);
+    assert_eq!(send().await["errno"], "5", "not logged in yet");
+
+    // 000 logs in; the prompt plays, then yunhu hangs up (the scenario waits for its BYE).
+    let t = Instant::now();
+    assert!(dial_from(sip, "1001", "1001pw", "000", "dial.xml").await.success());
+    assert!(t.elapsed() >= Duration::from_millis(1500), "the login prompt (~2 s) was played first");
+    // 004 reads the extension back: "您的分机号是" + four digits take longer still.
+    let t = Instant::now();
+    assert!(dial_from(sip, "1001", "1001pw", "004", "dial.xml").await.success());
+    assert!(t.elapsed() >= Duration::from_secs(4), "{:?}", t.elapsed());
+    // A wrong password dials nothing.
+    assert!(!dial_from(sip, "1001", "nope", "001", "dial.xml").await.success());
+    assert!(dial_from(sip, "1001", "1001pw", "001", "dial.xml").await.success());
+    assert_eq!(send().await["errno"], "5", "logged out again");
+
+    let events = app.running.services.db().call_events(TENANT, "agent/1001").await.unwrap();
+    let kinds: Vec<&str> = events.iter().map(|(_, k, _, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["agent_login", "agent_logout"]);
+}
+
+#[tokio::test]
+async fn an_extension_calls_another_and_the_call_is_recorded() {
+    let (app, sip, _agent_port) = setup().await;
+    let callee_port = free_port();
+    assert!(register(sip, "1002", "1002pw", callee_port, "register.xml").await.success());
+    let callee = phone("1002", "answer.xml", callee_port, 300);
+    assert!(dial_from(sip, "1001", "1001pw", "1002", "dial_and_hang_up.xml").await.success());
+    assert!(callee.wait().await.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let record = loop {
+        let page = app
+            .running
+            .services
+            .db()
+            .list_call_records(TENANT, &yunhu_store::calls::CallRecordFilter::default(), 10)
+            .await
+            .unwrap();
+        if let Some(r) = page.into_iter().find(|r| r.record.direction == "internal") {
+            break r.record;
+        }
+        assert!(Instant::now() < deadline, "no record of the internal call");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!((record.extension.as_str(), record.customer.as_str()), ("1001", "1002"));
+    assert_eq!((record.cause.unwrap().name(), record.hangup_side.unwrap().as_str()), ("NORMAL_CLEARING", "agent"));
+    assert!((3..=5).contains(&record.talk_secs), "{}", record.talk_secs);
+    let (left, right) = wav_channels(&app.config.recordings_dir().join(&record.recording));
+    assert!(voiced(&left) > 0.5 && voiced(&right) > 0.5);
+    // Dialling an extension nobody has is refused.
+    assert!(!dial_from(sip, "1001", "1001pw", "1999", "dial.xml").await.success());
 }
