@@ -127,6 +127,13 @@ impl Directory for StaffDirectory {
             Some(Credentials { tenant: tenant.id.0, ha1: staff["sip_ha1"].text().to_string() })
         })
     }
+
+    fn trunk_of(&self, source: SocketAddr) -> yunhu_sip::BoxFuture<'_, Option<(i64, String)>> {
+        Box::pin(async move {
+            let trunks = self.0.db.trunks_allowing(source).await.ok()?;
+            trunks.into_iter().next().map(|(t, name)| (t.0, name))
+        })
+    }
 }
 
 impl Services {
@@ -643,6 +650,17 @@ impl Services {
     }
 }
 
+/// Who is who on a bridged incoming call.
+struct Bridge {
+    direction: &'static str,
+    staff: String,
+    extension: String,
+    customer: String,
+    caller_id: String,
+    trunk: String,
+    caller_side: Side,
+}
+
 fn answer_for(offer: &str, media_ip: IpAddr, port: u16) -> Option<(String, LegMedia)> {
     let theirs = sdp::parse(offer)?;
     let codec = sdp::choose(&theirs)?;
@@ -655,9 +673,26 @@ fn answer_for(offer: &str, media_ip: IpAddr, port: u16) -> Option<(String, LegMe
 impl Switch {
     /// A call placed by a registered extension: a feature code or another extension.
     async fn incoming(&self, call: IncomingCall) {
-        let IncomingCall { tenant, caller, dialed, sdp: offer, leg, .. } = call;
+        let IncomingCall { tenant, caller, dialed, sdp: offer, leg, trunk, .. } = call;
         let svc = self.inner.services.clone();
         let Ok(tenant) = svc.tenant_by_id(TenantId(tenant)).await else { return leg.reject(480) };
+        if let Some(trunk) = trunk {
+            // A carrier's call: the dialled number is an extension of the tenant.
+            tracing::info!(trunk, caller = %mask_phone(&caller), dialed = %dialed, "inbound call");
+            let bridge = Bridge {
+                direction: "inbound",
+                staff: String::new(),
+                extension: dialed.clone(),
+                customer: caller.clone(),
+                caller_id: caller,
+                trunk,
+                caller_side: Side::Customer,
+            };
+            if let Err(e) = self.bridge_to_extension(&tenant, bridge, &dialed, &offer, leg).await {
+                tracing::error!(error = %e, "inbound call failed");
+            }
+            return;
+        }
         let Ok(row) = svc.staff_by_extension_row(tenant.id, &caller).await else { return leg.reject(403) };
         let user_code = row["user_code"].text().to_string();
         let feature = |event: AgentEventKind, prompt: &str| (Some(event), vec![prompt.to_string()]);
@@ -670,7 +705,17 @@ impl Switch {
                 (None, names)
             }
             _ => {
-                if let Err(e) = self.internal_call(&tenant, &row, &dialed, &offer, leg).await {
+                let ext = row["agent_id"].text().to_string();
+                let bridge = Bridge {
+                    direction: "internal",
+                    staff: user_code,
+                    extension: ext.clone(),
+                    customer: dialed.clone(),
+                    caller_id: ext,
+                    trunk: String::new(),
+                    caller_side: Side::Agent,
+                };
+                if let Err(e) = self.bridge_to_extension(&tenant, bridge, &dialed, &offer, leg).await {
                     tracing::error!(error = %e, "internal call failed");
                 }
                 return;
@@ -717,11 +762,12 @@ impl Switch {
         session.stop().await;
     }
 
-    /// Extension to extension inside a tenant, media anchored and recorded like any call.
-    async fn internal_call(
+    /// Rings extension `dialed` for an incoming leg and bridges them, media anchored and recorded
+    /// like any call: extension to extension, or a carrier's call to an extension.
+    async fn bridge_to_extension(
         &self,
         tenant: &Tenant,
-        caller: &Row,
+        bridge: Bridge,
         dialed: &str,
         offer: &str,
         mut leg: yunhu_sip::IncomingLeg,
@@ -737,20 +783,25 @@ impl Switch {
             return Ok(());
         };
         let call_id = new_stream_id();
-        let caller_ext = caller["agent_id"].text().to_string();
+        let (caller_side, callee_side) = match bridge.caller_side {
+            Side::Agent => (Side::Agent, Side::Customer),
+            Side::Customer => (Side::Customer, Side::Agent),
+        };
+        let hangup_side = |side: Side| if side == Side::Agent { HangupSide::Agent } else { HangupSide::Customer };
         let log = |kind: CallEventKind| svc.log_call_event(tenant.id, &call_id, kind);
+        let staff = if bridge.direction == "inbound" { callee["user_code"].text().to_string() } else { bridge.staff };
         log(CallEventKind::Created {
-            direction: "internal".into(),
-            staff: caller["user_code"].text().into(),
-            extension: caller_ext.clone(),
-            customer: dialed.into(),
-            caller_id: caller_ext.clone(),
-            trunk: String::new(),
+            direction: bridge.direction.into(),
+            staff: staff.clone(),
+            extension: bridge.extension,
+            customer: bridge.customer.clone(),
+            caller_id: bridge.caller_id.clone(),
+            trunk: bridge.trunk,
             codeid_1: String::new(),
-            codeid_2: callee["user_code"].text().into(),
+            codeid_2: String::new(),
         })
         .await?;
-        log(CallEventKind::LegCreated { side: Side::Agent }).await?;
+        log(CallEventKind::LegCreated { side: caller_side }).await?;
         let (tx, mut media_events) = mpsc::unbounded_channel();
         let Ok(session) = MediaSession::open(&self.inner.ports, cfg.media_ip, tx).await else {
             leg.reject(503);
@@ -765,14 +816,14 @@ impl Switch {
             svc.project_call(tenant.id, &call_id).await?;
             return Ok(());
         };
-        log(CallEventKind::LegCreated { side: Side::Customer }).await?;
+        log(CallEventKind::LegCreated { side: callee_side }).await?;
         let mut out = self
             .inner
             .sip
             .dial(Dial {
                 request_uri: binding.contact.clone(),
                 destination: binding.target(),
-                from_user: caller_ext.clone(),
+                from_user: bridge.caller_id.clone(),
                 from_domain: tenant.sip_domain.clone(),
                 display_name: None,
                 sdp: offer_sdp(cfg.media_ip, session.local_addr(LegId::B).port()),
@@ -786,10 +837,12 @@ impl Switch {
             tenant.corp_id,
             chrono::Utc::now().format("%Y-%m-%d"),
             chrono::Utc::now().format("%Y%m%d%H%M%S"),
-            caller["user_code"].text(),
-            dialed,
+            staff,
+            bridge.customer,
             &call_id[..8]
         );
+        // The customer goes on the left channel: the caller on inbound calls, else the callee.
+        let left = if caller_side == Side::Customer { LegId::A } else { LegId::B };
         let deadline = tokio::time::Instant::now() + cfg.ring_timeout;
         let (mut answered, mut caller_done, mut callee_done) = (false, false, false);
         let mut outcome: Option<(Cause, HangupSide)> = None;
@@ -798,27 +851,27 @@ impl Switch {
                 ev = out.next(), if !callee_done => match ev {
                     Some(LegEvent::Ringing) => {
                         leg.ring();
-                        log(CallEventKind::Ringing { side: Side::Customer }).await?;
+                        log(CallEventKind::Ringing { side: callee_side }).await?;
                     }
                     Some(LegEvent::Answered { sdp }) => {
-                        log(CallEventKind::Answered { side: Side::Customer }).await?;
+                        log(CallEventKind::Answered { side: callee_side }).await?;
                         if let Some(media) = leg_media(&sdp) {
                             session.set_remote(LegId::B, media).await;
                         }
                         session.set_remote(LegId::A, caller_media).await;
                         leg.answer(&answer);
                         answered = true;
-                        log(CallEventKind::Answered { side: Side::Agent }).await?;
-                        if session.record(cfg.recordings_dir.join(&recording_rel), LegId::B).await.is_ok() {
+                        log(CallEventKind::Answered { side: caller_side }).await?;
+                        if session.record(cfg.recordings_dir.join(&recording_rel), left).await.is_ok() {
                             log(CallEventKind::RecordingStarted { path: recording_rel.clone() }).await?;
                         }
                         log(CallEventKind::Bridged).await?;
                     }
                     Some(LegEvent::Ended { status, by }) => {
                         callee_done = true;
-                        log(CallEventKind::LegEnded { side: Side::Customer, status }).await?;
+                        log(CallEventKind::LegEnded { side: callee_side, status }).await?;
                         let cause = if answered { Cause::NormalClearing } else { Cause::from_sip_status(status) };
-                        let side = if by == EndedBy::Remote { HangupSide::Customer } else { HangupSide::System };
+                        let side = if by == EndedBy::Remote { hangup_side(callee_side) } else { HangupSide::System };
                         outcome.get_or_insert((cause, side));
                         if answered { in_hangup.hangup().await } else { leg.reject(if status >= 400 { status } else { 480 }) }
                     }
@@ -827,9 +880,9 @@ impl Switch {
                 ev = leg.next(), if !caller_done => match ev {
                     Some(LegEvent::Ended { status, by }) => {
                         caller_done = true;
-                        log(CallEventKind::LegEnded { side: Side::Agent, status }).await?;
+                        log(CallEventKind::LegEnded { side: caller_side, status }).await?;
                         let cause = if answered { Cause::NormalClearing } else { Cause::OriginatorCancel };
-                        let side = if by == EndedBy::Remote { HangupSide::Agent } else { HangupSide::System };
+                        let side = if by == EndedBy::Remote { hangup_side(caller_side) } else { HangupSide::System };
                         outcome.get_or_insert((cause, side));
                         if !callee_done { out_hangup.hangup().await }
                     }
@@ -838,12 +891,12 @@ impl Switch {
                 },
                 Some(ev) = media_events.recv() => {
                     if let MediaEvent::Dtmf { leg, digit } = ev {
-                        let side = if leg == LegId::A { Side::Agent } else { Side::Customer };
+                        let side = if leg == LegId::A { caller_side } else { callee_side };
                         log(CallEventKind::Dtmf { side, digit: digit.to_string() }).await?;
                     }
                 }
                 _ = tokio::time::sleep_until(deadline), if !answered && outcome.is_none() => {
-                    outcome = Some((Cause::NoAnswer, HangupSide::Customer));
+                    outcome = Some((Cause::NoAnswer, hangup_side(callee_side)));
                     out_hangup.hangup().await;
                 }
                 _ = tokio::time::sleep(Duration::from_secs(10)), if outcome.is_some() => break,

@@ -62,6 +62,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait Directory: Send + Sync + 'static {
     /// The credentials of `user` in the tenant whose SIP domain is `domain`.
     fn credentials<'a>(&'a self, domain: &'a str, user: &'a str) -> BoxFuture<'a, Option<Credentials>>;
+
+    /// The tenant and name of the trunk `source` belongs to (its address, or an address on its
+    /// allow-list), if any: its calls need no digest.
+    fn trunk_of(&self, source: SocketAddr) -> BoxFuture<'_, Option<(i64, String)>>;
 }
 
 /// Things the SIP layer reports upwards.
@@ -93,6 +97,8 @@ pub struct IncomingCall {
     pub dialed: String,
     /// The caller's SDP offer.
     pub sdp: String,
+    /// The trunk the call came in on; `None` for a call from an extension.
+    pub trunk: Option<String>,
     /// The leg, to ring, answer, reject or hang up.
     pub leg: IncomingLeg,
 }
@@ -478,8 +484,22 @@ async fn register(inner: &Inner, tx: &mut Transaction) -> Result<(), SipError> {
 }
 
 async fn other_request(inner: &Inner, tx: &mut Transaction) -> Result<(), SipError> {
-    // Nothing is relayed or answered for a source that has not proven who it is.
-    let AuthOutcome::Ok(creds, domain, caller) = authenticate(inner, tx, true).await? else { return Ok(()) };
+    let trunk = match (tx.original.method, source_of(tx)) {
+        (Method::Invite, Some(src)) => inner.directory.trunk_of(src).await,
+        _ => None,
+    };
+    let (creds, domain, caller, trunk) = match trunk {
+        Some((tenant, name)) => {
+            let from = tx.original.from_header()?.uri()?;
+            let caller = from.user().unwrap_or_default().to_string();
+            (Credentials { tenant, ha1: String::new() }, from.host().to_string(), caller, Some(name))
+        }
+        // Nothing is relayed or answered for a source that has not proven who it is.
+        None => match authenticate(inner, tx, true).await? {
+            AuthOutcome::Ok(creds, domain, caller) => (creds, domain, caller, None),
+            AuthOutcome::Answered => return Ok(()),
+        },
+    };
     match tx.original.method {
         Method::Options => tx.reply(StatusCode::OK).await?,
         Method::Invite => {
@@ -517,6 +537,7 @@ async fn other_request(inner: &Inner, tx: &mut Transaction) -> Result<(), SipErr
                 caller,
                 dialed: tx.original.uri.user().unwrap_or_default().to_string(),
                 sdp: String::from_utf8_lossy(&tx.original.body).into_owned(),
+                trunk,
                 leg: IncomingLeg { dialog: dialog.clone(), events: ev_rx },
             };
             if inner.events.send(SipEvent::IncomingCall(call)).is_err() {

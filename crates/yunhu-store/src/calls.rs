@@ -134,6 +134,27 @@ impl Db {
         rows.iter().map(|r| Ok((TenantId(r.try_get("tenant_id")?), r.try_get("call_id")?))).collect()
     }
 
+    /// The live trunks (of live tenants) at `source` or allowing its IP: `(tenant, name)`.
+    pub async fn trunks_allowing(&self, source: std::net::SocketAddr) -> Result<Vec<(TenantId, String)>> {
+        let ip = source.ip().to_string();
+        let rows = sqlx::query(
+            "SELECT r.tenant_id, r.name, r.address, r.allow_ips FROM trunks r JOIN tenants t ON t.id = r.tenant_id \
+             WHERE r.deleted = 0 AND t.deleted = 0 ORDER BY r.tenant_id, r.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let allow: String = r.try_get("allow_ips")?;
+            let address: String = r.try_get("address")?;
+            if address.parse::<std::net::SocketAddr>().ok() == Some(source) || allow.split(',').any(|a| a.trim() == ip)
+            {
+                out.push((TenantId(r.try_get("tenant_id")?), r.try_get("name")?));
+            }
+        }
+        Ok(out)
+    }
+
     /// The newest presence event of every agent: `(tenant, stream, data)`.
     pub async fn latest_agent_events(&self) -> Result<Vec<(TenantId, String, String)>> {
         let rows = sqlx::query(

@@ -19,12 +19,17 @@ fn scenarios() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/sipp"))
 }
 
-/// A free UDP port pair (even port for RTP, the next one free too).
+/// A free port with the three above it free too (sipp binds RTP, RTCP and more), from a range
+/// below the kernel's ephemeral ports and apart from yunhu's RTP range in tests.
 fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(20000);
     loop {
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let p = s.local_addr().unwrap().port();
-        if p.is_multiple_of(2) && p < 65000 && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
+        let p = NEXT.fetch_add(4, Ordering::Relaxed);
+        assert!(p < 29990, "test port range exhausted");
+        let free = (p..p + 4).all(|q| UdpSocket::bind(("127.0.0.1", q)).is_ok())
+            && std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+        if free {
             return p;
         }
     }
@@ -441,7 +446,7 @@ async fn serve(data: &std::path::Path, http: u16, sip: u16, provision: &std::pat
         .arg("--data-dir")
         .arg(data)
         .args(["--http-listen", &format!("127.0.0.1:{http}"), "--sip-listen", &format!("127.0.0.1:{sip}")])
-        .args(["--rtp-ports", "40000-40999", "--admin-token", common::ADMIN_TOKEN, "serve", "--provision"])
+        .args(["--rtp-ports", "32000-32700", "--admin-token", common::ADMIN_TOKEN, "serve", "--provision"])
         .arg(provision)
         .env_remove("YUNHU_DATABASE_URL")
         .stdin(Stdio::null())
@@ -621,4 +626,89 @@ async fn an_extension_calls_another_and_the_call_is_recorded() {
     assert!(voiced(&left) > 0.5 && voiced(&right) > 0.5);
     // Dialling an extension nobody has is refused.
     assert!(!dial_from(sip, "1001", "1001pw", "1999", "dial.xml").await.success());
+}
+
+#[tokio::test]
+async fn a_carrier_call_to_an_extension_is_bridged_without_digest_only_from_the_trunk() {
+    let (app, sip, agent_port) = setup().await;
+    let carrier_port = free_port();
+    carrier_at(&app, carrier_port).await;
+    let agent = phone("agent", "answer.xml", agent_port, 300);
+    let carrier = sipp(
+        "carrier",
+        &[
+            sip.to_string(),
+            "-sf".into(),
+            "inbound.xml".into(),
+            "-m".into(),
+            "1".into(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            carrier_port.to_string(),
+            "-mp".into(),
+            free_port().to_string(),
+            "-key".into(),
+            "user".into(),
+            "13600136000".into(),
+            "-key".into(),
+            "domain".into(),
+            "777777.yunhu".into(),
+            "-key".into(),
+            "dialed".into(),
+            "1001".into(),
+        ],
+    );
+    assert!(carrier.wait().await.success());
+    assert!(agent.wait().await.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let record = loop {
+        let page = app
+            .running
+            .services
+            .db()
+            .list_call_records(TENANT, &yunhu_store::calls::CallRecordFilter::default(), 10)
+            .await
+            .unwrap();
+        if let Some(r) = page.into_iter().find(|r| r.record.direction == "inbound") {
+            break r.record;
+        }
+        assert!(Instant::now() < deadline, "no record of the inbound call");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!((record.staff.as_str(), record.extension.as_str()), ("1001", "1001"));
+    assert_eq!((record.customer.as_str(), record.trunk.as_str()), ("13600136000", "carrier"));
+    assert_eq!((record.cause.unwrap().name(), record.hangup_side.unwrap().as_str()), ("NORMAL_CLEARING", "customer"));
+    let (left, right) = wav_channels(&app.config.recordings_dir().join(&record.recording));
+    assert!(voiced(&left) > 0.5 && voiced(&right) > 0.5, "customer left, agent right");
+
+    // The same INVITE from anywhere else is challenged, not relayed: no open relay.
+    let stranger = sipp(
+        "stranger",
+        &[
+            sip.to_string(),
+            "-sf".into(),
+            "inbound.xml".into(),
+            "-m".into(),
+            "1".into(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            free_port().to_string(),
+            "-mp".into(),
+            free_port().to_string(),
+            "-key".into(),
+            "user".into(),
+            "13600136000".into(),
+            "-key".into(),
+            "domain".into(),
+            "777777.yunhu".into(),
+            "-key".into(),
+            "dialed".into(),
+            "1001".into(),
+            "-timeout".into(),
+            "5s".into(),
+        ],
+    );
+    assert!(!stranger.wait().await.success(), "a stranger's INVITE gets 407, not the extension");
 }

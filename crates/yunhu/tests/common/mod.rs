@@ -44,7 +44,7 @@ pub fn config_for(database_url: &str) -> Config {
         log_format: "text".into(),
         provision: Some(example_file()),
         sip_listen: "127.0.0.1:0".into(),
-        rtp_ports: "30000-39999".into(),
+        rtp_ports: "30000-31999".into(),
         ring_timeout_secs: 4,
     }
 }
