@@ -101,9 +101,22 @@ fn phone(name: &'static str, scenario: &str, port: u16, ring_ms: u32) -> Sipp {
 }
 
 async fn register(sip: SocketAddr, user: &str, password: &str, contact_port: u16, scenario: &str) -> ExitStatus {
+    register_over(sip, user, password, contact_port, scenario, "u1").await
+}
+
+async fn register_over(
+    sip: SocketAddr,
+    user: &str,
+    password: &str,
+    contact_port: u16,
+    scenario: &str,
+    transport: &str,
+) -> ExitStatus {
     sipp(
         "register",
         &[
+            "-t".into(),
+            transport.into(),
             sip.to_string(),
             "-sf".into(),
             scenario.into(),
@@ -233,6 +246,10 @@ async fn registration_needs_the_right_password_and_reveals_nothing() {
     assert!(register(sip, "1001", "1001pw", 7000, "register.xml").await.success());
     assert_eq!(status(action(&app, &[("action", "ExtenStatus"), ("staffid", "1001")]).await), 0, "registered, idle");
     assert_eq!(status(action(&app, &[("action", "ExtenStatus"), ("staffid", "4242")]).await), -1);
+    // TCP works the same.
+    assert!(register_over(sip, "1002", "1002pw", 7002, "register.xml", "t1").await.success(), "over TCP");
+    assert!(register_over(sip, "1002", "nope", 7002, "register_refused.xml", "t1").await.success());
+    assert_eq!(status(action(&app, &[("action", "ExtenStatus"), ("staffid", "1002")]).await), 0);
 
     // An extension scanner gets the same challenge for a real extension and a made-up one.
     let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
