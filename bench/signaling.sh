@@ -19,11 +19,12 @@ done
 cargo build --release --locked -q
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; sleep 0.5' EXIT
+echo "bench: work directory $work"
 YUNHU_SIP=25060 HTTP=25080 KAM=25070 UAC=25071 UAS=25072 REG=25073
 
 ticks() { # user+system clock ticks of a process and all its descendants
   local total=0 p
-  for p in $(pstree -p "$1" | grep -o '([0-9]*)' | tr -d '()'); do
+  for p in $(pstree -pT "$1" | grep -o '([0-9]*)' | tr -d '()'); do
     [ -r "/proc/$p/stat" ] && total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
   done
   echo "$total"
@@ -50,7 +51,7 @@ load() { # $1 = label, $2 = target port, $3 = pid to measure
   failed=$(echo "$stats" | cut -d';' -f"$failed")
   local rtt
   rtt=$(cat "$work"/uac_*_rtt.csv 2>/dev/null | awk -F';' 'NR>1 && $2 ~ /^[0-9.]+$/ {print $2}' | sort -n |
-        awk '{a[NR]=$1} END {if (NR==0) {print "n/a n/a"} else {print a[int(NR*0.5)+1], a[int(NR*0.99)+1 > NR ? NR : int(NR*0.99)+1]}}')
+        awk '{a[NR]=$1} END {if (NR==0) {print "n/a n/a"; exit} i=int(NR*0.5)+1; j=int(NR*0.99)+1; if (j>NR) j=NR; print a[i], a[j]}')
   rm -f "$work"/uac_*_rtt.csv
   local us=$(( (after - before) * 1000000 / $(getconf CLK_TCK) / (ok > 0 ? ok : 1) ))
   echo "$1 $ok $failed $us $rtt"
@@ -65,14 +66,14 @@ for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$HTTP/yunhu/v1/openapi.json
 sipp 127.0.0.1:$YUNHU_SIP -sf tests/sipp/register.xml -m 1 -au 1001 -ap 1001pw -key user 1001 \
   -key domain 777777.yunhu -key contact_port $UAS -i 127.0.0.1 -p $REG -nostdin >/dev/null 2>&1
 y=$(load yunhu $YUNHU_SIP $yunhu)
-kill $yunhu; wait $yunhu 2>/dev/null || true
+kill $yunhu 2>/dev/null || true; wait $yunhu 2>/dev/null || true
 
 sed -e "s/BENCH_KAMAILIO_PORT/$KAM/; s/BENCH_UAS_PORT/$UAS/" bench/kamailio.cfg > "$work/kamailio.cfg"
 kamailio -f "$work/kamailio.cfg" -x tlsf -m 64 -M 16 -DD -E >"$work/kamailio.log" 2>&1 &
 kam=$!
 sleep 1
 k=$(load kamailio $KAM $kam)
-kill $kam; wait $kam 2>/dev/null || true
+kill $kam 2>/dev/null || true; wait $kam 2>/dev/null || true
 
 echo "signaling: $CALLS calls at $RATE/s, held ${HOLD_MS} ms, no media"
 printf '%-9s %8s %7s %12s %10s %10s\n' peer ok failed 'cpu us/call' 'p50 ms' 'p99 ms'

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod directory;
 pub mod error;
+mod eventlog;
 pub mod objects;
 pub mod prompts;
 pub mod provision;
@@ -23,12 +24,14 @@ pub struct Services {
     db: Db,
     clock: Arc<dyn Clock>,
     sealer: Arc<Sealer>,
+    events: eventlog::EventLog,
 }
 
 impl Services {
-    /// Wires the services over an opened store.
+    /// Wires the services over an opened store (inside a tokio runtime: it starts the event writer).
     pub fn new(db: Db, clock: Arc<dyn Clock>, sealer: Sealer) -> Self {
-        Self { db, clock, sealer: Arc::new(sealer) }
+        let events = eventlog::EventLog::start(db.clone());
+        Self { db, clock, sealer: Arc::new(sealer), events }
     }
 
     /// The store (for wiring and tests).

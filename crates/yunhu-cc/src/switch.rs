@@ -154,7 +154,7 @@ impl Services {
     /// Appends a call event to the log.
     pub async fn log_call_event(&self, tenant: TenantId, call_id: &str, kind: CallEventKind) -> Result<(), CcError> {
         let data = serde_json::to_string(&kind).map_err(|e| CcError::Invalid(e.to_string()))?;
-        self.db.append_event(tenant, call_id, kind.name(), self.now_ms(), &data).await?;
+        self.events.append(tenant, call_id, kind.name(), self.now_ms(), data).await?;
         Ok(())
     }
 
@@ -177,6 +177,14 @@ fn offer_sdp(media_ip: IpAddr, port: u16) -> String {
     let desc =
         AudioDescription { addr: media_ip, port, codecs: vec![Codec::Pcmu, Codec::Pcma], telephone_event: Some(101) };
     sdp::render(u64::from(port), &desc)
+}
+
+fn media_stats(stats: &yunhu_media::relay::RelayStats) -> CallEventKind {
+    CallEventKind::MediaStats {
+        received: stats.received.iter().sum(),
+        forwarded: stats.forwarded.iter().sum(),
+        gap_ms: stats.gap_samples.iter().sum::<u64>() / 8,
+    }
 }
 
 fn leg_media(answer: &str) -> Option<LegMedia> {
@@ -253,7 +261,7 @@ impl Switch {
     pub async fn set_presence(&self, tenant: TenantId, user_code: &str, event: AgentEventKind) -> Result<(), CcError> {
         let data = serde_json::to_string(&event).map_err(|e| CcError::Invalid(e.to_string()))?;
         let svc = &self.inner.services;
-        svc.db.append_event(tenant, &agent_stream(user_code), event.name(), svc.now_ms(), &data).await?;
+        svc.events.append(tenant, &agent_stream(user_code), event.name(), svc.now_ms(), data).await?;
         let mut map = self.inner.presence.lock().unwrap_or_else(|e| e.into_inner());
         map.insert((tenant, user_code.to_string()), event.presence());
         Ok(())
@@ -567,6 +575,7 @@ impl Switch {
             }
         }
         let end = session.stop().await;
+        log(media_stats(&end.stats)).await?;
         if let Some(Ok(info)) = end.recording {
             log(CallEventKind::RecordingStopped {
                 path: recording_rel.clone(),
@@ -903,6 +912,7 @@ impl Switch {
             }
         }
         let end = session.stop().await;
+        log(media_stats(&end.stats)).await?;
         if let Some(Ok(info)) = end.recording {
             log(CallEventKind::RecordingStopped {
                 path: recording_rel,

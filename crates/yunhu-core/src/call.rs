@@ -197,6 +197,15 @@ pub enum CallEventKind {
         /// Recovered after a crash.
         repaired: bool,
     },
+    /// What the media relay counted when the call's media stopped.
+    MediaStats {
+        /// RTP packets received from both legs.
+        received: u64,
+        /// RTP packets relayed to the other leg.
+        forwarded: u64,
+        /// Silence the recorder inserted for missing packets, ms.
+        gap_ms: u64,
+    },
     /// A leg ended with a SIP status.
     LegEnded {
         /// Which leg.
@@ -225,6 +234,7 @@ impl CallEventKind {
             CallEventKind::Dtmf { .. } => "dtmf",
             CallEventKind::RecordingStarted { .. } => "recording_started",
             CallEventKind::RecordingStopped { .. } => "recording_stopped",
+            CallEventKind::MediaStats { .. } => "media_stats",
             CallEventKind::LegEnded { .. } => "leg_ended",
             CallEventKind::HungUp { .. } => "hung_up",
         }
@@ -350,7 +360,7 @@ impl CallRecord {
                         }
                     }
                 }
-                CallEventKind::Bridged | CallEventKind::Dtmf { .. } => {}
+                CallEventKind::Bridged | CallEventKind::Dtmf { .. } | CallEventKind::MediaStats { .. } => {}
             }
         }
         let c = r.customer_leg;

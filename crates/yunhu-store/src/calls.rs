@@ -112,6 +112,27 @@ impl Db {
         .await?)
     }
 
+    /// Appends many events in one transaction (group commit); returns their ids in order.
+    pub async fn append_events(&self, events: &[(TenantId, String, &'static str, i64, String)]) -> Result<Vec<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let mut ids = Vec::with_capacity(events.len());
+        for (tenant, call_id, kind, at, data) in events {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO events (tenant_id, call_id, kind, at, data) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(tenant.0)
+            .bind(call_id)
+            .bind(*kind)
+            .bind(*at)
+            .bind(data)
+            .fetch_one(&mut *tx)
+            .await?;
+            ids.push(id);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
     /// A call's events in order: `(id, kind, at, data)`.
     pub async fn call_events(&self, tenant: TenantId, call_id: &str) -> Result<Vec<(i64, String, i64, String)>> {
         let rows =

@@ -370,11 +370,18 @@ async fn click_to_call_rings_the_agent_then_the_customer_and_records_both() {
         "bridged",
         "recording_started",
         "recording_stopped",
+        "media_stats",
         "leg_ended",
         "hung_up",
     ] {
         assert!(kinds.iter().any(|x| x == k), "{k} missing from {kinds:?}");
     }
+    let stats = events_of(&app, &call_id).await.into_iter().find(|e| e["kind"] == "media_stats").unwrap();
+    let (received, forwarded) = (stats["received"].as_u64().unwrap(), stats["forwarded"].as_u64().unwrap());
+    assert!(received > 200, "both phones sent RTP for seconds: {stats}");
+    // Only what the agent's phone sent while the customer still rang (~1 s, ~34 packets) has
+    // nowhere to go; everything after the bridge is relayed.
+    assert!(received - forwarded <= 50, "relayed without loss once bridged: {stats}");
 }
 
 #[tokio::test]
