@@ -182,9 +182,18 @@ pub struct TrunkSpec {
     /// Caller ID shown on calls out through it; one of the tenant's caller-ID numbers.
     #[serde(default)]
     pub caller_id: Option<String>,
-    /// Addresses the carrier sends from (inbound calls are accepted only from these).
+    /// Further addresses the carrier sends calls from.
     #[serde(default)]
     pub allow_ips: Vec<String>,
+    /// Register to the carrier with `username` / `password`.
+    #[serde(default)]
+    pub register: bool,
+    /// Account at the carrier.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Its password; sealed at rest (registration needs it back). Omitted keeps the stored one.
+    #[serde(default)]
+    pub password: Option<String>,
 }
 
 fn default_transport() -> String {
@@ -281,7 +290,7 @@ impl Kind {
 }
 
 /// Columns never shown by the admin API.
-const SECRET_COLUMNS: &[&str] = &["secret_hash", "sip_ha1", "secret"];
+const SECRET_COLUMNS: &[&str] = &["secret_hash", "sip_ha1", "secret", "password_sealed"];
 
 fn opt(s: &Option<String>) -> Val {
     Val::Text(s.clone().unwrap_or_default())
@@ -453,12 +462,26 @@ impl Services {
         if let Some(c) = &spec.caller_id {
             self.require(tenant.id, &tables::CALLER_IDS, &format!("{what}: caller id"), c).await?;
         }
+        let stored = self.stored(tenant, Kind::Trunk, &spec.name).await?;
+        let stored_secret = stored.as_ref().map(|r| r["password_sealed"].text().to_string()).unwrap_or_default();
+        let sealed = match &spec.password {
+            Some(p) if self.sealer.open(&stored_secret).as_deref() == Some(p.as_str()) => stored_secret,
+            Some(p) => self.sealer.seal(p),
+            None => stored_secret,
+        };
+        let username = spec.username.clone().unwrap_or_default();
+        if spec.register && (username.is_empty() || sealed.is_empty()) {
+            return Err(CcError::Invalid(format!("{what}: register needs a username and a password")));
+        }
         let row = Row::from([
             ("name", spec.name.as_str().into()),
             ("address", spec.address.as_str().into()),
             ("transport", spec.transport.as_str().into()),
             ("caller_id", opt(&spec.caller_id)),
             ("allow_ips", spec.allow_ips.join(",").into()),
+            ("username", username.into()),
+            ("password_sealed", sealed.into()),
+            ("register", spec.register.into()),
         ]);
         self.put(tenant, Kind::Trunk, row).await
     }

@@ -209,6 +209,7 @@ impl Switch {
         let inner =
             Arc::new(SwitchInner { services, sip, ports, config, live: Mutex::new(HashMap::new()), presence, prompts });
         let switch = Switch { inner };
+        switch.register_trunks().await?;
         let events_switch = switch.clone();
         tokio::spawn(async move {
             while let Some(event) = sip_events.recv().await {
@@ -224,6 +225,33 @@ impl Switch {
             }
         });
         Ok(switch)
+    }
+
+    /// Registers to every carrier whose trunk asks for it (at start).
+    async fn register_trunks(&self) -> Result<(), CcError> {
+        let svc = &self.inner.services;
+        for (tenant, trunk) in svc.db.registering_trunks().await? {
+            let name = trunk["name"].text().to_string();
+            let Ok(server) = trunk["address"].text().parse::<SocketAddr>() else { continue };
+            let Some(password) = svc.sealer.open(trunk["password_sealed"].text()) else {
+                tracing::error!(trunk = %name, "trunk password cannot be unsealed with this master key");
+                continue;
+            };
+            let label = name.clone();
+            self.inner
+                .sip
+                .register_upstream(server, trunk["username"].text(), &password, 3600, move |result| match result {
+                    Ok(status) if (200..300).contains(&status) => {
+                        tracing::info!(tenant = tenant.0, trunk = %label, "registered to carrier")
+                    }
+                    Ok(status) => {
+                        tracing::warn!(tenant = tenant.0, trunk = %label, status, "carrier refused registration")
+                    }
+                    Err(e) => tracing::warn!(tenant = tenant.0, trunk = %label, error = %e, "carrier unreachable"),
+                })
+                .map_err(|e| CcError::Invalid(format!("trunk {name}: {e}")))?;
+        }
+        Ok(())
     }
 
     /// Where SIP listens.

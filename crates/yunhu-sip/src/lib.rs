@@ -232,6 +232,39 @@ impl SipStack {
         self.inner.token.cancel();
     }
 
+    /// Keeps an account registered at an upstream registrar (a carrier) until the stack stops,
+    /// refreshing before expiry and backing off on failure; `on_result` hears each outcome
+    /// (`Ok(status)` for an answer, `Err` when the registrar could not be reached).
+    pub fn register_upstream(
+        &self,
+        server: SocketAddr,
+        username: &str,
+        password: &str,
+        expires: u32,
+        mut on_result: impl FnMut(Result<u16, String>) + Send + 'static,
+    ) -> Result<(), SipError> {
+        use rsipstack::dialog::authenticate::Credential;
+        use rsipstack::dialog::registration::{RefreshOutcome, Registration};
+        let credential = Credential {
+            username: username.to_string(),
+            password: password.to_string(),
+            realm: None,
+            auth_username: None,
+        };
+        let mut registration = Registration::new(self.inner.endpoint.inner.clone(), Some(credential));
+        let uri = Uri::try_from(format!("sip:{server}").as_str())?;
+        let token = self.inner.token.child_token();
+        tokio::spawn(async move {
+            registration
+                .keep_alive(uri, expires, token, |outcome| match outcome {
+                    RefreshOutcome::Registered(r) | RefreshOutcome::Rejected(r) => on_result(Ok(r.status_code.code())),
+                    RefreshOutcome::Failed(e) => on_result(Err(e.to_string())),
+                })
+                .await;
+        });
+        Ok(())
+    }
+
     /// Sends an INVITE and returns the leg, whose events tell how it goes.
     pub fn dial(&self, dial: Dial) -> Result<OutgoingLeg, SipError> {
         let local = self.inner.config.listen;

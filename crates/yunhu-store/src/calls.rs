@@ -16,6 +16,9 @@ pub const TRUNKS: Table = Table {
         Col { name: "transport", ty: ColType::Text },
         Col { name: "caller_id", ty: ColType::Text },
         Col { name: "allow_ips", ty: ColType::Text },
+        Col { name: "username", ty: ColType::Text },
+        Col { name: "password_sealed", ty: ColType::Text },
+        Col { name: "register", ty: ColType::Int },
     ],
 };
 
@@ -171,6 +174,25 @@ impl Db {
             if address.parse::<std::net::SocketAddr>().ok() == Some(source) || allow.split(',').any(|a| a.trim() == ip)
             {
                 out.push((TenantId(r.try_get("tenant_id")?), r.try_get("name")?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every live trunk of a live tenant that yunhu registers to: `(tenant, row)`.
+    pub async fn registering_trunks(&self) -> Result<Vec<(TenantId, crate::Row)>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT r.tenant_id FROM trunks r JOIN tenants t ON t.id = r.tenant_id \
+             WHERE r.deleted = 0 AND t.deleted = 0 AND r.register = 1",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for id in ids {
+            for row in self.list_rows(TenantId(id), &TRUNKS).await? {
+                if row["register"].int() == 1 {
+                    out.push((TenantId(id), row));
+                }
             }
         }
         Ok(out)

@@ -7,6 +7,7 @@ use sqlx::Executor;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "directory", include_str!("../migrations/0001_directory.sql")),
     (2, "calls", include_str!("../migrations/0002_calls.sql")),
+    (3, "trunk registration", include_str!("../migrations/0003_trunk_registration.sql")),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -736,3 +736,27 @@ async fn a_carrier_call_to_an_extension_is_bridged_without_digest_only_from_the_
     );
     assert!(!stranger.wait().await.success(), "a stranger's INVITE gets 407, not the extension");
 }
+
+#[tokio::test]
+async fn yunhu_registers_to_a_carrier_that_asks_for_it() {
+    let data = common::scratch_dir();
+    let (http, sip, carrier_port) = (free_port(), free_port(), free_port());
+    let registrar = sipp(
+        "registrar",
+        &["-sf", "registrar.xml", "-i", "127.0.0.1", "-p", &carrier_port.to_string(), "-m", "1"].map(String::from),
+    );
+    let provision = data.join("provision.toml");
+    let example = std::fs::read_to_string(common::example_file()).unwrap();
+    let with_account = example.replace(
+        "  address = \"127.0.0.1:5090\"\n",
+        &format!(
+            "  address = \"127.0.0.1:{carrier_port}\"\n  register = true\n  username = \"trunkuser\"\n  password = \"trunkpass\"\n"
+        ),
+    );
+    assert_ne!(with_account, example);
+    std::fs::write(&provision, with_account).unwrap();
+    let _server = serve(&data, http, sip, &provision).await;
+    assert!(registrar.wait().await.success(), "the carrier saw a REGISTER with the right digest");
+    let dump = std::fs::read(data.join("yunhu.db")).unwrap();
+    assert!(!dump.windows(9).any(|w| w == b"trunkpass"), "the trunk password is sealed at rest");
+}
