@@ -1,17 +1,23 @@
-//! The event log's writer: appends from every call are committed together, a transaction per
-//! batch, so a busy switch pays one durable commit for many events. Each append returns only
-//! once its event is committed.
+//! The event log's writer: events and call records from every call are committed together, a
+//! transaction per batch, so a busy switch pays one durable commit for many writes. Each write
+//! returns only once it is committed.
 
 use crate::CcError;
 use tokio::sync::{mpsc, oneshot};
 use yunhu_store::{Db, StoreError, TenantId};
 
-type Append = ((TenantId, String, &'static str, i64, String), oneshot::Sender<Result<i64, String>>);
+use yunhu_core::call::CallRecord;
+
+/// What the writer commits: an event (answered with its id) or a call record.
+enum Job {
+    Event((TenantId, String, &'static str, i64, String), oneshot::Sender<Result<i64, String>>),
+    Record(Box<(TenantId, String, CallRecord)>, oneshot::Sender<Result<i64, String>>),
+}
 
 /// Handle on the writer task.
 #[derive(Clone)]
 pub(crate) struct EventLog {
-    tx: mpsc::UnboundedSender<Append>,
+    tx: mpsc::UnboundedSender<Job>,
 }
 
 /// Largest batch committed at once.
@@ -19,30 +25,36 @@ const MAX_BATCH: usize = 512;
 
 impl EventLog {
     pub(crate) fn start(db: Db) -> Self {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Append>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
         tokio::spawn(async move {
-            let mut batch: Vec<Append> = Vec::new();
+            let mut batch: Vec<Job> = Vec::new();
             while let Some(first) = rx.recv().await {
                 batch.push(first);
                 while batch.len() < MAX_BATCH {
                     match rx.try_recv() {
-                        Ok(a) => batch.push(a),
+                        Ok(job) => batch.push(job),
                         Err(_) => break,
                     }
                 }
-                let rows: Vec<_> = batch.iter().map(|(row, _)| row.clone()).collect();
-                match db.append_events(&rows).await {
-                    Ok(ids) => {
-                        for ((_, reply), id) in batch.drain(..).zip(ids) {
-                            let _ = reply.send(Ok(id));
-                        }
+                let mut events = Vec::new();
+                let mut records = Vec::new();
+                for job in &batch {
+                    match job {
+                        Job::Event(row, _) => events.push(row.clone()),
+                        Job::Record(row, _) => records.push((**row).clone()),
                     }
-                    Err(e) => {
-                        tracing::error!(error = %e, "event log write failed");
-                        for (_, reply) in batch.drain(..) {
-                            let _ = reply.send(Err(e.to_string()));
-                        }
-                    }
+                }
+                let result = db.write_batch(&events, &records).await;
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "event log write failed");
+                }
+                let mut ids = result.as_ref().map(|ids| ids.iter()).ok();
+                for job in batch.drain(..) {
+                    let (reply, id) = match job {
+                        Job::Event(_, reply) => (reply, ids.as_mut().and_then(|i| i.next()).copied().unwrap_or(0)),
+                        Job::Record(_, reply) => (reply, 0),
+                    };
+                    let _ = reply.send(result.as_ref().map(|_| id).map_err(|e| e.to_string()));
                 }
             }
         });
@@ -59,12 +71,26 @@ impl EventLog {
         data: String,
     ) -> Result<i64, CcError> {
         let (reply, done) = oneshot::channel();
-        let gone = || CcError::Store(StoreError::Conflict("event log writer stopped".into()));
-        self.tx.send(((tenant, stream.to_string(), kind, at, data), reply)).map_err(|_| gone())?;
-        match done.await {
-            Ok(Ok(id)) => Ok(id),
-            Ok(Err(e)) => Err(CcError::Invalid(format!("event log: {e}"))),
-            Err(_) => Err(gone()),
-        }
+        self.tx.send(Job::Event((tenant, stream.to_string(), kind, at, data), reply)).map_err(|_| gone())?;
+        wait(done).await
+    }
+
+    /// Writes a call record in the next batch and waits until it is committed.
+    pub(crate) async fn put_record(&self, tenant: TenantId, call_id: &str, record: CallRecord) -> Result<(), CcError> {
+        let (reply, done) = oneshot::channel();
+        self.tx.send(Job::Record(Box::new((tenant, call_id.to_string(), record)), reply)).map_err(|_| gone())?;
+        wait(done).await.map(|_| ())
+    }
+}
+
+fn gone() -> CcError {
+    CcError::Store(StoreError::Conflict("event log writer stopped".into()))
+}
+
+async fn wait(done: oneshot::Receiver<Result<i64, String>>) -> Result<i64, CcError> {
+    match done.await {
+        Ok(Ok(id)) => Ok(id),
+        Ok(Err(e)) => Err(CcError::Invalid(format!("event log: {e}"))),
+        Err(_) => Err(gone()),
     }
 }

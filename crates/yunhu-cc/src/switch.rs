@@ -168,7 +168,7 @@ impl Services {
             .filter_map(|(_, _, at, data)| serde_json::from_str(&data).ok().map(|kind| CallEvent { at, kind }))
             .collect();
         let record = CallRecord::project(&events);
-        self.db.put_call_record(tenant, call_id, &record).await?;
+        self.events.put_record(tenant, call_id, record.clone()).await?;
         Ok(record)
     }
 }
@@ -533,12 +533,8 @@ impl Switch {
                         match leg_media(&sdp) {
                             Some(media) => {
                                 session.set_remote(LegId::B, media).await;
-                                let path = cfg.recordings_dir.join(&recording_rel);
                                 // Customer on the left channel, agent on the right.
-                                match session.record(path, LegId::B).await {
-                                    Ok(()) => log(CallEventKind::RecordingStarted { path: recording_rel.clone() }).await?,
-                                    Err(e) => tracing::error!(error = %e, "recording could not start"),
-                                }
+                                session.record(cfg.recordings_dir.join(&recording_rel), LegId::B).await;
                                 bridged = true;
                                 log(CallEventKind::Bridged).await?;
                                 self.set_state(plan, PhoneState::InCall { peer: plan.customer.clone() });
@@ -569,12 +565,15 @@ impl Switch {
                     }
                     None => customer_ended = true,
                 },
-                Some(ev) = media_events.recv() => {
-                    if let MediaEvent::Dtmf { leg, digit } = ev {
+                Some(ev) = media_events.recv() => match ev {
+                    MediaEvent::Dtmf { leg, digit } => {
                         let side = if leg == LegId::A { Side::Agent } else { Side::Customer };
                         log(CallEventKind::Dtmf { side, digit: digit.to_string() }).await?;
                     }
-                }
+                    MediaEvent::RecordingOpened => log(CallEventKind::RecordingStarted { path: recording_rel.clone() }).await?,
+                    MediaEvent::RecordingFailed { error } => tracing::error!(%error, "recording could not start"),
+                    MediaEvent::PlayDone { .. } => {}
+                },
                 Some(CallCommand::Hangup) = commands.recv() => {
                     system_hangup = true;
                     outcome.get_or_insert((if bridged { Cause::NormalClearing } else { Cause::OriginatorCancel }, HangupSide::System));
@@ -899,9 +898,7 @@ impl Switch {
                         leg.answer(&answer);
                         answered = true;
                         log(CallEventKind::Answered { side: caller_side }).await?;
-                        if session.record(cfg.recordings_dir.join(&recording_rel), left).await.is_ok() {
-                            log(CallEventKind::RecordingStarted { path: recording_rel.clone() }).await?;
-                        }
+                        session.record(cfg.recordings_dir.join(&recording_rel), left).await;
                         log(CallEventKind::Bridged).await?;
                     }
                     Some(LegEvent::Ended { status, by }) => {
@@ -926,12 +923,15 @@ impl Switch {
                     None => caller_done = true,
                     _ => {}
                 },
-                Some(ev) = media_events.recv() => {
-                    if let MediaEvent::Dtmf { leg, digit } = ev {
+                Some(ev) = media_events.recv() => match ev {
+                    MediaEvent::Dtmf { leg, digit } => {
                         let side = if leg == LegId::A { caller_side } else { callee_side };
                         log(CallEventKind::Dtmf { side, digit: digit.to_string() }).await?;
                     }
-                }
+                    MediaEvent::RecordingOpened => log(CallEventKind::RecordingStarted { path: recording_rel.clone() }).await?,
+                    MediaEvent::RecordingFailed { error } => tracing::error!(%error, "recording could not start"),
+                    MediaEvent::PlayDone { .. } => {}
+                },
                 _ = tokio::time::sleep_until(deadline), if !answered && outcome.is_none() => {
                     outcome = Some((Cause::NoAnswer, hangup_side(callee_side)));
                     out_hangup.hangup().await;

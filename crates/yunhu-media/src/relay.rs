@@ -56,6 +56,13 @@ pub enum MediaEvent {
         /// The key.
         digit: char,
     },
+    /// The recording file was opened, at the first audio packet after [`MediaSession::record`].
+    RecordingOpened,
+    /// The recording file could not be opened.
+    RecordingFailed {
+        /// Why.
+        error: String,
+    },
     /// A prompt finished playing to a leg.
     PlayDone {
         /// The leg it played to.
@@ -85,7 +92,7 @@ pub struct SessionEnd {
 
 enum Control {
     SetRemote(LegId, LegMedia),
-    Record { path: PathBuf, left: LegId, started: oneshot::Sender<std::io::Result<()>> },
+    Record { path: PathBuf, left: LegId },
     Stop(oneshot::Sender<SessionEnd>),
     Play(LegId, std::sync::Arc<[i16]>),
 }
@@ -118,14 +125,11 @@ impl MediaSession {
         let _ = self.control.send(Control::SetRemote(leg, media)).await;
     }
 
-    /// Starts recording both directions to `path`: `left` leg on the left channel.
-    pub async fn record(&self, path: PathBuf, left: LegId) -> std::io::Result<()> {
-        let (tx, rx) = oneshot::channel();
-        self.control
-            .send(Control::Record { path, left, started: tx })
-            .await
-            .map_err(|_| std::io::Error::other("media session ended"))?;
-        rx.await.map_err(|_| std::io::Error::other("media session ended"))?
+    /// Records both directions to `path` (`left` leg on the left channel) from the first audio
+    /// packet on: a call that carries no audio leaves no file. [`MediaEvent::RecordingOpened`]
+    /// or [`MediaEvent::RecordingFailed`] follows that packet.
+    pub async fn record(&self, path: PathBuf, left: LegId) {
+        let _ = self.control.send(Control::Record { path, left }).await;
     }
 
     /// Plays 8 kHz mono samples to a leg (in its codec); [`MediaEvent::PlayDone`] follows.
@@ -237,6 +241,7 @@ async fn run(sockets: [UdpSocket; 2], mut control: mpsc::Receiver<Control>, even
     ];
     let mut track: Option<Track> = None;
     let mut player: Option<Player> = None;
+    let mut wanted: Option<(PathBuf, usize)> = None;
     let mut stats = RelayStats::default();
     let mut bufs = [[0u8; 2048], [0u8; 2048]];
     let mut out = Vec::with_capacity(2048);
@@ -253,16 +258,7 @@ async fn run(sockets: [UdpSocket; 2], mut control: mpsc::Receiver<Control>, even
                     Some(Control::Play(leg, samples)) => {
                         player = Some(Player { leg: leg.index(), samples, pos: 0, sequence: 0, timestamp: 0 });
                     }
-                    Some(Control::Record { path, left, started }) => {
-                        let result = WavWriter::create(&path, 2).map(|writer| {
-                            let now = Instant::now();
-                            track = Some(Track {
-                                writer, left: left.index(), pending: [Vec::new(), Vec::new()], pushed: [0, 0],
-                                next_ts: [None, None], started: now, last_flush: now,
-                            });
-                        });
-                        let _ = started.send(result);
-                    }
+                    Some(Control::Record { path, left }) => wanted = Some((path, left.index())),
                     Some(Control::Stop(reply)) => {
                         let recording = track.take().map(|mut t| t.pump(true).and_then(|_| t.writer.finish()));
                         let _ = reply.send(SessionEnd { recording, stats });
@@ -327,8 +323,30 @@ async fn run(sockets: [UdpSocket; 2], mut control: mpsc::Receiver<Control>, even
             if let Some(digit) = this.dtmf.feed(pkt.timestamp, pkt.payload) {
                 let _ = events.send(MediaEvent::Dtmf { leg: LegId::of(leg), digit });
             }
-        } else if let (Some(codec), Some(t)) = (Codec::from_payload_type(pkt.payload_type), track.as_mut()) {
-            t.push(leg, pkt.timestamp, codec, pkt.payload, &mut stats);
+        } else if let Some(codec) = Codec::from_payload_type(pkt.payload_type) {
+            if let Some((path, left)) = wanted.take() {
+                match WavWriter::create(&path, 2) {
+                    Ok(writer) => {
+                        let now = Instant::now();
+                        track = Some(Track {
+                            writer,
+                            left,
+                            pending: [Vec::new(), Vec::new()],
+                            pushed: [0, 0],
+                            next_ts: [None, None],
+                            started: now,
+                            last_flush: now,
+                        });
+                        let _ = events.send(MediaEvent::RecordingOpened);
+                    }
+                    Err(e) => {
+                        let _ = events.send(MediaEvent::RecordingFailed { error: e.to_string() });
+                    }
+                }
+            }
+            if let Some(t) = track.as_mut() {
+                t.push(leg, pkt.timestamp, codec, pkt.payload, &mut stats);
+            }
         }
         let other = &legs[1 - leg];
         let (Some(to_media), dest) = (other.media, other.latched.or(other.media.map(|m| m.remote))) else { continue };

@@ -44,7 +44,7 @@ async fn relays_transcodes_detects_dtmf_and_records_both_directions() {
     let dir = std::env::temp_dir().join(format!("yunhu-relay-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let path = dir.join("call.wav");
-    session.record(path.clone(), LegId::B).await.unwrap();
+    session.record(path.clone(), LegId::B).await;
 
     let to_a = session.local_addr(LegId::A);
     let to_b = session.local_addr(LegId::B);
@@ -69,6 +69,7 @@ async fn relays_transcodes_detects_dtmf_and_records_both_directions() {
         agent.send_to(&packet(101, 100, 99_999, &[7, end | 10, 0, 160]), to_a).await.unwrap();
         assert_eq!(RtpPacket::parse(&recv(&customer).await).unwrap().payload_type, 96);
     }
+    assert_eq!(events.recv().await, Some(MediaEvent::RecordingOpened), "opened at the first packet");
     assert_eq!(events.recv().await, Some(MediaEvent::Dtmf { leg: LegId::A, digit: '7' }));
 
     let end = session.stop().await;

@@ -115,27 +115,6 @@ impl Db {
         .await?)
     }
 
-    /// Appends many events in one transaction (group commit); returns their ids in order.
-    pub async fn append_events(&self, events: &[(TenantId, String, &'static str, i64, String)]) -> Result<Vec<i64>> {
-        let mut tx = self.pool.begin().await?;
-        let mut ids = Vec::with_capacity(events.len());
-        for (tenant, call_id, kind, at, data) in events {
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO events (tenant_id, call_id, kind, at, data) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            )
-            .bind(tenant.0)
-            .bind(call_id)
-            .bind(*kind)
-            .bind(*at)
-            .bind(data)
-            .fetch_one(&mut *tx)
-            .await?;
-            ids.push(id);
-        }
-        tx.commit().await?;
-        Ok(ids)
-    }
-
     /// A call's events in order: `(id, kind, at, data)`.
     pub async fn call_events(&self, tenant: TenantId, call_id: &str) -> Result<Vec<(i64, String, i64, String)>> {
         let rows =
@@ -214,48 +193,36 @@ impl Db {
 
     /// Writes (or rewrites, for a replay) the record of a call.
     pub async fn put_call_record(&self, tenant: TenantId, call_id: &str, r: &CallRecord) -> Result<()> {
+        self.write_batch(&[], &[(tenant, call_id.to_string(), r.clone())]).await.map(|_| ())
+    }
+
+    /// Appends events and writes call records in one transaction (group commit): one durable
+    /// commit for everything a busy switch produced meanwhile. Returns the events' ids.
+    pub async fn write_batch(
+        &self,
+        events: &[(TenantId, String, &'static str, i64, String)],
+        records: &[(TenantId, String, CallRecord)],
+    ) -> Result<Vec<i64>> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM call_records WHERE tenant_id = $1 AND call_id = $2")
+        let mut ids = Vec::with_capacity(events.len());
+        for (tenant, call_id, kind, at, data) in events {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO events (tenant_id, call_id, kind, at, data) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
             .bind(tenant.0)
             .bind(call_id)
-            .execute(&mut *tx)
+            .bind(*kind)
+            .bind(*at)
+            .bind(data)
+            .fetch_one(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO call_records (tenant_id, call_id, direction, staff, extension, customer, caller_id, trunk, \
-             agent_start, agent_ring, agent_answer, agent_end, customer_start, customer_ring, customer_answer, \
-             customer_end, ring_secs, talk_secs, bill_secs, cause, hangup_side, recording, recording_repaired, \
-             codeid_1, codeid_2) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18, $19, $20, $21, $22, $23, $24, $25)",
-        )
-        .bind(tenant.0)
-        .bind(call_id)
-        .bind(&r.direction)
-        .bind(&r.staff)
-        .bind(&r.extension)
-        .bind(&r.customer)
-        .bind(&r.caller_id)
-        .bind(&r.trunk)
-        .bind(r.agent.start)
-        .bind(r.agent.ring)
-        .bind(r.agent.answer)
-        .bind(r.agent.end)
-        .bind(r.customer_leg.start)
-        .bind(r.customer_leg.ring)
-        .bind(r.customer_leg.answer)
-        .bind(r.customer_leg.end)
-        .bind(r.ring_secs)
-        .bind(r.talk_secs)
-        .bind(r.bill_secs)
-        .bind(r.cause.map(|c| c.name()).unwrap_or(""))
-        .bind(r.hangup_side.map(|s| s.as_str()).unwrap_or(""))
-        .bind(&r.recording)
-        .bind(i64::from(r.recording_repaired))
-        .bind(&r.codeid_1)
-        .bind(&r.codeid_2)
-        .execute(&mut *tx)
-        .await?;
+            ids.push(id);
+        }
+        for (tenant, call_id, r) in records {
+            write_record(&mut tx, *tenant, call_id, r).await?;
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(ids)
     }
 
     /// The record of one call.
@@ -339,4 +306,47 @@ impl Db {
             None => Ok(None),
         }
     }
+}
+
+async fn write_record(conn: &mut sqlx::AnyConnection, tenant: TenantId, call_id: &str, r: &CallRecord) -> Result<()> {
+    sqlx::query("DELETE FROM call_records WHERE tenant_id = $1 AND call_id = $2")
+        .bind(tenant.0)
+        .bind(call_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO call_records (tenant_id, call_id, direction, staff, extension, customer, caller_id, trunk, \
+             agent_start, agent_ring, agent_answer, agent_end, customer_start, customer_ring, customer_answer, \
+             customer_end, ring_secs, talk_secs, bill_secs, cause, hangup_side, recording, recording_repaired, \
+             codeid_1, codeid_2) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             $17, $18, $19, $20, $21, $22, $23, $24, $25)",
+    )
+    .bind(tenant.0)
+    .bind(call_id)
+    .bind(&r.direction)
+    .bind(&r.staff)
+    .bind(&r.extension)
+    .bind(&r.customer)
+    .bind(&r.caller_id)
+    .bind(&r.trunk)
+    .bind(r.agent.start)
+    .bind(r.agent.ring)
+    .bind(r.agent.answer)
+    .bind(r.agent.end)
+    .bind(r.customer_leg.start)
+    .bind(r.customer_leg.ring)
+    .bind(r.customer_leg.answer)
+    .bind(r.customer_leg.end)
+    .bind(r.ring_secs)
+    .bind(r.talk_secs)
+    .bind(r.bill_secs)
+    .bind(r.cause.map(|c| c.name()).unwrap_or(""))
+    .bind(r.hangup_side.map(|s| s.as_str()).unwrap_or(""))
+    .bind(&r.recording)
+    .bind(i64::from(r.recording_repaired))
+    .bind(&r.codeid_1)
+    .bind(&r.codeid_2)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
