@@ -138,12 +138,11 @@ impl Services {
         Ok(self.db.serial_ids(tenant, &tables::QUEUES).await?.into_keys().collect())
     }
 
-    async fn staff_by_extension(&self, tenant: TenantId, agent_id: &str) -> Result<Row, CcError> {
-        let filter = StaffFilter { agent_id: Some(agent_id.to_string()), ..Default::default() };
-        let (rows, _) = self.db.list_staff(tenant, &filter, 0, 1).await?;
-        rows.into_iter()
-            .next()
-            .filter(|_| !agent_id.is_empty())
+    /// The live staff member with extension `agent_id`, or `NotFound`.
+    pub(crate) async fn staff_by_extension(&self, tenant: TenantId, agent_id: &str) -> Result<Row, CcError> {
+        self.db
+            .staff_by_extension(tenant, agent_id)
+            .await?
             .ok_or_else(|| CcError::NotFound(format!("no staff member has extension {agent_id}")))
     }
 

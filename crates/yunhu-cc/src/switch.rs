@@ -19,7 +19,7 @@ use yunhu_media::ports::PortPool;
 use yunhu_media::relay::{LegId, LegMedia, MediaEvent, MediaSession};
 use yunhu_media::sdp::{self, AudioDescription};
 use yunhu_sip::{Credentials, Dial, Directory, EndedBy, IncomingCall, LegEvent, SipConfig, SipEvent, SipStack};
-use yunhu_store::directory::{STAFF, StaffFilter};
+use yunhu_store::directory::STAFF;
 use yunhu_store::{Row, calls::TRUNKS};
 
 /// Telephony settings.
@@ -120,7 +120,7 @@ impl Directory for StaffDirectory {
     fn credentials<'a>(&'a self, domain: &'a str, user: &'a str) -> yunhu_sip::BoxFuture<'a, Option<Credentials>> {
         Box::pin(async move {
             let tenant = self.0.db.tenant_by_sip_domain(domain).await.ok().flatten()?;
-            let staff = self.0.staff_by_extension_row(tenant.id, user).await.ok()?;
+            let staff = self.0.staff_by_extension(tenant.id, user).await.ok()?;
             if staff["enabled"].int() == 0 {
                 return None;
             }
@@ -137,17 +137,11 @@ impl Directory for StaffDirectory {
 }
 
 impl Services {
-    pub(crate) async fn staff_by_extension_row(&self, tenant: TenantId, ext: &str) -> Result<Row, CcError> {
-        let filter = StaffFilter { agent_id: Some(ext.to_string()), ..Default::default() };
-        let (rows, _) = self.db.list_staff(tenant, &filter, 0, 1).await?;
-        rows.into_iter().next().filter(|_| !ext.is_empty()).ok_or_else(|| CcError::NotFound(format!("extension {ext}")))
-    }
-
     /// A staff row by account, falling back to extension (seed 004: staff id = extension).
     pub(crate) async fn staff_by_code_or_extension(&self, tenant: TenantId, code: &str) -> Result<Row, CcError> {
         match self.db.get_row(tenant, &STAFF, &[code.into()]).await? {
             Some((row, false)) => Ok(row),
-            _ => self.staff_by_extension_row(tenant, code).await,
+            _ => self.staff_by_extension(tenant, code).await,
         }
     }
 
@@ -729,7 +723,7 @@ impl Switch {
             }
             return;
         }
-        let Ok(row) = svc.staff_by_extension_row(tenant.id, &caller).await else { return leg.reject(403) };
+        let Ok(row) = svc.staff_by_extension(tenant.id, &caller).await else { return leg.reject(403) };
         let user_code = row["user_code"].text().to_string();
         let feature = |event: AgentEventKind, prompt: &str| (Some(event), vec![prompt.to_string()]);
         let (event, prompt) = match dialed.as_str() {
@@ -810,7 +804,7 @@ impl Switch {
     ) -> Result<(), CcError> {
         let svc = &self.inner.services;
         let cfg = &self.inner.config;
-        let Ok(callee) = svc.staff_by_extension_row(tenant.id, dialed).await else {
+        let Ok(callee) = svc.staff_by_extension(tenant.id, dialed).await else {
             leg.reject(404);
             return Ok(());
         };

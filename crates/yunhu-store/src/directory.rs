@@ -384,6 +384,17 @@ impl Db {
         Ok((out, total))
     }
 
+    /// The live staff member with extension `agent_id`.
+    pub async fn staff_by_extension(&self, tenant: TenantId, agent_id: &str) -> Result<Option<Row>> {
+        if agent_id.is_empty() {
+            return Ok(None);
+        }
+        let cols = STAFF.cols.iter().map(|c| c.name).collect::<Vec<_>>().join(", ");
+        let sql = format!("SELECT {cols} FROM staff WHERE tenant_id = $1 AND agent_id = $2 AND deleted = 0");
+        let row = sqlx::query(&sql).bind(tenant.0).bind(agent_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(|r| crate::rows::decode(r, &STAFF)).transpose()
+    }
+
     /// The queue codes a staff member belongs to, sorted.
     pub async fn staff_queue_codes(&self, tenant: TenantId, user_code: &str) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
