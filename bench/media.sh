@@ -10,24 +10,12 @@ CALLS=${CALLS:-100}
 LOOPS=${LOOPS:-8}
 RATE=${RATE:-20}
 cd "$(dirname "$0")/.."
-for need in sipp:sip-tester sqlite3:sqlite3; do
-  command -v "${need%%:*}" >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need##*:}" >/dev/null; }
-done
-cargo build --release --locked -q
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; sleep 0.5' EXIT
-echo "bench: work directory $work"
 YUNHU_SIP=26060 HTTP=26080 UAC=26071 UAS=26072 REG=26073
+. bench/common.sh
+bench_prepare sipp:sip-tester sqlite3:sqlite3
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-
-sed -e "s/127.0.0.1:5090/127.0.0.1:$UAC/" examples/provision.toml > "$work/provision.toml"
 sed -e "s/BENCH_LOOPS/$LOOPS/" bench/media_uac.xml > "$work/uac.xml"
-RUST_LOG=warn target/release/yunhu --data-dir "$work/data" --http-listen 127.0.0.1:$HTTP \
-  --sip-listen 127.0.0.1:$YUNHU_SIP --rtp-ports 30000-39999 serve --provision "$work/provision.toml" >"$work/yunhu.log" 2>&1 &
-yunhu=$!
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$HTTP/yunhu/v1/openapi.json" >/dev/null && break; sleep 0.1; done
-sipp 127.0.0.1:$YUNHU_SIP -sf tests/sipp/register.xml -m 1 -au 1001 -ap 1001pw -key user 1001 \
-  -key domain 777777.yunhu -key contact_port $UAS -i 127.0.0.1 -p $REG -nostdin >/dev/null 2>&1
+bench_start_yunhu
 sipp -sn uas -i 127.0.0.1 -p $UAS -mp 40000 -rtp_echo -nostdin >/dev/null 2>&1 &
 sleep 0.5
 before=$(cpu $yunhu)

@@ -13,14 +13,9 @@ RATE=${RATE:-200}
 HOLD_MS=${HOLD_MS:-0}
 cd "$(dirname "$0")/.."
 root=$(pwd)
-for need in sipp:sip-tester kamailio:kamailio; do
-  command -v "${need%%:*}" >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need##*:}" >/dev/null; }
-done
-cargo build --release --locked -q
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; sleep 0.5' EXIT
-echo "bench: work directory $work"
 YUNHU_SIP=25060 HTTP=25080 KAM=25070 UAC=25071 UAS=25072 REG=25073
+. bench/common.sh
+bench_prepare sipp:sip-tester kamailio:kamailio
 
 ticks() { # user+system clock ticks of a process and all its descendants
   local total=0 p
@@ -57,14 +52,7 @@ load() { # $1 = label, $2 = target port, $3 = pid to measure
   echo "$1 $ok $failed $us $rtt"
 }
 
-# yunhu on embedded defaults, the carrier's address as its trunk, extension 1001 on the sipp phone.
-sed -e "s/127.0.0.1:5090/127.0.0.1:$UAC/" examples/provision.toml > "$work/provision.toml"
-RUST_LOG=warn target/release/yunhu --data-dir "$work/data" --http-listen 127.0.0.1:$HTTP \
-  --sip-listen 127.0.0.1:$YUNHU_SIP --rtp-ports 30000-39999 serve --provision "$work/provision.toml" >"$work/yunhu.log" 2>&1 &
-yunhu=$!
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$HTTP/yunhu/v1/openapi.json" >/dev/null && break; sleep 0.1; done
-sipp 127.0.0.1:$YUNHU_SIP -sf tests/sipp/register.xml -m 1 -au 1001 -ap 1001pw -key user 1001 \
-  -key domain 777777.yunhu -key contact_port $UAS -i 127.0.0.1 -p $REG -nostdin >/dev/null 2>&1
+bench_start_yunhu
 y=$(load yunhu $YUNHU_SIP $yunhu)
 kill $yunhu 2>/dev/null || true; wait $yunhu 2>/dev/null || true
 

@@ -173,6 +173,43 @@ fn offer_sdp(media_ip: IpAddr, port: u16) -> String {
     sdp::render(u64::from(port), &desc)
 }
 
+/// Why a leg's end ends the call: unanswered until the ring timeout, a connected call hung up,
+/// given up by yunhu, or the far end's refusal.
+fn end_cause(rang_out: bool, connected: bool, system_hangup: bool, status: u16) -> Cause {
+    if rang_out {
+        Cause::NoAnswer
+    } else if connected {
+        Cause::NormalClearing
+    } else if system_hangup {
+        Cause::OriginatorCancel
+    } else {
+        Cause::from_sip_status(status)
+    }
+}
+
+/// The recording's path below the recordings directory: `<corp>/<date>/<time>_<staff>_<customer>_<id>.wav`.
+fn recording_name(corp_id: &str, staff: &str, customer: &str, call_id: &str) -> String {
+    let now = chrono::Utc::now();
+    let short = call_id.get(..8).unwrap_or(call_id);
+    format!("{corp_id}/{}/{}_{staff}_{customer}_{short}.wav", now.format("%Y-%m-%d"), now.format("%Y%m%d%H%M%S"))
+}
+
+/// The event a media event becomes; `sides` names legs A and B.
+fn media_event(ev: MediaEvent, sides: [Side; 2], recording: &str) -> Option<CallEventKind> {
+    match ev {
+        MediaEvent::Dtmf { leg, digit } => {
+            let side = if leg == LegId::A { sides[0] } else { sides[1] };
+            Some(CallEventKind::Dtmf { side, digit: digit.to_string() })
+        }
+        MediaEvent::RecordingOpened => Some(CallEventKind::RecordingStarted { path: recording.to_string() }),
+        MediaEvent::RecordingFailed { error } => {
+            tracing::error!(%error, "recording could not start");
+            None
+        }
+        MediaEvent::PlayDone { .. } => None,
+    }
+}
+
 fn media_stats(stats: &yunhu_media::relay::RelayStats) -> CallEventKind {
     CallEventKind::MediaStats {
         received: stats.received.iter().sum(),
@@ -442,15 +479,7 @@ impl Switch {
         let mut agent_ended = false;
         let mut customer_ended = false;
         let mut outcome: Option<(Cause, HangupSide)> = None;
-        let recording_rel = format!(
-            "{}/{}/{}_{}_{}_{}.wav",
-            plan.tenant.corp_id,
-            chrono::Utc::now().format("%Y-%m-%d"),
-            chrono::Utc::now().format("%Y%m%d%H%M%S"),
-            plan.user_code,
-            plan.customer,
-            &plan.call_id[..8]
-        );
+        let recording_rel = recording_name(&plan.tenant.corp_id, &plan.user_code, &plan.customer, &plan.call_id);
         // Once the outcome is decided, legs that do not confirm their end in time are let go.
         let mut give_up: Option<tokio::time::Instant> = None;
         loop {
@@ -502,15 +531,9 @@ impl Switch {
                     Some(LegEvent::Ended { status, by }) => {
                         agent_ended = true;
                         log(CallEventKind::LegEnded { side: Side::Agent, status }).await?;
-                        let cause = if timed_out && ringing_side == Some(Side::Agent) {
-                            Cause::NoAnswer
-                        } else if customer.is_some() || status == 200 {
-                            Cause::NormalClearing
-                        } else if system_hangup {
-                            Cause::OriginatorCancel
-                        } else {
-                            Cause::from_sip_status(status)
-                        };
+                        let connected = customer.is_some() || status == 200;
+                        let rang_out = timed_out && ringing_side == Some(Side::Agent);
+                        let cause = end_cause(rang_out, connected, system_hangup, status);
                         let side = if by == EndedBy::Remote { HangupSide::Agent } else { HangupSide::System };
                         outcome.get_or_insert((cause, side));
                         if let Some(h) = &customer_hangup && !customer_ended {
@@ -542,15 +565,8 @@ impl Switch {
                     Some(LegEvent::Ended { status, by }) => {
                         customer_ended = true;
                         log(CallEventKind::LegEnded { side: Side::Customer, status }).await?;
-                        let cause = if timed_out && ringing_side == Some(Side::Customer) {
-                            Cause::NoAnswer
-                        } else if bridged {
-                            Cause::NormalClearing
-                        } else if system_hangup {
-                            Cause::OriginatorCancel
-                        } else {
-                            Cause::from_sip_status(status)
-                        };
+                        let rang_out = timed_out && ringing_side == Some(Side::Customer);
+                        let cause = end_cause(rang_out, bridged, system_hangup, status);
                         let side = if by == EndedBy::Remote { HangupSide::Customer } else { HangupSide::System };
                         outcome.get_or_insert((cause, side));
                         if !agent_ended {
@@ -559,15 +575,11 @@ impl Switch {
                     }
                     None => customer_ended = true,
                 },
-                Some(ev) = media_events.recv() => match ev {
-                    MediaEvent::Dtmf { leg, digit } => {
-                        let side = if leg == LegId::A { Side::Agent } else { Side::Customer };
-                        log(CallEventKind::Dtmf { side, digit: digit.to_string() }).await?;
+                Some(ev) = media_events.recv() => {
+                    if let Some(kind) = media_event(ev, [Side::Agent, Side::Customer], &recording_rel) {
+                        log(kind).await?;
                     }
-                    MediaEvent::RecordingOpened => log(CallEventKind::RecordingStarted { path: recording_rel.clone() }).await?,
-                    MediaEvent::RecordingFailed { error } => tracing::error!(%error, "recording could not start"),
-                    MediaEvent::PlayDone { .. } => {}
-                },
+                }
                 Some(CallCommand::Hangup) = commands.recv() => {
                     system_hangup = true;
                     outcome.get_or_insert((if bridged { Cause::NormalClearing } else { Cause::OriginatorCancel }, HangupSide::System));
@@ -862,15 +874,7 @@ impl Switch {
             .map_err(|e| CcError::Invalid(e.to_string()))?;
         let out_hangup = out.hangup_handle();
         let in_hangup = leg.hangup_handle();
-        let recording_rel = format!(
-            "{}/{}/{}_{}_{}_{}.wav",
-            tenant.corp_id,
-            chrono::Utc::now().format("%Y-%m-%d"),
-            chrono::Utc::now().format("%Y%m%d%H%M%S"),
-            staff,
-            bridge.customer,
-            &call_id[..8]
-        );
+        let recording_rel = recording_name(&tenant.corp_id, &staff, &bridge.customer, &call_id);
         // The customer goes on the left channel: the caller on inbound calls, else the callee.
         let left = if caller_side == Side::Customer { LegId::A } else { LegId::B };
         let deadline = tokio::time::Instant::now() + cfg.ring_timeout;
@@ -917,15 +921,11 @@ impl Switch {
                     None => caller_done = true,
                     _ => {}
                 },
-                Some(ev) = media_events.recv() => match ev {
-                    MediaEvent::Dtmf { leg, digit } => {
-                        let side = if leg == LegId::A { caller_side } else { callee_side };
-                        log(CallEventKind::Dtmf { side, digit: digit.to_string() }).await?;
+                Some(ev) = media_events.recv() => {
+                    if let Some(kind) = media_event(ev, [caller_side, callee_side], &recording_rel) {
+                        log(kind).await?;
                     }
-                    MediaEvent::RecordingOpened => log(CallEventKind::RecordingStarted { path: recording_rel.clone() }).await?,
-                    MediaEvent::RecordingFailed { error } => tracing::error!(%error, "recording could not start"),
-                    MediaEvent::PlayDone { .. } => {}
-                },
+                }
                 _ = tokio::time::sleep_until(deadline), if !answered && outcome.is_none() => {
                     outcome = Some((Cause::NoAnswer, hangup_side(callee_side)));
                     out_hangup.hangup().await;

@@ -13,6 +13,12 @@ async fn sqlite_app() -> TestApp {
     start(&yunhu_store::testing::scratch_sqlite_url()).await
 }
 
+/// `PUT /employeeInfo/resetQueues` with a body as given.
+async fn reset_queues_raw(app: &TestApp, token: &str, content_type: &str, body: &'static str) -> common::Answer {
+    let req = app.http.put(app.url("/employeeInfo/resetQueues")).bearer_auth(token);
+    app.send(req.header("Content-Type", content_type).body(body)).await
+}
+
 fn names(page: &Value) -> Vec<String> {
     page["data"]["pageData"].as_array().unwrap().iter().map(|s| s["nameCn"].as_str().unwrap().to_string()).collect()
 }
@@ -222,15 +228,7 @@ async fn bad_parameters_get_clear_envelopes_not_500s() {
         assert_eq!(v["code"].as_i64(), Some(code), "{body:?}: {v}");
         assert!(v["message"].as_str().unwrap().contains(mentions), "{body:?}: {v}");
     }
-    let junk = app
-        .send(
-            app.http
-                .put(app.url("/employeeInfo/resetQueues"))
-                .bearer_auth(&t)
-                .header("Content-Type", "application/json")
-                .body("{\"agentId\": "),
-        )
-        .await;
+    let junk = reset_queues_raw(&app, &t, "application/json", "{\"agentId\": ").await;
     assert_eq!((junk.status, junk.json()["code"].as_i64()), (StatusCode::BAD_REQUEST, Some(1001)));
 }
 
@@ -292,27 +290,23 @@ async fn parameters_arrive_by_query_form_json_and_xml_and_answers_go_out_as_json
     assert_eq!(queues_of(&load().await.json()), ["100018000"]);
     assert!(load().await.json()["data"]["outTastList"].as_array().unwrap().is_empty());
 
-    let doctype = app
-        .send(
-            app.http
-                .put(app.url("/employeeInfo/resetQueues"))
-                .bearer_auth(&t)
-                .header("Content-Type", "application/xml")
-                .body(r#"<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><d><agentId>&x;</agentId></d>"#),
-        )
-        .await;
+    let doctype = reset_queues_raw(
+        &app,
+        &t,
+        "application/xml",
+        r#"<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><d><agentId>&x;</agentId></d>"#,
+    )
+    .await;
     assert_eq!(doctype.status, StatusCode::BAD_REQUEST);
     assert_eq!(doctype.json()["code"], 1001);
     assert!(doctype.json()["message"].as_str().unwrap().contains("DOCTYPE"));
-    let entity = app
-        .send(
-            app.http
-                .put(app.url("/employeeInfo/resetQueues"))
-                .bearer_auth(&t)
-                .header("Content-Type", "application/xml")
-                .body("<d><agentId>&x;</agentId><queues>8000</queues><defaultQueue>8000</defaultQueue></d>"),
-        )
-        .await;
+    let entity = reset_queues_raw(
+        &app,
+        &t,
+        "application/xml",
+        "<d><agentId>&x;</agentId><queues>8000</queues><defaultQueue>8000</defaultQueue></d>",
+    )
+    .await;
     assert_eq!((entity.status, entity.json()["code"].as_i64()), (StatusCode::BAD_REQUEST, Some(1001)));
 
     // XML answers: root <Result>, lists as wrapper elements of items.

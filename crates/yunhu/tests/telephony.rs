@@ -168,6 +168,20 @@ async fn record_of(app: &TestApp, call_id: &str) -> StoredCallRecord {
     }
 }
 
+/// The first call record of `direction`, once the call has ended.
+async fn first_record(app: &TestApp, direction: &str) -> yunhu_core::call::CallRecord {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let filter = yunhu_store::calls::CallRecordFilter::default();
+        let page = app.running.services.db().list_call_records(TENANT, &filter, 10).await.unwrap();
+        if let Some(r) = page.into_iter().find(|r| r.record.direction == direction) {
+            return r.record;
+        }
+        assert!(Instant::now() < deadline, "no record of an {direction} call");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn events_of(app: &TestApp, call_id: &str) -> Vec<Value> {
     let events = app.running.services.db().call_events(TENANT, call_id).await.unwrap();
     events.into_iter().map(|(_, _, _, data)| serde_json::from_str(&data).unwrap()).collect()
@@ -628,21 +642,7 @@ async fn an_extension_calls_another_and_the_call_is_recorded() {
     let callee = phone("1002", "answer.xml", callee_port, 300);
     assert!(dial_from(sip, "1001", "1001pw", "1002", "dial_and_hang_up.xml").await.success());
     assert!(callee.wait().await.success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let record = loop {
-        let page = app
-            .running
-            .services
-            .db()
-            .list_call_records(TENANT, &yunhu_store::calls::CallRecordFilter::default(), 10)
-            .await
-            .unwrap();
-        if let Some(r) = page.into_iter().find(|r| r.record.direction == "internal") {
-            break r.record;
-        }
-        assert!(Instant::now() < deadline, "no record of the internal call");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let record = first_record(&app, "internal").await;
     assert_eq!((record.extension.as_str(), record.customer.as_str()), ("1001", "1002"));
     assert_eq!((record.cause.unwrap().name(), record.hangup_side.unwrap().as_str()), ("NORMAL_CLEARING", "agent"));
     assert!((3..=5).contains(&record.talk_secs), "{}", record.talk_secs);
@@ -652,54 +652,47 @@ async fn an_extension_calls_another_and_the_call_is_recorded() {
     assert!(!dial_from(sip, "1001", "1001pw", "1999", "dial.xml").await.success());
 }
 
+/// A carrier at `port` calling extension 1001 as customer 13600136000 (no digest).
+fn inbound_carrier(name: &'static str, sip: SocketAddr, port: u16, extra: &[&str]) -> Sipp {
+    let mut args: Vec<String> = [
+        &sip.to_string(),
+        "-sf",
+        "inbound.xml",
+        "-m",
+        "1",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-mp",
+        &free_port().to_string(),
+        "-key",
+        "user",
+        "13600136000",
+        "-key",
+        "domain",
+        "777777.yunhu",
+        "-key",
+        "dialed",
+        "1001",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    sipp(name, &args)
+}
+
 #[tokio::test]
 async fn a_carrier_call_to_an_extension_is_bridged_without_digest_only_from_the_trunk() {
     let (app, sip, agent_port) = setup().await;
     let carrier_port = free_port();
     carrier_at(&app, carrier_port).await;
     let agent = phone("agent", "answer.xml", agent_port, 300);
-    let carrier = sipp(
-        "carrier",
-        &[
-            sip.to_string(),
-            "-sf".into(),
-            "inbound.xml".into(),
-            "-m".into(),
-            "1".into(),
-            "-i".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            carrier_port.to_string(),
-            "-mp".into(),
-            free_port().to_string(),
-            "-key".into(),
-            "user".into(),
-            "13600136000".into(),
-            "-key".into(),
-            "domain".into(),
-            "777777.yunhu".into(),
-            "-key".into(),
-            "dialed".into(),
-            "1001".into(),
-        ],
-    );
+    let carrier = inbound_carrier("carrier", sip, carrier_port, &[]);
+
     assert!(carrier.wait().await.success());
     assert!(agent.wait().await.success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let record = loop {
-        let page = app
-            .running
-            .services
-            .db()
-            .list_call_records(TENANT, &yunhu_store::calls::CallRecordFilter::default(), 10)
-            .await
-            .unwrap();
-        if let Some(r) = page.into_iter().find(|r| r.record.direction == "inbound") {
-            break r.record;
-        }
-        assert!(Instant::now() < deadline, "no record of the inbound call");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let record = first_record(&app, "inbound").await;
     assert_eq!((record.staff.as_str(), record.extension.as_str()), ("1001", "1001"));
     assert_eq!((record.customer.as_str(), record.trunk.as_str()), ("13600136000", "carrier"));
     assert_eq!((record.cause.unwrap().name(), record.hangup_side.unwrap().as_str()), ("NORMAL_CLEARING", "customer"));
@@ -707,33 +700,8 @@ async fn a_carrier_call_to_an_extension_is_bridged_without_digest_only_from_the_
     assert!(voiced(&left) > 0.5 && voiced(&right) > 0.5, "customer left, agent right");
 
     // The same INVITE from anywhere else is challenged, not relayed: no open relay.
-    let stranger = sipp(
-        "stranger",
-        &[
-            sip.to_string(),
-            "-sf".into(),
-            "inbound.xml".into(),
-            "-m".into(),
-            "1".into(),
-            "-i".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            free_port().to_string(),
-            "-mp".into(),
-            free_port().to_string(),
-            "-key".into(),
-            "user".into(),
-            "13600136000".into(),
-            "-key".into(),
-            "domain".into(),
-            "777777.yunhu".into(),
-            "-key".into(),
-            "dialed".into(),
-            "1001".into(),
-            "-timeout".into(),
-            "5s".into(),
-        ],
-    );
+    let stranger = inbound_carrier("stranger", sip, free_port(), &[]);
+
     assert!(!stranger.wait().await.success(), "a stranger's INVITE gets 407, not the extension");
 }
 

@@ -1,0 +1,25 @@
+# Shared by the bench scripts: installs what they drive, builds yunhu, and starts it on embedded
+# defaults with the example tenants, the carrier (trunk) at 127.0.0.1:$UAC and extension 1001
+# registered at the sipp phone on 127.0.0.1:$UAS. Source it after setting those ports.
+
+bench_prepare() { # $@ = command:debian-package pairs
+  local need
+  for need in "$@"; do
+    command -v "${need%%:*}" >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need##*:}" >/dev/null; }
+  done
+  cargo build --release --locked -q
+  work=$(mktemp -d)
+  trap 'kill $(jobs -p) 2>/dev/null || true; sleep 0.5' EXIT
+  echo "bench: work directory $work"
+}
+
+bench_start_yunhu() { # sets $yunhu to its pid
+  sed -e "s/127.0.0.1:5090/127.0.0.1:$UAC/" examples/provision.toml > "$work/provision.toml"
+  RUST_LOG=warn target/release/yunhu --data-dir "$work/data" --http-listen "127.0.0.1:$HTTP" \
+    --sip-listen "127.0.0.1:$YUNHU_SIP" --rtp-ports 30000-39999 serve --provision "$work/provision.toml" \
+    >"$work/yunhu.log" 2>&1 &
+  yunhu=$!
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$HTTP/yunhu/v1/openapi.json" >/dev/null && break; sleep 0.1; done
+  sipp "127.0.0.1:$YUNHU_SIP" -sf tests/sipp/register.xml -m 1 -au 1001 -ap 1001pw -key user 1001 \
+    -key domain 777777.yunhu -key contact_port "$UAS" -i 127.0.0.1 -p "$REG" -nostdin >/dev/null 2>&1
+}
