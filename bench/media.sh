@@ -16,7 +16,7 @@ bench_prepare sipp:sip-tester sqlite3:sqlite3
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 sed -e "s/BENCH_LOOPS/$LOOPS/" bench/media_uac.xml > "$work/uac.xml"
 bench_start_yunhu
-sipp -sn uas -i 127.0.0.1 -p $UAS -mp 40000 -rtp_echo -nostdin >/dev/null 2>&1 &
+sipp -sf bench/media_uas.xml -i 127.0.0.1 -p $UAS -mp 40000 -rtp_echo -nostdin >/dev/null 2>&1 &
 sleep 0.5
 before=$(cpu $yunhu)
 start=$(date +%s.%N)

@@ -167,9 +167,14 @@ impl Services {
     }
 }
 
-fn offer_sdp(media_ip: IpAddr, port: u16) -> String {
-    let desc =
-        AudioDescription { addr: media_ip, port, codecs: vec![Codec::Pcmu, Codec::Pcma], telephone_event: Some(101) };
+/// Our SDP offer; `prefer` first, so a bridge whose other leg already speaks it needs no
+/// transcoding.
+fn offer_sdp(media_ip: IpAddr, port: u16, prefer: Option<Codec>) -> String {
+    let codecs = match prefer {
+        Some(Codec::Pcma) => vec![Codec::Pcma, Codec::Pcmu],
+        _ => vec![Codec::Pcmu, Codec::Pcma],
+    };
+    let desc = AudioDescription { addr: media_ip, port, codecs, telephone_event: Some(101) };
     sdp::render(u64::from(port), &desc)
 }
 
@@ -463,7 +468,7 @@ impl Switch {
             from_user: plan.customer.clone(),
             from_domain: plan.tenant.sip_domain.clone(),
             display_name: None,
-            sdp: offer_sdp(cfg.media_ip, session.local_addr(LegId::A).port()),
+            sdp: offer_sdp(cfg.media_ip, session.local_addr(LegId::A).port(), None),
             headers: vec![("X-Yunhu-Call".into(), plan.call_id.clone())],
         };
         log(CallEventKind::LegCreated { side: Side::Agent }).await?;
@@ -511,7 +516,7 @@ impl Switch {
                             from_user: plan.caller_id.clone(),
                             from_domain: plan.trunk_addr.ip().to_string(),
                             display_name: None,
-                            sdp: offer_sdp(cfg.media_ip, session.local_addr(LegId::B).port()),
+                            sdp: offer_sdp(cfg.media_ip, session.local_addr(LegId::B).port(), Some(media.codec)),
                             headers: vec![("X-Yunhu-Call".into(), plan.call_id.clone())],
                         };
                         match self.inner.sip.dial(dial) {
@@ -868,7 +873,7 @@ impl Switch {
                 from_user: bridge.caller_id.clone(),
                 from_domain: tenant.sip_domain.clone(),
                 display_name: None,
-                sdp: offer_sdp(cfg.media_ip, session.local_addr(LegId::B).port()),
+                sdp: offer_sdp(cfg.media_ip, session.local_addr(LegId::B).port(), Some(caller_media.codec)),
                 headers: vec![("X-Yunhu-Call".into(), call_id.clone())],
             })
             .map_err(|e| CcError::Invalid(e.to_string()))?;

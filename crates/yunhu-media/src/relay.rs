@@ -245,8 +245,12 @@ async fn run(sockets: [UdpSocket; 2], mut control: mpsc::Receiver<Control>, even
     let mut stats = RelayStats::default();
     let mut bufs = [[0u8; 2048], [0u8; 2048]];
     let mut out = Vec::with_capacity(2048);
+    // Prompts need a packet every 20 ms; the recorder only needs waking now and then to write
+    // silence for a leg that sends nothing (audio it receives is written as it comes).
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut rec_tick = tokio::time::interval(Duration::from_millis(100));
+    rec_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let [buf0, buf1] = &mut bufs;
     loop {
         let (leg, n, from) = tokio::select! {
@@ -273,10 +277,13 @@ async fn run(sockets: [UdpSocket; 2], mut control: mpsc::Receiver<Control>, even
                 }
                 continue;
             }
-            _ = tick.tick(), if track.is_some() || player.is_some() => {
+            _ = rec_tick.tick(), if track.is_some() => {
                 if let Some(t) = track.as_mut() && let Err(e) = t.pump(false) {
                     tracing::error!(error = %e, "recording write failed");
                 }
+                continue;
+            }
+            _ = tick.tick(), if player.is_some() => {
                 if let Some(p) = player.as_mut() {
                     let leg = &legs[p.leg];
                     let dest = leg.latched.or(leg.media.map(|m| m.remote));
@@ -346,6 +353,11 @@ async fn run(sockets: [UdpSocket; 2], mut control: mpsc::Receiver<Control>, even
             }
             if let Some(t) = track.as_mut() {
                 t.push(leg, pkt.timestamp, codec, pkt.payload, &mut stats);
+                if t.pending[0].len().min(t.pending[1].len()) >= 800
+                    && let Err(e) = t.pump(false)
+                {
+                    tracing::error!(error = %e, "recording write failed");
+                }
             }
         }
         let other = &legs[1 - leg];
