@@ -57,7 +57,7 @@ async fn handle(State(state): State<AppState>, RawQuery(q): RawQuery, headers: H
     let Some(action) = params.get("action").map(str::to_string) else {
         return fail(errno::MISSING, "缺少必要参数 action").into_response();
     };
-    const KNOWN: [&str; 4] = ["SendDial", "HangUp", "ExtenStatus", "GetRecord"];
+    const KNOWN: [&str; 5] = ["SendDial", "HangUp", "ExtenStatus", "GetRecord", "GetCDRList"];
     if !KNOWN.contains(&action.as_str()) {
         return fail(errno::NO_ACTION, format!("接口不存在: {action}")).into_response();
     }
@@ -92,6 +92,7 @@ async fn handle(State(state): State<AppState>, RawQuery(q): RawQuery, headers: H
             Ok(staff) => exten_status(&state, &tenant, staff).await,
             Err(r) => Err(r),
         },
+        "GetCDRList" => cdr_list(&state, &tenant, company, &params).await,
         _ => match need("uniqueid") {
             Ok(id) => get_record(&state, &tenant, id).await,
             Err(r) => Err(r),
@@ -186,4 +187,83 @@ async fn get_record(state: &AppState, tenant: &Tenant, uniqueid: &str) -> Result
         }
         _ => Err(fail(errno::FAILED, format!("录音不存在: {uniqueid}"))),
     }
+}
+
+/// `yyyy-MM-dd HH:mm:ss` in the tenant's zone → ms UTC.
+fn tenant_time(tenant: &Tenant, name: &str, value: &str) -> Result<i64, Refusal> {
+    let zone = yunhu_core::time::parse_zone(&tenant.time_zone).unwrap_or(chrono_tz::Asia::Shanghai);
+    chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .and_then(|t| t.and_local_timezone(zone).earliest())
+        .map(|t| t.timestamp_millis())
+        .ok_or_else(|| fail(errno::FAILED, format!("{name} 格式应为 yyyy-MM-dd HH:mm:ss: {value}")))
+}
+
+fn int_param(params: &Params, name: &str) -> Result<Option<i64>, Refusal> {
+    params
+        .get(name)
+        .map(|v| v.parse::<i64>().map_err(|_| fail(errno::FAILED, format!("{name} 必须是整数: {v}"))))
+        .transpose()
+}
+
+async fn cdr_list(state: &AppState, tenant: &Tenant, company: &str, params: &Params) -> Result<Value, Refusal> {
+    let text = |n: &str| params.get(n).map(str::to_string);
+    let ascending = match params.get("Sort").map(str::to_ascii_uppercase).as_deref() {
+        None | Some("DESC") => false,
+        Some("ASC") => true,
+        Some(other) => return Err(fail(errno::FAILED, format!("Sort 只能是 DESC 或 ASC: {other}"))),
+    };
+    let limit = int_param(params, "Limit")?.unwrap_or(20);
+    if !(1..=yunhu_cc::calls::MAX_PAGE).contains(&limit) {
+        return Err(fail(errno::FAILED, format!("Limit 应在 1-{}", yunhu_cc::calls::MAX_PAGE)));
+    }
+    let filter = yunhu_cc::calls::CallRecordFilter {
+        staff: text("staffid"),
+        extension: text("exten"),
+        customer: text("phonenum"),
+        codeid_1: text("codeid_1"),
+        codeid_2: text("codeid_2"),
+        from_ms: params.get("begintime").map(|v| tenant_time(tenant, "begintime", v)).transpose()?,
+        to_ms: params.get("endtime").map(|v| tenant_time(tenant, "endtime", v)).transpose()?,
+        after_id: int_param(params, "PId")?,
+        ascending,
+    };
+    let records = state.services.list_call_records(tenant.id, &filter, limit).await.map_err(|e| {
+        tracing::error!(error = %e, "GetCDRList");
+        fail(errno::FAILED, "内部错误")
+    })?;
+    let zone = yunhu_core::time::parse_zone(&tenant.time_zone).unwrap_or(chrono_tz::Asia::Shanghai);
+    let rows: Vec<Value> = records
+        .iter()
+        .map(|s| {
+            let r = &s.record;
+            let inbound = r.direction == "inbound";
+            let (src, dst) = if inbound { (&r.customer, &r.extension) } else { (&r.caller_id, &r.customer) };
+            let start = r.agent.start.or(r.customer_leg.start).unwrap_or_default();
+            let end = r.agent.end.or(r.customer_leg.end).unwrap_or(start);
+            let answered = r.customer_leg.answer.is_some() && r.agent.answer.is_some();
+            let disposition = r.cause.map(|c| c.asterisk_disposition(answered)).unwrap_or("UNKNOWN");
+            json!({
+                "id": s.id.to_string(),
+                "src": src,
+                "dst": dst,
+                "calldate": yunhu_core::time::format_in_zone(start, zone, "%Y-%m-%d %H:%M:%S"),
+                "duration_int": ((end - start).max(0) / 1000).to_string(),
+                "billsec_int": r.talk_secs.to_string(),
+                "disposition": disposition,
+                "customerid": "",
+                "companyid": company,
+                "ClassifId": "",
+                "ProjectId": "",
+                "staffid": r.staff,
+                "exten": r.extension,
+                "codeid_1": r.codeid_1,
+                "codeid_2": r.codeid_2,
+                "uniqueid": if r.recording.is_empty() { String::new() } else { s.call_id.clone() },
+                // Seed 004: 0 outbound, 1 inbound, 3 predictive.
+                "calltype": if inbound { "1" } else { "0" },
+            })
+        })
+        .collect();
+    Ok(Value::Array(rows))
 }

@@ -2,6 +2,7 @@
 //! none of them touches SQL.
 
 pub mod auth;
+pub mod calls;
 pub mod directory;
 pub mod error;
 mod eventlog;

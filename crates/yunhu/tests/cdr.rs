@@ -1,0 +1,182 @@
+//! Call records read back through the action dialect's `GetCDRList`, from calls replayed into
+//! the event log (the telephony tests cover calls placed through real SIP).
+
+mod common;
+
+use common::{TestApp, start};
+use serde_json::Value;
+use yunhu_core::call::{CallEventKind, Cause, HangupSide, Side};
+use yunhu_store::TenantId;
+
+struct Call {
+    tenant: TenantId,
+    direction: &'static str,
+    staff: &'static str,
+    customer: &'static str,
+    codeid_1: &'static str,
+    answered: bool,
+    cause: Cause,
+}
+
+/// Replays one call's events: rings 2 s, talks 10 s if answered; returns its id.
+async fn replay(app: &TestApp, c: &Call) -> String {
+    let svc = &app.running.services;
+    let id = yunhu_cc::secrets::new_stream_id();
+    let ev = |kind: CallEventKind| svc.log_call_event(c.tenant, &id, kind);
+    let tick = |secs: i64| app.clock.advance(chrono::Duration::seconds(secs));
+    ev(CallEventKind::Created {
+        direction: c.direction.into(),
+        staff: c.staff.into(),
+        extension: c.staff.into(),
+        customer: c.customer.into(),
+        caller_id: "53541815".into(),
+        trunk: "carrier".into(),
+        codeid_1: c.codeid_1.into(),
+        codeid_2: String::new(),
+    })
+    .await
+    .unwrap();
+    for side in [Side::Agent, Side::Customer] {
+        ev(CallEventKind::LegCreated { side }).await.unwrap();
+        ev(CallEventKind::Ringing { side }).await.unwrap();
+        tick(1);
+        if c.answered || side == Side::Agent {
+            ev(CallEventKind::Answered { side }).await.unwrap();
+        }
+    }
+    if c.answered {
+        ev(CallEventKind::RecordingStarted { path: format!("777777/{id}.wav") }).await.unwrap();
+        tick(10);
+    }
+    ev(CallEventKind::HungUp { cause: c.cause, side: HangupSide::Customer }).await.unwrap();
+    svc.project_call(c.tenant, &id).await.unwrap();
+    tick(60);
+    id
+}
+
+async fn cdr(app: &TestApp, company: &str, auth: &str, query: &str) -> Value {
+    let url = app.url(&format!("/action?action=GetCDRList&companyid={company}&auth={auth}&{query}"));
+    app.send(app.http.get(url)).await.json()
+}
+
+fn ids(v: &Value) -> Vec<i64> {
+    v["data"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().parse().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn get_cdr_list_filters_pages_and_spells_the_seed_fields() {
+    let app = start(&yunhu_store::testing::scratch_sqlite_url()).await;
+    let (a, b) = (TenantId(10001), TenantId(10002));
+    let calls = [
+        Call {
+            tenant: a,
+            direction: "outbound",
+            staff: "1001",
+            customer: "13800138000",
+            codeid_1: "x",
+            answered: true,
+            cause: Cause::NormalClearing,
+        },
+        Call {
+            tenant: a,
+            direction: "outbound",
+            staff: "1001",
+            customer: "13900139000",
+            codeid_1: "y",
+            answered: false,
+            cause: Cause::UserBusy,
+        },
+        Call {
+            tenant: b,
+            direction: "outbound",
+            staff: "1001",
+            customer: "13800138000",
+            codeid_1: "x",
+            answered: true,
+            cause: Cause::NormalClearing,
+        },
+        Call {
+            tenant: a,
+            direction: "inbound",
+            staff: "1002",
+            customer: "13700137000",
+            codeid_1: "",
+            answered: true,
+            cause: Cause::NormalClearing,
+        },
+        Call {
+            tenant: a,
+            direction: "outbound",
+            staff: "1002",
+            customer: "13800138000",
+            codeid_1: "x",
+            answered: false,
+            cause: Cause::NoAnswer,
+        },
+    ];
+    let mut made = Vec::new();
+    for c in &calls {
+        made.push(replay(&app, c).await);
+    }
+    let all = cdr(&app, "8", "demo-auth-code", "").await;
+    assert_eq!(all["errno"], "1", "{all}");
+    let got = ids(&all);
+    assert_eq!(got.len(), 4, "tenant A's four calls, not B's");
+    assert!(got.windows(2).all(|w| w[0] > w[1]), "DESC by default: {got:?}");
+
+    let first = &all["data"][3];
+    let expect = [
+        ("src", "53541815"),
+        ("dst", "13800138000"),
+        ("duration_int", "12"),
+        ("billsec_int", "10"),
+        ("disposition", "ANSWERED"),
+        ("companyid", "8"),
+        ("staffid", "1001"),
+        ("exten", "1001"),
+        ("codeid_1", "x"),
+        ("calltype", "0"),
+    ];
+    for (k, v) in expect {
+        assert_eq!(first[k], v, "{k} in {first}");
+    }
+    assert_eq!(first["uniqueid"], made[0].as_str());
+    assert_eq!(first["calldate"], "2026-11-21 10:00:00", "tenant time of the test clock's start");
+    assert_eq!(all["data"][2]["disposition"], "BUSY");
+    assert_eq!(all["data"][2]["uniqueid"], "", "no recording, no link id");
+    assert_eq!((all["data"][1]["calltype"].as_str(), all["data"][1]["src"].as_str()), (Some("1"), Some("13700137000")));
+    assert_eq!(all["data"][0]["disposition"], "NO ANSWER");
+
+    // Keyset pages: PId continues after the last id seen, in either order.
+    let page1 = ids(&cdr(&app, "8", "demo-auth-code", "Limit=2").await);
+    let page2 = ids(&cdr(&app, "8", "demo-auth-code", &format!("Limit=2&PId={}", page1[1])).await);
+    assert_eq!([page1.clone(), page2].concat(), got);
+    let asc = ids(&cdr(&app, "8", "demo-auth-code", &format!("Sort=ASC&PId={}", got[3])).await);
+    assert_eq!(asc, vec![got[2], got[1], got[0]]);
+
+    let filtered = |q: &'static str| {
+        let app = &app;
+        async move { ids(&cdr(app, "8", "demo-auth-code", q).await).len() }
+    };
+    assert_eq!(filtered("staffid=1002").await, 2);
+    assert_eq!(filtered("exten=1001").await, 2);
+    assert_eq!(filtered("phonenum=13800138000").await, 2);
+    assert_eq!(filtered("codeid_1=x").await, 2);
+    assert_eq!(filtered("begintime=2026-11-21%2010:00:30").await, 3);
+    assert_eq!(filtered("begintime=2026-11-21%2010:00:30&endtime=2026-11-21%2010:04:00").await, 2);
+
+    // Tenant B's company sees its one call and nothing of A's.
+    let theirs = cdr(&app, "9", "other-auth-code", "").await;
+    assert_eq!(ids(&theirs).len(), 1);
+    assert_eq!(theirs["data"][0]["companyid"], "9");
+    assert!(
+        ids(&cdr(&app, "9", "other-auth-code", &format!("PId={}", got[0] + 1)).await)
+            .iter()
+            .all(|id| !got.contains(id))
+    );
+
+    for bad in ["Sort=UP", "Limit=0", "Limit=abc", "PId=x", "begintime=yesterday"] {
+        let v = cdr(&app, "8", "demo-auth-code", bad).await;
+        assert_eq!(v["errno"], "0", "{bad}: {v}");
+    }
+}
