@@ -41,6 +41,12 @@ enum Command {
 enum AdminCommand {
     /// List tenants.
     Tenants,
+    /// Create or update a tenant and everything its spec lists (a `[[tenant]]` table as JSON).
+    PutTenant {
+        /// The spec, e.g. '{"corp_id":"999999","name":"Third Co"}'.
+        #[arg(long)]
+        json: String,
+    },
     /// Mark a tenant deleted (its data stays).
     DeleteTenant {
         /// 企业号.
@@ -112,6 +118,11 @@ async fn main() -> anyhow::Result<()> {
                     for t in s.db().list_tenants().await? {
                         println!("{}\t{}\t{}\t{}", t.corp_id, t.id.0, t.name, t.sip_domain);
                     }
+                }
+                AdminCommand::PutTenant { json } => {
+                    let spec = serde_json::from_str(&json).context("--json is not a tenant spec")?;
+                    let doc = yunhu_cc::provision::ProvisionDoc { tenant: vec![spec] };
+                    println!("{}", serde_json::to_string_pretty(&s.apply_provisioning(&doc).await?)?);
                 }
                 AdminCommand::DeleteTenant { corp_id } => s.delete_tenant(&corp_id).await?,
                 AdminCommand::List { kind: k, corp } => {

@@ -203,6 +203,13 @@ fn the_cli_provisions_and_administers() {
     let second: Value = serde_json::from_str(&yunhu(&["provision", file.to_str().unwrap()])).unwrap();
     assert_eq!((second["created"].as_array().unwrap().len(), second["updated"].as_array().unwrap().len()), (0, 0));
     assert!(yunhu(&["admin", "tenants"]).contains("777777\t10001\tDemo Co\t777777.yunhu"));
+    let third: Value =
+        serde_json::from_str(&yunhu(&["admin", "put-tenant", "--json", r#"{"corp_id":"999999","name":"Third Co"}"#]))
+            .unwrap();
+    assert_eq!(third["created"], json!(["tenant 999999"]));
+    assert!(yunhu(&["admin", "tenants"]).contains("999999\t10003\tThird Co"));
+    yunhu(&["admin", "delete-tenant", "999999"]);
+    assert!(!yunhu(&["admin", "tenants"]).contains("999999"));
     assert_eq!(
         yunhu(&["admin", "put", "teams", "--corp", "777777", "--json", r#"{"id":"0300","name":"三组"}"#]).trim(),
         "Created"
