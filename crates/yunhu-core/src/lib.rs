@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod call;
 pub mod clock;
+pub mod geo;
 pub mod phone;
 pub mod role;
 pub mod time;
