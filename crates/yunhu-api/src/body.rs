@@ -41,6 +41,10 @@ impl Params {
             };
             map.extend(pairs);
         }
+        // Control characters have no business in a parameter and some databases refuse them.
+        if let Some((k, _)) = map.iter().find(|(_, v)| v.chars().any(|c| c.is_control() && c != '\n' && c != '\t')) {
+            return Err(BodyError(format!("parameter {k} contains control characters")));
+        }
         Ok(Params(map))
     }
 
@@ -236,6 +240,7 @@ mod tests {
         assert!(parse("application/json", "[1]").is_err());
         assert!(parse("application/xml", "<d><c><e>1</e></c></d>").is_err());
         assert!(parse("image/png", "x").is_err());
+        assert!(parse("application/x-www-form-urlencoded", "codeid_1=%00").unwrap_err().0.contains("codeid_1"));
     }
 
     #[test]

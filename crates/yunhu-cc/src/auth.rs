@@ -1,6 +1,6 @@
 //! open95 OAuth2 client-credentials grants and bearer-token checks.
 
-use crate::secrets::{new_token, token_hash, verify_nothing, verify_secret};
+use crate::secrets::{new_token, token_hash, verify_nothing, verify_secret_off_runtime};
 use crate::{CcError, Services, TenantId};
 
 /// How long a token lives, seconds.
@@ -76,10 +76,11 @@ impl Services {
             return Ok(Err(OAuthError::InvalidClient("Bad client credentials".into())));
         };
         let Some(client) = self.db.api_client(id).await? else {
-            verify_nothing(secret);
+            let s = secret.to_string();
+            let _ = tokio::task::spawn_blocking(move || verify_nothing(&s)).await;
             return Ok(Err(OAuthError::InvalidClient("Bad client credentials".into())));
         };
-        if !verify_secret(secret, &client.secret_hash) {
+        if !verify_secret_off_runtime(secret, &client.secret_hash).await {
             return Ok(Err(OAuthError::InvalidClient("Bad client credentials".into())));
         }
         let allowed: Vec<&str> = client.scopes.split(',').collect();
@@ -131,12 +132,30 @@ impl Services {
         principal: &str,
         secret: &str,
     ) -> Result<Option<crate::Tenant>, CcError> {
+        // A CRM polls with the same credentials all day: a verified (principal, secret) pair is
+        // remembered for a minute, so argon2 runs once, not on every request.
+        let key = format!("{kind}\u{0}{principal}\u{0}{}", crate::secrets::token_hash(secret));
+        let now = self.now_ms();
+        let cached = self.verified.lock().unwrap_or_else(|e| e.into_inner()).get(&key).copied();
+        if let Some((tenant, until)) = cached
+            && until > now
+        {
+            return Ok(self.db.tenant_by_id(tenant).await?);
+        }
         let Some((tenant, stored)) = self.db.credential_by_principal(kind, principal).await? else {
-            verify_nothing(secret);
+            let s = secret.to_string();
+            let _ = tokio::task::spawn_blocking(move || verify_nothing(&s)).await;
             return Ok(None);
         };
-        if !verify_secret(secret, &stored) {
+        if !verify_secret_off_runtime(secret, &stored).await {
             return Ok(None);
+        }
+        {
+            let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+            if verified.len() > 10_000 {
+                verified.retain(|_, (_, until)| *until > now);
+            }
+            verified.insert(key, (tenant, now + 60_000));
         }
         Ok(self.db.tenant_by_id(tenant).await?)
     }

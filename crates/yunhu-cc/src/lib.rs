@@ -26,13 +26,15 @@ pub struct Services {
     clock: Arc<dyn Clock>,
     sealer: Arc<Sealer>,
     events: eventlog::EventLog,
+    /// Recently verified dialect credentials: key → (tenant, valid until ms).
+    verified: Arc<std::sync::Mutex<std::collections::HashMap<String, (TenantId, i64)>>>,
 }
 
 impl Services {
     /// Wires the services over an opened store (inside a tokio runtime: it starts the event writer).
     pub fn new(db: Db, clock: Arc<dyn Clock>, sealer: Sealer) -> Self {
         let events = eventlog::EventLog::start(db.clone());
-        Self { db, clock, sealer: Arc::new(sealer), events }
+        Self { db, clock, sealer: Arc::new(sealer), events, verified: Arc::default() }
     }
 
     /// The store (for wiring and tests).

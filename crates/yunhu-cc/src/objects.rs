@@ -380,6 +380,9 @@ impl Services {
     pub async fn delete_object(&self, corp_id: &str, kind: Kind, key: &str) -> Result<(), CcError> {
         let tenant = self.tenant(corp_id).await?;
         if self.db.delete_row(tenant.id, kind.table(), &[key.into()], self.now_ms()).await? {
+            if kind == Kind::ApiClient {
+                self.db.void_token(tenant.id, key).await?;
+            }
             Ok(())
         } else {
             Err(CcError::NotFound(format!("{} {key}", kind.name())))
@@ -422,7 +425,12 @@ impl Services {
             ("secret_hash", secret_hash),
             ("scopes", scopes.join(",").into()),
         ]);
-        self.put(tenant, Kind::ApiClient, row).await
+        let change = self.put(tenant, Kind::ApiClient, row).await?;
+        if change == Change::Updated {
+            // A rotated secret or narrower scopes must not leave the old token working.
+            self.db.void_token(tenant.id, &spec.client_id).await?;
+        }
+        Ok(change)
     }
 
     /// Creates or updates a team.

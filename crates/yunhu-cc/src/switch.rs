@@ -193,10 +193,26 @@ fn end_cause(rang_out: bool, connected: bool, system_hangup: bool, status: u16) 
 }
 
 /// The recording's path below the recordings directory: `<corp>/<date>/<time>_<staff>_<customer>_<id>.wav`.
-fn recording_name(corp_id: &str, staff: &str, customer: &str, call_id: &str) -> String {
-    let now = chrono::Utc::now();
-    let short = call_id.get(..8).unwrap_or(call_id);
-    format!("{corp_id}/{}/{}_{staff}_{customer}_{short}.wav", now.format("%Y-%m-%d"), now.format("%Y%m%d%H%M%S"))
+///
+/// The parts come from requests (a caller's From user, an account), so only letters, digits,
+/// `+`, `-` and `_` are kept: nothing can steer the file outside the recordings directory.
+fn recording_name(tenant: &Tenant, staff: &str, customer: &str, call_id: &str) -> String {
+    let safe = |s: &str| -> String {
+        let kept: String =
+            s.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '_')).take(32).collect();
+        if kept.is_empty() { "x".into() } else { kept }
+    };
+    let zone = yunhu_core::time::parse_zone(&tenant.time_zone).unwrap_or(chrono_tz::Asia::Shanghai);
+    let now = chrono::Utc::now().with_timezone(&zone);
+    format!(
+        "{}/{}/{}_{}_{}_{}.wav",
+        safe(&tenant.corp_id),
+        now.format("%Y-%m-%d"),
+        now.format("%Y%m%d%H%M%S"),
+        safe(staff),
+        safe(customer),
+        safe(call_id.get(..8).unwrap_or(call_id))
+    )
 }
 
 /// The event a media event becomes; `sides` names legs A and B.
@@ -400,21 +416,26 @@ impl Switch {
             let state = PhoneState::Ringing { peer: number.to_string() };
             live.insert(key, LiveCall { call_id: call_id.clone(), commands: tx, state });
         }
-        svc.log_call_event(
-            tenant.id,
-            &call_id,
-            CallEventKind::Created {
-                direction: "outbound".into(),
-                staff: user_code.clone(),
-                extension: ext.clone(),
-                customer: number.into(),
-                caller_id: caller_id.clone(),
-                trunk: trunk["name"].text().into(),
-                codeid_1: codeid_1.into(),
-                codeid_2: codeid_2.into(),
-            },
-        )
-        .await?;
+        let created = svc
+            .log_call_event(
+                tenant.id,
+                &call_id,
+                CallEventKind::Created {
+                    direction: "outbound".into(),
+                    staff: user_code.clone(),
+                    extension: ext.clone(),
+                    customer: number.into(),
+                    caller_id: caller_id.clone(),
+                    trunk: trunk["name"].text().into(),
+                    codeid_1: codeid_1.into(),
+                    codeid_2: codeid_2.into(),
+                },
+            )
+            .await;
+        if let Err(e) = created {
+            self.inner.live.lock().unwrap_or_else(|e| e.into_inner()).remove(&(tenant.id, user_code.clone()));
+            return Err(e.into());
+        }
         tracing::info!(call_id, extension = %ext, customer = %mask_phone(number), "click-to-call");
         let plan = CallPlan {
             tenant: tenant.clone(),
@@ -484,7 +505,7 @@ impl Switch {
         let mut agent_ended = false;
         let mut customer_ended = false;
         let mut outcome: Option<(Cause, HangupSide)> = None;
-        let recording_rel = recording_name(&plan.tenant.corp_id, &plan.user_code, &plan.customer, &plan.call_id);
+        let recording_rel = recording_name(&plan.tenant, &plan.user_code, &plan.customer, &plan.call_id);
         // Once the outcome is decided, legs that do not confirm their end in time are let go.
         let mut give_up: Option<tokio::time::Instant> = None;
         loop {
@@ -536,7 +557,7 @@ impl Switch {
                     Some(LegEvent::Ended { status, by }) => {
                         agent_ended = true;
                         log(CallEventKind::LegEnded { side: Side::Agent, status }).await?;
-                        let connected = customer.is_some() || status == 200;
+                        let connected = bridged || (customer.is_none() && status == 200);
                         let rang_out = timed_out && ringing_side == Some(Side::Agent);
                         let cause = end_cause(rang_out, connected, system_hangup, status);
                         let side = if by == EndedBy::Remote { HangupSide::Agent } else { HangupSide::System };
@@ -879,7 +900,7 @@ impl Switch {
             .map_err(|e| CcError::Invalid(e.to_string()))?;
         let out_hangup = out.hangup_handle();
         let in_hangup = leg.hangup_handle();
-        let recording_rel = recording_name(&tenant.corp_id, &staff, &bridge.customer, &call_id);
+        let recording_rel = recording_name(tenant, &staff, &bridge.customer, &call_id);
         // The customer goes on the left channel: the caller on inbound calls, else the callee.
         let left = if caller_side == Side::Customer { LegId::A } else { LegId::B };
         let deadline = tokio::time::Instant::now() + cfg.ring_timeout;
@@ -910,7 +931,9 @@ impl Switch {
                         let cause = if answered { Cause::NormalClearing } else { Cause::from_sip_status(status) };
                         let side = if by == EndedBy::Remote { hangup_side(callee_side) } else { HangupSide::System };
                         outcome.get_or_insert((cause, side));
-                        if answered { in_hangup.hangup().await } else { leg.reject(if status >= 400 { status } else { 480 }) }
+                        // A callee we cancelled (ring timeout) is "no answer" to the caller, not 487.
+                        let to_caller = if status >= 400 && status != 487 { status } else { 480 };
+                        if answered { in_hangup.hangup().await } else { leg.reject(to_caller) }
                     }
                     None => callee_done = true,
                 },
@@ -952,5 +975,34 @@ impl Switch {
         log(CallEventKind::HungUp { cause, side }).await?;
         svc.project_call(tenant.id, &call_id).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recording_names_cannot_leave_the_recordings_directory() {
+        let tenant = Tenant {
+            id: TenantId(10001),
+            corp_id: "777777".into(),
+            name: "Demo".into(),
+            time_zone: "Asia/Shanghai".into(),
+            sip_domain: "777777.yunhu".into(),
+            created_at: 0,
+        };
+        let name = recording_name(&tenant, "../../etc", "../../../../tmp/x%2f..", "0123456789abcdef");
+        assert!(!name.contains(".."), "{name}");
+        assert_eq!(name.matches('/').count(), 2, "{name}");
+        assert!(name.starts_with("777777/") && name.ends_with("_etc_tmpx2f_01234567.wav"), "{name}");
+    }
+
+    #[test]
+    fn the_cause_of_a_leg_end() {
+        assert_eq!(end_cause(true, false, false, 487), Cause::NoAnswer);
+        assert_eq!(end_cause(false, true, false, 200), Cause::NormalClearing);
+        assert_eq!(end_cause(false, false, true, 487), Cause::OriginatorCancel);
+        assert_eq!(end_cause(false, false, false, 486), Cause::UserBusy);
     }
 }

@@ -13,10 +13,15 @@ pub struct PortPool {
 }
 
 impl PortPool {
-    /// A pool over `first..=last` (odd bounds are rounded inwards to even ports).
+    /// A pool over `first..=last` (odd bounds are rounded inwards to even ports). It starts at
+    /// a random port of the range, so the ports of the next calls are not known in advance.
     pub fn new(first: u16, last: u16) -> PortPool {
         let first = first + first % 2;
-        PortPool { first, last, next: Mutex::new(first) }
+        let span = u64::from(last.saturating_sub(first) / 2 + 1);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let start = first + (u64::from(nanos) % span) as u16 * 2;
+        PortPool { first, last, next: Mutex::new(start) }
     }
 
     /// Binds a socket on `ip` at the next free even port.

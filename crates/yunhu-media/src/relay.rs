@@ -318,13 +318,16 @@ async fn run(sockets: [UdpSocket; 2], mut control: mpsc::Receiver<Control>, even
         }
         let Some(pkt) = RtpPacket::parse(buf) else { continue };
         let this = &mut legs[leg];
+        // Nothing is taken before the leg's SDP is known; then the first packet fixes the peer
+        // (symmetric RTP: behind NAT it comes from elsewhere than the SDP says), and from then
+        // on only that peer is heard.
+        let Some(media) = this.media else { continue };
         match this.latched {
             None => this.latched = Some(from),
             Some(addr) if addr != from => continue,
             Some(_) => {}
         }
         stats.received[leg] += 1;
-        let Some(media) = this.media else { continue };
         let is_event = media.telephone_event == Some(pkt.payload_type);
         if is_event {
             if let Some(digit) = this.dtmf.feed(pkt.timestamp, pkt.payload) {

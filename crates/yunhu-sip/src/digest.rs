@@ -148,7 +148,8 @@ impl NonceKeeper {
         }
         let issued = u64::from_str_radix(&body[..10], 16).map_err(|_| DigestFailure::Rejected)?;
         let now = now_secs();
-        if expected_response(ha1, method, p) != p.response {
+        let expected = expected_response(ha1, method, p);
+        if ha1.is_empty() || !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), p.response.as_bytes())) {
             return Err(DigestFailure::Rejected);
         }
         if now.saturating_sub(issued) > self.ttl.as_secs() {

@@ -518,9 +518,14 @@ async fn register(inner: &Inner, tx: &mut Transaction) -> Result<(), SipError> {
 
 async fn other_request(inner: &Inner, tx: &mut Transaction) -> Result<(), SipError> {
     let trunk = match (tx.original.method, source_of(tx)) {
-        (Method::Invite, Some(src)) => inner.directory.trunk_of(src).await,
+        (Method::Invite | Method::Options, Some(src)) => inner.directory.trunk_of(src).await,
         _ => None,
     };
+    if trunk.is_some() && tx.original.method == Method::Options {
+        // Carriers and proxies ping with OPTIONS to see whether yunhu is up.
+        tx.reply(StatusCode::OK).await?;
+        return Ok(());
+    }
     let (creds, domain, caller, trunk) = match trunk {
         Some((tenant, name)) => {
             let from = tx.original.from_header()?.uri()?;

@@ -295,6 +295,19 @@ impl Db {
         Ok(())
     }
 
+    /// Voids the client's live token (its secret or scopes changed, or it was deleted).
+    pub async fn void_token(&self, tenant: TenantId, client_id: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE api_clients SET token_hash = NULL, token_scopes = NULL, token_expires_at = NULL \
+             WHERE tenant_id = $1 AND client_id = $2",
+        )
+        .bind(tenant.0)
+        .bind(client_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// The grant behind a token hash, if a live client of a live tenant holds it.
     pub async fn token_grant(&self, token_hash: &str) -> Result<Option<TokenGrant>> {
         let r = sqlx::query(

@@ -127,6 +127,14 @@ async fn tokens_are_refused_when_missing_wrong_expired_voided_or_short_of_scope(
     refused(&put, StatusCode::FORBIDDEN, "Bearer error=\"insufficient_scope\"");
     let writer = app.token("demo", "demo-secret", Some("write")).await;
     refused(&app.get(path, &writer).await, StatusCode::FORBIDDEN, "Bearer error=\"insufficient_scope\"");
+
+    // Rotating a client's secret voids the token it had.
+    let live = app.token("demo-reader", "reader-secret", None).await;
+    assert_eq!(app.get(path, &live).await.status, StatusCode::OK);
+    let rotated = serde_json::json!({"client_secret": "new-reader-secret", "scopes": ["read"]});
+    app.admin(reqwest::Method::PUT, "/yunhu/v1/tenants/777777/api-clients/demo-reader", Some(rotated)).await;
+    refused(&app.get(path, &live).await, StatusCode::UNAUTHORIZED, invalid);
+    assert_eq!(app.get(path, &app.token("demo-reader", "new-reader-secret", None).await).await.status, StatusCode::OK);
 }
 
 #[tokio::test]

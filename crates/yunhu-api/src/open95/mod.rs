@@ -196,7 +196,11 @@ impl Ctx {
         if size < 1 {
             return Err(Open95Error::param("pageSize 必须 ≥ 1 (pageSize must be at least 1)"));
         }
-        Ok((page, size.min(MAX_PAGE_SIZE)))
+        let size = size.min(MAX_PAGE_SIZE);
+        if (page - 1).checked_mul(size).is_none() {
+            return Err(Open95Error::param("currentPage 过大 (currentPage is out of range)"));
+        }
+        Ok((page, size))
     }
 
     /// The tenant id as open95 prints it in long codes (`queueCode` = tenant id + short code).
