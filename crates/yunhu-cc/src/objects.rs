@@ -467,6 +467,20 @@ impl Services {
         if let Some(bad) = spec.allow_ips.iter().find(|ip| ip.parse::<std::net::IpAddr>().is_err()) {
             return Err(CcError::Invalid(format!("{what}: allow_ips entry {bad:?} is not an IP address")));
         }
+        // Inbound calls are told apart by where they come from: an address must belong to one
+        // tenant only, or one tenant's calls would ring another's extensions.
+        let mut sources: Vec<std::net::SocketAddr> = spec.address.parse().into_iter().collect();
+        sources
+            .extend(spec.allow_ips.iter().filter_map(|ip| ip.parse().ok()).map(|ip| std::net::SocketAddr::new(ip, 0)));
+        for source in sources {
+            let owners = self.db.trunks_allowing(source).await?;
+            if let Some((other, name)) = owners.into_iter().find(|(t, _)| *t != tenant.id) {
+                return Err(CcError::Conflict(format!(
+                    "{what}: {source} is already trunk {name} of tenant {}",
+                    other.0
+                )));
+            }
+        }
         if let Some(c) = &spec.caller_id {
             self.require(tenant.id, &tables::CALLER_IDS, &format!("{what}: caller id"), c).await?;
         }

@@ -131,6 +131,12 @@ impl Directory for StaffDirectory {
     fn trunk_of(&self, source: SocketAddr) -> yunhu_sip::BoxFuture<'_, Option<(i64, String)>> {
         Box::pin(async move {
             let trunks = self.0.db.trunks_allowing(source).await.ok()?;
+            // Only an address that belongs to exactly one tenant is trusted.
+            let tenants: std::collections::BTreeSet<TenantId> = trunks.iter().map(|(t, _)| *t).collect();
+            if tenants.len() > 1 {
+                tracing::error!(%source, "address is a trunk of several tenants; not trusted");
+                return None;
+            }
             trunks.into_iter().next().map(|(t, name)| (t.0, name))
         })
     }
@@ -150,6 +156,14 @@ impl Services {
         let data = serde_json::to_string(&kind).map_err(|e| CcError::Invalid(e.to_string()))?;
         self.events.append(tenant, call_id, kind.name(), self.now_ms(), data).await?;
         Ok(())
+    }
+
+    /// Appends a call event; a failure is logged, not returned: a call in progress is better
+    /// finished properly with a gap in its log than abandoned with its legs up.
+    pub async fn log_call_event_or_warn(&self, tenant: TenantId, call_id: &str, kind: CallEventKind) {
+        if let Err(e) = self.log_call_event(tenant, call_id, kind).await {
+            tracing::error!(%call_id, error = %e, "call event could not be logged");
+        }
     }
 
     /// Rebuilds a call's record from its events (idempotent).
@@ -458,6 +472,28 @@ impl Switch {
         Ok(call_id)
     }
 
+    /// Marks staff members busy with a call (ringing, with `peer`) until the guard is dropped.
+    fn mark_live(
+        &self,
+        tenant: TenantId,
+        staff: &[String],
+        call_id: &str,
+        commands: &mpsc::UnboundedSender<CallCommand>,
+        peer: &str,
+    ) -> LiveGuard {
+        let mut live = self.inner.live.lock().unwrap_or_else(|e| e.into_inner());
+        let mut keys = Vec::new();
+        for code in staff {
+            let key = (tenant, code.clone());
+            if !live.contains_key(&key) {
+                let state = PhoneState::Ringing { peer: peer.to_string() };
+                live.insert(key.clone(), LiveCall { call_id: call_id.into(), commands: commands.clone(), state });
+                keys.push(key);
+            }
+        }
+        LiveGuard { switch: self.clone(), keys }
+    }
+
     fn set_state(&self, plan: &CallPlan, state: PhoneState) {
         let mut live = self.inner.live.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = live.get_mut(&(plan.tenant.id, plan.user_code.clone())) {
@@ -472,13 +508,13 @@ impl Switch {
     ) -> Result<(), CcError> {
         let svc = &self.inner.services;
         let cfg = &self.inner.config;
-        let log = |kind: CallEventKind| svc.log_call_event(plan.tenant.id, &plan.call_id, kind);
+        let log = |kind: CallEventKind| svc.log_call_event_or_warn(plan.tenant.id, &plan.call_id, kind);
         let (media_tx, mut media_events) = mpsc::unbounded_channel();
         let session = match MediaSession::open(&self.inner.ports, cfg.media_ip, media_tx).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "no media ports");
-                log(CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System }).await?;
+                log(CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System }).await;
                 svc.project_call(plan.tenant.id, &plan.call_id).await?;
                 return Ok(());
             }
@@ -492,7 +528,7 @@ impl Switch {
             sdp: offer_sdp(cfg.media_ip, session.local_addr(LegId::A).port(), None),
             headers: vec![("X-Yunhu-Call".into(), plan.call_id.clone())],
         };
-        log(CallEventKind::LegCreated { side: Side::Agent }).await?;
+        log(CallEventKind::LegCreated { side: Side::Agent }).await;
         let mut agent = self.inner.sip.dial(dial_agent).map_err(|e| CcError::Invalid(e.to_string()))?;
         let agent_hangup = agent.hangup_handle();
         let mut customer: Option<yunhu_sip::OutgoingLeg> = None;
@@ -517,9 +553,9 @@ impl Switch {
             }
             tokio::select! {
                 ev = agent.next(), if !agent_ended => match ev {
-                    Some(LegEvent::Ringing) => log(CallEventKind::Ringing { side: Side::Agent }).await?,
+                    Some(LegEvent::Ringing) => log(CallEventKind::Ringing { side: Side::Agent }).await,
                     Some(LegEvent::Answered { sdp }) => {
-                        log(CallEventKind::Answered { side: Side::Agent }).await?;
+                        log(CallEventKind::Answered { side: Side::Agent }).await;
                         let Some(media) = leg_media(&sdp) else {
                             outcome.get_or_insert((Cause::NormalTemporaryFailure, HangupSide::System));
                             agent_hangup.hangup().await;
@@ -530,7 +566,7 @@ impl Switch {
                             agent_hangup.hangup().await;
                             continue;
                         }
-                        log(CallEventKind::LegCreated { side: Side::Customer }).await?;
+                        log(CallEventKind::LegCreated { side: Side::Customer }).await;
                         let dial = Dial {
                             request_uri: format!("sip:{}@{}", plan.customer, plan.trunk_addr),
                             destination: plan.trunk_addr,
@@ -556,7 +592,7 @@ impl Switch {
                     }
                     Some(LegEvent::Ended { status, by }) => {
                         agent_ended = true;
-                        log(CallEventKind::LegEnded { side: Side::Agent, status }).await?;
+                        log(CallEventKind::LegEnded { side: Side::Agent, status }).await;
                         let connected = bridged || (customer.is_none() && status == 200);
                         let rang_out = timed_out && ringing_side == Some(Side::Agent);
                         let cause = end_cause(rang_out, connected, system_hangup, status);
@@ -569,9 +605,9 @@ impl Switch {
                     None => agent_ended = true,
                 },
                 ev = async { customer.as_mut().expect("guarded").next().await }, if customer.is_some() && !customer_ended => match ev {
-                    Some(LegEvent::Ringing) => log(CallEventKind::Ringing { side: Side::Customer }).await?,
+                    Some(LegEvent::Ringing) => log(CallEventKind::Ringing { side: Side::Customer }).await,
                     Some(LegEvent::Answered { sdp }) => {
-                        log(CallEventKind::Answered { side: Side::Customer }).await?;
+                        log(CallEventKind::Answered { side: Side::Customer }).await;
                         ringing_side = None;
                         match leg_media(&sdp) {
                             Some(media) => {
@@ -579,7 +615,7 @@ impl Switch {
                                 // Customer on the left channel, agent on the right.
                                 session.record(cfg.recordings_dir.join(&recording_rel), LegId::B).await;
                                 bridged = true;
-                                log(CallEventKind::Bridged).await?;
+                                log(CallEventKind::Bridged).await;
                                 self.set_state(plan, PhoneState::InCall { peer: plan.customer.clone() });
                             }
                             None => {
@@ -590,7 +626,7 @@ impl Switch {
                     }
                     Some(LegEvent::Ended { status, by }) => {
                         customer_ended = true;
-                        log(CallEventKind::LegEnded { side: Side::Customer, status }).await?;
+                        log(CallEventKind::LegEnded { side: Side::Customer, status }).await;
                         let rang_out = timed_out && ringing_side == Some(Side::Customer);
                         let cause = end_cause(rang_out, bridged, system_hangup, status);
                         let side = if by == EndedBy::Remote { HangupSide::Customer } else { HangupSide::System };
@@ -603,7 +639,7 @@ impl Switch {
                 },
                 Some(ev) = media_events.recv() => {
                     if let Some(kind) = media_event(ev, [Side::Agent, Side::Customer], &recording_rel) {
-                        log(kind).await?;
+                        log(kind).await;
                     }
                 }
                 Some(CallCommand::Hangup) = commands.recv() => {
@@ -615,10 +651,10 @@ impl Switch {
                 _ = tokio::time::sleep_until(give_up.unwrap_or(deadline)), if give_up.is_some() => {
                     tracing::warn!(call_id = %plan.call_id, "a leg did not confirm its end; letting it go");
                     if !agent_ended {
-                        log(CallEventKind::LegEnded { side: Side::Agent, status: 408 }).await?;
+                        log(CallEventKind::LegEnded { side: Side::Agent, status: 408 }).await;
                     }
                     if customer.is_some() && !customer_ended {
-                        log(CallEventKind::LegEnded { side: Side::Customer, status: 408 }).await?;
+                        log(CallEventKind::LegEnded { side: Side::Customer, status: 408 }).await;
                     }
                     break;
                 }
@@ -634,17 +670,17 @@ impl Switch {
             }
         }
         let end = session.stop().await;
-        log(media_stats(&end.stats)).await?;
+        log(media_stats(&end.stats)).await;
         if let Some(Ok(info)) = end.recording {
             log(CallEventKind::RecordingStopped {
                 path: recording_rel.clone(),
                 duration_ms: info.duration_ms(),
                 repaired: false,
             })
-            .await?;
+            .await;
         }
         let (cause, side) = outcome.unwrap_or((Cause::NormalClearing, HangupSide::System));
-        log(CallEventKind::HungUp { cause, side }).await?;
+        log(CallEventKind::HungUp { cause, side }).await;
         svc.project_call(plan.tenant.id, &plan.call_id).await?;
         tracing::info!(call_id = %plan.call_id, cause = cause.name(), side = side.as_str(), "call ended");
         Ok(())
@@ -682,39 +718,79 @@ impl Services {
         let repaired = yunhu_media::wav::repair_all(recordings_dir).map_err(|e| CcError::Invalid(e.to_string()))?;
         let pending = self.db.calls_without_record().await?;
         for (tenant, call_id) in pending {
-            let events = self.db.call_events(tenant, &call_id).await?;
-            let started: Option<String> = events.iter().find_map(|(_, kind, _, data)| {
-                (kind == "recording_started")
-                    .then(|| serde_json::from_str::<CallEventKind>(data).ok())
-                    .flatten()
-                    .and_then(|k| match k {
-                        CallEventKind::RecordingStarted { path } => Some(path),
-                        _ => None,
-                    })
-            });
-            if let Some(rel) = started {
-                let full = recordings_dir.join(&rel);
-                if let Some(info) = repaired.iter().find(|r| r.path == full) {
-                    self.log_call_event(
-                        tenant,
-                        &call_id,
-                        CallEventKind::RecordingStopped { path: rel, duration_ms: info.duration_ms(), repaired: true },
-                    )
-                    .await?;
-                }
+            if let Err(e) = self.recover_call(tenant, &call_id, recordings_dir, &repaired).await {
+                tracing::error!(%call_id, error = %e, "interrupted call could not be recorded; left for the next start");
             }
-            if !events.iter().any(|(_, kind, _, _)| kind == "hung_up") {
+        }
+        Ok(())
+    }
+
+    async fn recover_call(
+        &self,
+        tenant: TenantId,
+        call_id: &str,
+        recordings_dir: &std::path::Path,
+        repaired: &[yunhu_media::wav::RecordingInfo],
+    ) -> Result<(), CcError> {
+        let events = self.db.call_events(tenant, call_id).await?;
+        let started: Option<String> = events.iter().find_map(|(_, kind, _, data)| {
+            (kind == "recording_started").then(|| serde_json::from_str::<CallEventKind>(data).ok()).flatten().and_then(
+                |k| match k {
+                    CallEventKind::RecordingStarted { path } => Some(path),
+                    _ => None,
+                },
+            )
+        });
+        if let Some(rel) = started {
+            let full = recordings_dir.join(&rel);
+            if let Some(info) = repaired.iter().find(|r| r.path == full) {
                 self.log_call_event(
                     tenant,
-                    &call_id,
-                    CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System },
+                    call_id,
+                    CallEventKind::RecordingStopped { path: rel, duration_ms: info.duration_ms(), repaired: true },
                 )
                 .await?;
             }
-            self.project_call(tenant, &call_id).await?;
-            tracing::warn!(%call_id, "call interrupted by a restart was recorded");
         }
+        if !events.iter().any(|(_, kind, _, _)| kind == "hung_up") {
+            self.log_call_event(
+                tenant,
+                call_id,
+                CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System },
+            )
+            .await?;
+        }
+        self.project_call(tenant, call_id).await?;
+        tracing::warn!(%call_id, "call interrupted by a restart was recorded");
         Ok(())
+    }
+}
+
+/// Frees the staff of a call again when the call is over, however it ends.
+struct LiveGuard {
+    switch: Switch,
+    keys: Vec<(TenantId, String)>,
+}
+
+impl LiveGuard {
+    fn answered(&self) {
+        let mut live = self.switch.inner.live.lock().unwrap_or_else(|e| e.into_inner());
+        for k in &self.keys {
+            if let Some(c) = live.get_mut(k)
+                && let PhoneState::Ringing { peer } = &c.state
+            {
+                c.state = PhoneState::InCall { peer: peer.clone() };
+            }
+        }
+    }
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        let mut live = self.switch.inner.live.lock().unwrap_or_else(|e| e.into_inner());
+        for k in &self.keys {
+            live.remove(k);
+        }
     }
 }
 
@@ -856,7 +932,7 @@ impl Switch {
             Side::Customer => (Side::Customer, Side::Agent),
         };
         let hangup_side = |side: Side| if side == Side::Agent { HangupSide::Agent } else { HangupSide::Customer };
-        let log = |kind: CallEventKind| svc.log_call_event(tenant.id, &call_id, kind);
+        let log = |kind: CallEventKind| svc.log_call_event_or_warn(tenant.id, &call_id, kind);
         let staff = if bridge.direction == "inbound" { callee["user_code"].text().to_string() } else { bridge.staff };
         log(CallEventKind::Created {
             direction: bridge.direction.into(),
@@ -868,23 +944,23 @@ impl Switch {
             codeid_1: String::new(),
             codeid_2: String::new(),
         })
-        .await?;
-        log(CallEventKind::LegCreated { side: caller_side }).await?;
+        .await;
+        log(CallEventKind::LegCreated { side: caller_side }).await;
         let (tx, mut media_events) = mpsc::unbounded_channel();
         let Ok(session) = MediaSession::open(&self.inner.ports, cfg.media_ip, tx).await else {
             leg.reject(503);
-            log(CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System }).await?;
+            log(CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System }).await;
             svc.project_call(tenant.id, &call_id).await?;
             return Ok(());
         };
         let Some((answer, caller_media)) = answer_for(offer, cfg.media_ip, session.local_addr(LegId::A).port()) else {
             leg.reject(488);
             session.stop().await;
-            log(CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System }).await?;
+            log(CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System }).await;
             svc.project_call(tenant.id, &call_id).await?;
             return Ok(());
         };
-        log(CallEventKind::LegCreated { side: callee_side }).await?;
+        log(CallEventKind::LegCreated { side: callee_side }).await;
         let mut out = self
             .inner
             .sip
@@ -906,28 +982,46 @@ impl Switch {
         let deadline = tokio::time::Instant::now() + cfg.ring_timeout;
         let (mut answered, mut caller_done, mut callee_done) = (false, false, false);
         let mut outcome: Option<(Cause, HangupSide)> = None;
+        // The staff on the call are busy to ExtenStatus, to click-to-call, and can be hung up.
+        let (tx, mut commands) = mpsc::unbounded_channel();
+        let mut staff_on_call = vec![callee["user_code"].text().to_string()];
+        if bridge.direction == "internal" {
+            staff_on_call.push(staff.clone());
+        }
+        let live = self.mark_live(tenant.id, &staff_on_call, &call_id, &tx, &bridge.customer);
         while !(caller_done && callee_done) {
             tokio::select! {
+                Some(CallCommand::Hangup) = commands.recv() => {
+                    outcome.get_or_insert((
+                        if answered { Cause::NormalClearing } else { Cause::OriginatorCancel },
+                        HangupSide::System,
+                    ));
+                    if !callee_done { out_hangup.hangup().await }
+                    if !caller_done {
+                        if answered { in_hangup.hangup().await } else { leg.reject(480) }
+                    }
+                }
                 ev = out.next(), if !callee_done => match ev {
                     Some(LegEvent::Ringing) => {
                         leg.ring();
-                        log(CallEventKind::Ringing { side: callee_side }).await?;
+                        log(CallEventKind::Ringing { side: callee_side }).await;
                     }
                     Some(LegEvent::Answered { sdp }) => {
-                        log(CallEventKind::Answered { side: callee_side }).await?;
+                        log(CallEventKind::Answered { side: callee_side }).await;
                         if let Some(media) = leg_media(&sdp) {
                             session.set_remote(LegId::B, media).await;
                         }
                         session.set_remote(LegId::A, caller_media).await;
                         leg.answer(&answer);
                         answered = true;
-                        log(CallEventKind::Answered { side: caller_side }).await?;
+                        live.answered();
+                        log(CallEventKind::Answered { side: caller_side }).await;
                         session.record(cfg.recordings_dir.join(&recording_rel), left).await;
-                        log(CallEventKind::Bridged).await?;
+                        log(CallEventKind::Bridged).await;
                     }
                     Some(LegEvent::Ended { status, by }) => {
                         callee_done = true;
-                        log(CallEventKind::LegEnded { side: callee_side, status }).await?;
+                        log(CallEventKind::LegEnded { side: callee_side, status }).await;
                         let cause = if answered { Cause::NormalClearing } else { Cause::from_sip_status(status) };
                         let side = if by == EndedBy::Remote { hangup_side(callee_side) } else { HangupSide::System };
                         outcome.get_or_insert((cause, side));
@@ -940,7 +1034,7 @@ impl Switch {
                 ev = leg.next(), if !caller_done => match ev {
                     Some(LegEvent::Ended { status, by }) => {
                         caller_done = true;
-                        log(CallEventKind::LegEnded { side: caller_side, status }).await?;
+                        log(CallEventKind::LegEnded { side: caller_side, status }).await;
                         let cause = if answered { Cause::NormalClearing } else { Cause::OriginatorCancel };
                         let side = if by == EndedBy::Remote { hangup_side(caller_side) } else { HangupSide::System };
                         outcome.get_or_insert((cause, side));
@@ -951,7 +1045,7 @@ impl Switch {
                 },
                 Some(ev) = media_events.recv() => {
                     if let Some(kind) = media_event(ev, [caller_side, callee_side], &recording_rel) {
-                        log(kind).await?;
+                        log(kind).await;
                     }
                 }
                 _ = tokio::time::sleep_until(deadline), if !answered && outcome.is_none() => {
@@ -962,17 +1056,17 @@ impl Switch {
             }
         }
         let end = session.stop().await;
-        log(media_stats(&end.stats)).await?;
+        log(media_stats(&end.stats)).await;
         if let Some(Ok(info)) = end.recording {
             log(CallEventKind::RecordingStopped {
                 path: recording_rel,
                 duration_ms: info.duration_ms(),
                 repaired: false,
             })
-            .await?;
+            .await;
         }
         let (cause, side) = outcome.unwrap_or((Cause::NormalClearing, HangupSide::System));
-        log(CallEventKind::HungUp { cause, side }).await?;
+        log(CallEventKind::HungUp { cause, side }).await;
         svc.project_call(tenant.id, &call_id).await?;
         Ok(())
     }

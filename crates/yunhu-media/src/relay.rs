@@ -162,6 +162,11 @@ struct Track {
 
 impl Track {
     fn push(&mut self, leg: usize, timestamp: u32, codec: Codec, payload: &[u8], stats: &mut RelayStats) {
+        // A peer running more than a second ahead of the wall clock (bad timestamps, a flood)
+        // is not written: the recording stays as long as the call.
+        if self.pushed[leg] > self.expected() + 8000 {
+            return;
+        }
         match self.next_ts[leg] {
             Some(expected) => {
                 let ahead = timestamp.wrapping_sub(expected);

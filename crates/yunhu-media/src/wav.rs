@@ -135,7 +135,11 @@ pub fn repair_all(dir: &Path) -> io::Result<Vec<RecordingInfo>> {
             if path.is_dir() {
                 stack.push(path);
             } else if path.to_string_lossy().ends_with(PART_SUFFIX) {
-                out.push(repair(&path)?);
+                // One damaged file must not keep the others (or the server) from coming back.
+                match repair(&path) {
+                    Ok(info) => out.push(info),
+                    Err(e) => tracing::error!(path = %path.display(), error = %e, "recording could not be repaired"),
+                }
             }
         }
     }

@@ -182,11 +182,20 @@ impl SipStack {
     ) -> Result<(SipStack, mpsc::UnboundedReceiver<SipEvent>), SipError> {
         let token = CancellationToken::new();
         let transports = TransportLayer::new(token.child_token());
-        let udp = UdpConnection::create_connection(config.listen, None, Some(token.child_token())).await?;
-        let listen = udp.get_addr().get_socketaddr()?;
+        // UDP and TCP share the port. With port 0 the kernel picks a UDP port whose TCP twin may be
+        // taken: pick again. The TCP listener binds when the endpoint serves; the port is checked
+        // first so that a clash is an error, not a log line.
+        let mut attempt = 0;
+        let (udp, listen) = loop {
+            let udp = UdpConnection::create_connection(config.listen, None, Some(token.child_token())).await?;
+            let listen = udp.get_addr().get_socketaddr()?;
+            match std::net::TcpListener::bind(listen) {
+                Ok(_) => break (udp, listen),
+                Err(_) if config.listen.port() == 0 && attempt < 10 => attempt += 1,
+                Err(e) => return Err(SipError::Stack(format!("TCP {listen}: {e}"))),
+            }
+        };
         transports.add_transport(udp.into());
-        // The TCP listener binds when the endpoint serves; check the port first so a clash is an error.
-        std::net::TcpListener::bind(listen).map_err(|e| SipError::Stack(format!("TCP {listen}: {e}")))?;
         let tcp = TcpListenerConnection::new(listen, None).await?;
         transports.add_transport(tcp.into());
         let endpoint = EndpointBuilder::new()

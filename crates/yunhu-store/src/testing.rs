@@ -41,7 +41,11 @@ pub async fn scratch_postgres_url() -> Result<String> {
             let _ = conn.execute(format!("DROP DATABASE IF EXISTS {db}").as_str()).await;
         }
     }
-    conn.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+    // Concurrent CREATE DATABASE calls fight over template1: take turns, across processes.
+    conn.execute("SELECT pg_advisory_lock(7474)").await?;
+    let created = conn.execute(format!("CREATE DATABASE {name}").as_str()).await;
+    conn.execute("SELECT pg_advisory_unlock(7474)").await?;
+    created?;
     let cut = base.rfind('/').ok_or_else(|| StoreError::BadUrl(base.clone()))?;
     Ok(format!("{}/{name}", &base[..cut]))
 }

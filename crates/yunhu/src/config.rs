@@ -127,8 +127,16 @@ impl Config {
         c.rtp_ports = o.rtp_ports.clone().unwrap_or(c.rtp_ports);
         c.ring_timeout_secs = o.ring_timeout_secs.unwrap_or(c.ring_timeout_secs);
         c.rtp_range()?;
-        if c.sip_listen != "off" && c.sip_listen.parse::<std::net::SocketAddr>().is_err() {
-            anyhow::bail!("sip_listen must be ip:port or \"off\", not {:?}", c.sip_listen);
+        if c.sip_listen != "off" {
+            match c.sip_listen.parse::<std::net::SocketAddr>() {
+                Err(_) => anyhow::bail!("sip_listen must be ip:port or \"off\", not {:?}", c.sip_listen),
+                // The address also goes into SDP, where phones send their audio.
+                Ok(a) if a.ip().is_unspecified() => anyhow::bail!(
+                    "sip_listen must be the address phones reach (it is announced in SDP), not {}",
+                    a.ip()
+                ),
+                Ok(_) => {}
+            }
         }
         if c.log_format != "text" && c.log_format != "json" {
             anyhow::bail!("log_format must be \"text\" or \"json\", not {:?}", c.log_format);

@@ -689,10 +689,22 @@ async fn a_carrier_call_to_an_extension_is_bridged_without_digest_only_from_the_
     carrier_at(&app, carrier_port).await;
     let agent = phone("agent", "answer.xml", agent_port, 300);
     let carrier = inbound_carrier("carrier", sip, carrier_port, &[]);
-
+    // While the customer talks to 1001, 1001 is in a call, with the customer's number.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = action(&app, &[("action", "ExtenStatus"), ("staffid", "1001")]).await;
+        if v["data"]["Status"] == 1 {
+            assert_eq!(v["data"]["CallerNum"], 13600136000i64);
+            break;
+        }
+        assert!(Instant::now() < deadline, "1001 never showed as in a call: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(carrier.wait().await.success());
     assert!(agent.wait().await.success());
     let record = first_record(&app, "inbound").await;
+    let idle = action(&app, &[("action", "ExtenStatus"), ("staffid", "1001")]).await;
+    assert_eq!(idle["data"]["Status"], 0, "free again once the call is over");
     assert_eq!((record.staff.as_str(), record.extension.as_str()), ("1001", "1001"));
     assert_eq!((record.customer.as_str(), record.trunk.as_str()), ("13600136000", "carrier"));
     assert_eq!((record.cause.unwrap().name(), record.hangup_side.unwrap().as_str()), ("NORMAL_CLEARING", "customer"));
