@@ -52,7 +52,8 @@ pub fn config_for(database_url: &str) -> Config {
 pub async fn start(database_url: &str) -> TestApp {
     let clock = Arc::new(ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 11, 21, 2, 0, 0).unwrap()));
     let config = config_for(database_url);
-    let running = yunhu::start_with_clock(&config, clock.clone()).await.unwrap_or_else(|e| panic!("server starts: {e:#}"));
+    let running =
+        yunhu::start_with_clock(&config, clock.clone()).await.unwrap_or_else(|e| panic!("server starts: {e:#}"));
     TestApp { base: format!("http://{}", running.http_addr), clock, running, http: reqwest::Client::new(), config }
 }
 
