@@ -149,6 +149,17 @@ fn validate(doc: &ProvisionDoc) -> Result<(), CcError> {
         if !corps.insert(&t.corp_id) {
             return Err(CcError::Invalid(format!("tenant {} is declared twice", t.corp_id)));
         }
+        if let Some(d) = &t.sip_domain {
+            let ok = !d.is_empty()
+                && d.len() <= 253
+                && d.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-');
+            if !ok {
+                return Err(CcError::Invalid(format!(
+                    "tenant {}: sip_domain {d:?} must be lower-case letters, digits, dots and hyphens",
+                    t.corp_id
+                )));
+            }
+        }
         if let Some(z) = &t.time_zone
             && parse_zone(z).is_none()
         {
@@ -184,7 +195,7 @@ impl Services {
     pub async fn apply_tenant(&self, spec: &TenantSpec, report: &mut ProvisionReport) -> Result<(), CcError> {
         let corp = &spec.corp_id;
         let tz = spec.time_zone.as_deref().unwrap_or(DEFAULT_TIME_ZONE);
-        let domain = spec.sip_domain.clone().unwrap_or_else(|| format!("{corp}.yunhu"));
+        let domain = spec.sip_domain.clone().unwrap_or_else(|| format!("{}.yunhu", corp.to_ascii_lowercase()));
         let (_, change) = self.db.put_tenant(corp, &spec.name, tz, &domain, self.now_ms()).await?;
         report.record(change, format!("tenant {corp}"));
         let tenant = self.tenant(corp).await?;

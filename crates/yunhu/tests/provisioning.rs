@@ -62,6 +62,7 @@ async fn bad_documents_are_refused_with_the_reason() {
     let cases = [
         ("[[tenant]]\ncorp_id = \"1\"\nnmae = \"x\"\n", "nmae"),
         ("[[tenant]]\ncorp_id = \"1\"\nname = \"x\"\ntime_zone = \"Mars/Base\"\n", "time_zone"),
+        ("[[tenant]]\ncorp_id = \"1\"\nname = \"x\"\nsip_domain = \"A.yunhu\"\n", "sip_domain"),
         (
             &format!("{base}[[tenant.staff]]\nuser_code = \"1\"\nname = \"a\"\nqueues = [\"9\"]\n") as &str,
             "queue \"9\"",
