@@ -740,3 +740,21 @@ async fn yunhu_registers_to_a_carrier_that_asks_for_it() {
     let dump = std::fs::read(data.join("yunhu.db")).unwrap();
     assert!(!dump.windows(9).any(|w| w == b"trunkpass"), "the trunk password is sealed at rest");
 }
+
+#[tokio::test]
+async fn hanging_up_while_the_agent_rings_cancels_the_call() {
+    let (app, _sip, agent_port) = setup().await;
+    carrier_at(&app, free_port()).await;
+    let agent = phone("agent", "ring_forever.xml", agent_port, 0);
+    let call_id = dial(&app).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while action(&app, &[("action", "ExtenStatus"), ("staffid", "1001")]).await["data"]["Status"] != 8 {
+        assert!(Instant::now() < deadline, "never rang");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(action(&app, &[("action", "HangUp"), ("staffid", "1001")]).await["errno"], "1");
+    assert!(agent.wait().await.success(), "the ringing phone got CANCEL");
+    let r = record_of(&app, &call_id).await.record;
+    assert_eq!((r.cause.unwrap().name(), r.hangup_side.unwrap().as_str()), ("ORIGINATOR_CANCEL", "system"));
+    assert!(r.agent.answer.is_none() && r.customer_leg.start.is_none());
+}
