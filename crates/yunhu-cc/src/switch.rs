@@ -405,8 +405,10 @@ impl Switch {
         };
         let mobile = row["work_phone"].text();
         // 手机随行: the staff member's calls ring their mobile through the trunk.
-        let (agent_uri, agent_addr) = if row["phone_take_along"].int() != 0 && !mobile.is_empty() {
-            (format!("sip:{mobile}@{trunk_addr}"), trunk_addr)
+        let agent_via_trunk = row["phone_take_along"].int() != 0 && !mobile.is_empty();
+        let trunk_tcp = trunk["transport"].text() == "tcp";
+        let (agent_uri, agent_addr, agent_tcp) = if agent_via_trunk {
+            (format!("sip:{mobile}@{trunk_addr}"), trunk_addr, trunk_tcp)
         } else {
             let binding = self
                 .inner
@@ -417,7 +419,7 @@ impl Switch {
             if self.presence(tenant.id, &user_code) == Presence::LoggedOut {
                 return Err(DialError::NotLoggedIn(user_code));
             }
-            (binding.contact.clone(), binding.target())
+            (binding.contact.clone(), binding.target(), binding.tcp)
         };
         let call_id = new_stream_id();
         let (tx, rx) = mpsc::unbounded_channel();
@@ -460,6 +462,8 @@ impl Switch {
             customer: number.into(),
             caller_id,
             trunk_addr,
+            trunk_tcp,
+            agent_tcp,
         };
         let switch = self.clone();
         tokio::spawn(async move {
@@ -522,6 +526,7 @@ impl Switch {
         let dial_agent = Dial {
             request_uri: plan.agent_uri.clone(),
             destination: plan.agent_addr,
+            tcp: plan.agent_tcp,
             from_user: plan.customer.clone(),
             from_domain: plan.tenant.sip_domain.clone(),
             display_name: None,
@@ -570,6 +575,7 @@ impl Switch {
                         let dial = Dial {
                             request_uri: format!("sip:{}@{}", plan.customer, plan.trunk_addr),
                             destination: plan.trunk_addr,
+                            tcp: plan.trunk_tcp,
                             from_user: plan.caller_id.clone(),
                             from_domain: plan.trunk_addr.ip().to_string(),
                             display_name: None,
@@ -696,6 +702,8 @@ struct CallPlan {
     customer: String,
     caller_id: String,
     trunk_addr: SocketAddr,
+    trunk_tcp: bool,
+    agent_tcp: bool,
 }
 
 impl Services {
@@ -967,6 +975,7 @@ impl Switch {
             .dial(Dial {
                 request_uri: binding.contact.clone(),
                 destination: binding.target(),
+                tcp: binding.tcp,
                 from_user: bridge.caller_id.clone(),
                 from_domain: tenant.sip_domain.clone(),
                 display_name: None,

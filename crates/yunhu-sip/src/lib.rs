@@ -285,7 +285,11 @@ impl SipStack {
             caller_display_name: dial.display_name,
             caller,
             callee,
-            destination: Some(SipAddr::from(dial.destination)),
+            destination: Some(if dial.tcp {
+                SipAddr::new(rsipstack::sip::Transport::Tcp, dial.destination.into())
+            } else {
+                SipAddr::from(dial.destination)
+            }),
             content_type: Some("application/sdp".into()),
             offer: Some(dial.sdp.into_bytes()),
             contact,
@@ -347,6 +351,8 @@ pub struct Dial {
     pub request_uri: String,
     /// Where to send it (the phone's source address, or the trunk).
     pub destination: SocketAddr,
+    /// Over TCP instead of UDP.
+    pub tcp: bool,
     /// From user (the caller ID shown).
     pub from_user: String,
     /// From domain.
@@ -498,6 +504,7 @@ async fn authenticate(inner: &Inner, tx: &mut Transaction, proxy: bool) -> Resul
 async fn register(inner: &Inner, tx: &mut Transaction) -> Result<(), SipError> {
     let AuthOutcome::Ok(creds, domain, user) = authenticate(inner, tx, false).await? else { return Ok(()) };
     let source = source_of(tx).ok_or_else(|| SipError::Stack("request without a source".into()))?;
+    let tcp = tx.connection.as_ref().is_some_and(|c| c.transport() == rsipstack::sip::Transport::Tcp);
     let default_expires: u32 = tx.original.expires_header().and_then(|e| e.value().trim().parse().ok()).unwrap_or(3600);
     let star = tx.original.header_value("Contact").is_some_and(|c| c.trim() == "*");
     let contacts = if star { Vec::new() } else { tx.original.typed_contact_headers().unwrap_or_default() };
@@ -508,7 +515,7 @@ async fn register(inner: &Inner, tx: &mut Transaction) -> Result<(), SipError> {
         }
         for c in &contacts {
             let expires = c.expires().unwrap_or(default_expires).min(inner.config.max_expires);
-            reg.update(&domain, &user, &c.uri.to_string(), source, expires);
+            reg.update(&domain, &user, &c.uri.to_string(), source, tcp, expires);
         }
     }
     let live = inner.registrar.lock().unwrap_or_else(|e| e.into_inner()).lookup(&domain, &user);

@@ -13,12 +13,17 @@ pub struct Binding {
     pub source: SocketAddr,
     /// When the binding lapses.
     pub expires_at: Instant,
+    /// Registered over TCP: requests go back over that connection.
+    pub tcp: bool,
 }
 
 impl Binding {
     /// Where requests for this contact go. The Contact's own address when it is on the host the
     /// REGISTER came from; otherwise the phone is behind NAT and the REGISTER's source is used.
     pub fn target(&self) -> SocketAddr {
+        if self.tcp {
+            return self.source;
+        }
         let hostport = self.contact.trim_start_matches('<').trim_end_matches('>');
         let hostport = hostport.split_once(':').map_or(hostport, |(_, rest)| rest);
         let hostport = hostport.rsplit_once('@').map_or(hostport, |(_, h)| h);
@@ -42,7 +47,7 @@ pub struct Registrar {
 
 impl Registrar {
     /// Adds or refreshes a contact; `expires` 0 removes it.
-    pub fn update(&mut self, domain: &str, user: &str, contact: &str, source: SocketAddr, expires: u32) {
+    pub fn update(&mut self, domain: &str, user: &str, contact: &str, source: SocketAddr, tcp: bool, expires: u32) {
         let key = (domain.to_ascii_lowercase(), user.to_string());
         let list = self.bindings.entry(key.clone()).or_default();
         list.retain(|b| b.contact != contact);
@@ -51,6 +56,7 @@ impl Registrar {
                 contact: contact.to_string(),
                 source,
                 expires_at: Instant::now() + Duration::from_secs(u64::from(expires)),
+                tcp,
             });
         }
         if list.is_empty() {
@@ -87,6 +93,7 @@ mod tests {
             contact: contact.into(),
             source: "203.0.113.7:40000".parse().unwrap(),
             expires_at: Instant::now(),
+            tcp: false,
         };
         assert_eq!(b("sip:1001@203.0.113.7:5070;transport=udp").target(), "203.0.113.7:5070".parse().unwrap());
         assert_eq!(b("sip:1001@192.168.1.20:5060").target(), "203.0.113.7:40000".parse().unwrap());
@@ -97,16 +104,16 @@ mod tests {
     fn several_contacts_refresh_and_removal() {
         let mut r = Registrar::default();
         let src: SocketAddr = "127.0.0.1:5070".parse().unwrap();
-        r.update("A.yunhu", "1001", "sip:1001@10.0.0.2:5060", src, 60);
-        r.update("a.yunhu", "1001", "sip:1001@10.0.0.3:5060", src, 60);
-        r.update("a.yunhu", "1001", "sip:1001@10.0.0.2:5060", src, 120);
+        r.update("A.yunhu", "1001", "sip:1001@10.0.0.2:5060", src, false, 60);
+        r.update("a.yunhu", "1001", "sip:1001@10.0.0.3:5060", src, false, 60);
+        r.update("a.yunhu", "1001", "sip:1001@10.0.0.2:5060", src, false, 120);
         let l = r.lookup("a.yunhu", "1001");
         assert_eq!(
             l.iter().map(|b| b.contact.as_str()).collect::<Vec<_>>(),
             ["sip:1001@10.0.0.3:5060", "sip:1001@10.0.0.2:5060"]
         );
         assert!(r.lookup("b.yunhu", "1001").is_empty());
-        r.update("a.yunhu", "1001", "sip:1001@10.0.0.3:5060", src, 0);
+        r.update("a.yunhu", "1001", "sip:1001@10.0.0.3:5060", src, false, 0);
         assert_eq!(r.lookup("a.yunhu", "1001").len(), 1);
         r.clear("a.yunhu", "1001");
         assert!(r.lookup("a.yunhu", "1001").is_empty());

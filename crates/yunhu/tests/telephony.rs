@@ -758,3 +758,43 @@ async fn hanging_up_while_the_agent_rings_cancels_the_call() {
     assert_eq!((r.cause.unwrap().name(), r.hangup_side.unwrap().as_str()), ("ORIGINATOR_CANCEL", "system"));
     assert!(r.agent.answer.is_none() && r.customer_leg.start.is_none());
 }
+
+#[tokio::test]
+async fn a_tcp_trunk_carries_the_customer_leg_over_tcp() {
+    let (app, _sip, agent_port) = setup().await;
+    let carrier_port = free_port();
+    let spec = json!({"name": "carrier", "address": format!("127.0.0.1:{carrier_port}"), "transport": "tcp"});
+    app.running.services.put_object("777777", Kind::Trunk, spec).await.unwrap();
+    let agent = phone("agent", "answer.xml", agent_port, 100);
+    let carrier = sipp(
+        "tcp carrier",
+        &[
+            "-sf",
+            "answer.xml",
+            "-t",
+            "t1",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &carrier_port.to_string(),
+            "-mp",
+            &free_port().to_string(),
+            "-m",
+            "1",
+            "-d",
+            "100",
+        ]
+        .map(String::from),
+    );
+    let call_id = dial(&app).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while action(&app, &[("action", "ExtenStatus"), ("staffid", "1001")]).await["data"]["Status"] != 1 {
+        assert!(Instant::now() < deadline, "never connected over TCP");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(action(&app, &[("action", "HangUp"), ("staffid", "1001")]).await["errno"], "1");
+    assert!(carrier.wait().await.success(), "the TCP carrier answered and got BYE");
+    assert!(agent.wait().await.success());
+    let r = record_of(&app, &call_id).await.record;
+    assert!(r.customer_leg.answer.is_some());
+}
