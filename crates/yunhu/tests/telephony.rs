@@ -112,37 +112,36 @@ async fn register_over(
     scenario: &str,
     transport: &str,
 ) -> ExitStatus {
-    sipp(
-        "register",
-        &[
-            "-t".into(),
-            transport.into(),
-            sip.to_string(),
-            "-sf".into(),
-            scenario.into(),
-            "-m".into(),
-            "1".into(),
-            "-i".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            free_port().to_string(),
-            "-au".into(),
-            user.into(),
-            "-ap".into(),
-            password.into(),
-            "-key".into(),
-            "user".into(),
-            user.into(),
-            "-key".into(),
-            "domain".into(),
-            "777777.yunhu".into(),
-            "-key".into(),
-            "contact_port".into(),
-            contact_port.to_string(),
-        ],
-    )
-    .wait()
-    .await
+    let contact = contact_port.to_string();
+    let args = extension_args(sip, user, password, scenario, &["-t", transport, "-key", "contact_port", &contact]);
+    sipp("register", &args).wait().await
+}
+
+/// sipp arguments for extension `user` of tenant 777777 talking to yunhu with `scenario`, once.
+fn extension_args(sip: SocketAddr, user: &str, password: &str, scenario: &str, extra: &[&str]) -> Vec<String> {
+    let port = free_port().to_string();
+    let fixed = [
+        &sip.to_string() as &str,
+        "-sf",
+        scenario,
+        "-m",
+        "1",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-au",
+        user,
+        "-ap",
+        password,
+        "-key",
+        "user",
+        user,
+        "-key",
+        "domain",
+        "777777.yunhu",
+    ];
+    fixed.iter().chain(extra).map(|a| a.to_string()).collect()
 }
 
 async fn action(app: &TestApp, params: &[(&str, &str)]) -> Value {
@@ -189,38 +188,22 @@ async fn events_of(app: &TestApp, call_id: &str) -> Vec<Value> {
 
 /// Extension `user` dials `dialed` with `scenario` (proxy digest auth).
 async fn dial_from(sip: SocketAddr, user: &str, password: &str, dialed: &str, scenario: &str) -> ExitStatus {
-    let media = free_port();
-    sipp(
-        "caller",
-        &[
-            sip.to_string(),
-            "-sf".into(),
-            scenario.into(),
-            "-m".into(),
-            "1".into(),
-            "-i".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            free_port().to_string(),
-            "-mp".into(),
-            media.to_string(),
-            "-au".into(),
-            user.into(),
-            "-ap".into(),
-            password.into(),
-            "-key".into(),
-            "user".into(),
-            user.into(),
-            "-key".into(),
-            "domain".into(),
-            "777777.yunhu".into(),
-            "-key".into(),
-            "dialed".into(),
-            dialed.into(),
-        ],
-    )
-    .wait()
-    .await
+    let media = free_port().to_string();
+    let args = extension_args(sip, user, password, scenario, &["-mp", &media, "-key", "dialed", dialed]);
+    sipp("caller", &args).wait().await
+}
+
+/// Waits until `staff`'s ExtenStatus is `status`.
+async fn wait_status(app: &TestApp, staff: &str, status: i64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let v = action(app, &[("action", "ExtenStatus"), ("staffid", staff)]).await;
+        if v["data"]["Status"] == status {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{staff} never reached status {status}: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn setup() -> (TestApp, SocketAddr, u16) {
@@ -333,16 +316,7 @@ async fn click_to_call_rings_the_agent_then_the_customer_and_records_both() {
     let t0 = yunhu_core::Clock::now(&*app.clock).timestamp_millis();
     let call_id = dial(&app).await;
     // Talk for a while, then hang up through the API.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let v = action(&app, &[("action", "ExtenStatus"), ("staffid", "1001")]).await;
-        if v["data"]["Status"] == 1 {
-            assert_eq!(v["data"]["CallerNum"], 13800138000i64);
-            break;
-        }
-        assert!(Instant::now() < deadline, "never connected: {v}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert_eq!(wait_status(&app, "1001", 1).await["data"]["CallerNum"], 13800138000i64);
     tokio::time::sleep(Duration::from_secs(4)).await; // conversation length under test
     let hang = action(&app, &[("action", "HangUp"), ("staffid", "1001")]).await;
     assert_eq!(hang["errno"], "1", "{hang}");
@@ -593,11 +567,7 @@ async fn phone_take_along_rings_the_staff_mobile_through_the_trunk() {
     let v = action(&app, &[("action", "SendDial"), ("staffid", "1002"), ("phonenum", "13700137000")]).await;
     assert_eq!(v["errno"], "1", "1002 is not registered, but its calls follow it to its mobile: {v}");
     let call_id = v["data"]["uniqueid"].as_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while action(&app, &[("action", "ExtenStatus"), ("staffid", "1002")]).await["data"]["Status"] != 1 {
-        assert!(Instant::now() < deadline, "never connected");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_status(&app, "1002", 1).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(action(&app, &[("action", "HangUp"), ("staffid", "1002")]).await["errno"], "1");
     assert!(carrier.wait().await.success(), "both calls reached the carrier and were hung up");
@@ -690,16 +660,7 @@ async fn a_carrier_call_to_an_extension_is_bridged_without_digest_only_from_the_
     let agent = phone("agent", "answer.xml", agent_port, 300);
     let carrier = inbound_carrier("carrier", sip, carrier_port, &[]);
     // While the customer talks to 1001, 1001 is in a call, with the customer's number.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let v = action(&app, &[("action", "ExtenStatus"), ("staffid", "1001")]).await;
-        if v["data"]["Status"] == 1 {
-            assert_eq!(v["data"]["CallerNum"], 13600136000i64);
-            break;
-        }
-        assert!(Instant::now() < deadline, "1001 never showed as in a call: {v}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert_eq!(wait_status(&app, "1001", 1).await["data"]["CallerNum"], 13600136000i64);
     assert!(carrier.wait().await.success());
     assert!(agent.wait().await.success());
     let record = first_record(&app, "inbound").await;
@@ -747,11 +708,7 @@ async fn hanging_up_while_the_agent_rings_cancels_the_call() {
     carrier_at(&app, free_port()).await;
     let agent = phone("agent", "ring_forever.xml", agent_port, 0);
     let call_id = dial(&app).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while action(&app, &[("action", "ExtenStatus"), ("staffid", "1001")]).await["data"]["Status"] != 8 {
-        assert!(Instant::now() < deadline, "never rang");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_status(&app, "1001", 8).await;
     assert_eq!(action(&app, &[("action", "HangUp"), ("staffid", "1001")]).await["errno"], "1");
     assert!(agent.wait().await.success(), "the ringing phone got CANCEL");
     let r = record_of(&app, &call_id).await.record;
@@ -787,11 +744,7 @@ async fn a_tcp_trunk_carries_the_customer_leg_over_tcp() {
         .map(String::from),
     );
     let call_id = dial(&app).await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while action(&app, &[("action", "ExtenStatus"), ("staffid", "1001")]).await["data"]["Status"] != 1 {
-        assert!(Instant::now() < deadline, "never connected over TCP");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_status(&app, "1001", 1).await;
     assert_eq!(action(&app, &[("action", "HangUp"), ("staffid", "1001")]).await["errno"], "1");
     assert!(carrier.wait().await.success(), "the TCP carrier answered and got BYE");
     assert!(agent.wait().await.success());
