@@ -116,6 +116,15 @@ async fn the_admin_api_manages_the_same_objects_the_dialects_read() {
     {
         assert!(spec["paths"].get(path).is_some(), "{path} undocumented");
     }
+    let documented: Vec<&str> = spec["paths"]["/tenants/{corp}/{kind}"]["parameters"][1]["schema"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    let kinds: Vec<&str> = yunhu_cc::objects::Kind::ALL.iter().map(|k| k.name()).collect();
+    assert_eq!(documented.len(), kinds.len(), "every object kind is documented: {documented:?} vs {kinds:?}");
+    assert!(kinds.iter().all(|k| documented.contains(k)));
 
     let tenants = app.admin(Method::GET, "/yunhu/v1/tenants", None).await.json();
     assert_eq!(
