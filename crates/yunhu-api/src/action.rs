@@ -227,6 +227,7 @@ async fn cdr_list(state: &AppState, tenant: &Tenant, company: &str, params: &Par
         to_ms: params.get("endtime").map(|v| tenant_time(tenant, "endtime", v)).transpose()?,
         after_id: int_param(params, "PId")?,
         ascending,
+        offset: 0,
     };
     let records = state.services.list_call_records(tenant.id, &filter, limit).await.map_err(|e| {
         tracing::error!(error = %e, "GetCDRList");

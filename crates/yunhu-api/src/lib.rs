@@ -4,6 +4,7 @@
 pub mod action;
 pub mod admin;
 pub mod body;
+pub mod crm;
 pub mod open95;
 
 use axum::Router;
@@ -26,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         .merge(open95::routes())
         .merge(admin::routes())
         .merge(action::routes())
+        .merge(crm::routes())
         .layer(axum::extract::DefaultBodyLimit::max(body::MAX_BODY))
         .with_state(state)
 }

@@ -160,3 +160,59 @@ impl Services {
         Ok(self.db.tenant_by_id(tenant).await?)
     }
 }
+
+/// Why a crm (seed 000) signature was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignError {
+    /// `email`, `timestamp` or `sign` missing or malformed.
+    Missing,
+    /// No tenant has this e-mail, or the signature is wrong.
+    Invalid,
+    /// The timestamp is more than five minutes from now.
+    Stale,
+    /// This signature was already used.
+    Replayed,
+}
+
+/// How far a crm timestamp may be from now, seconds.
+pub const SIGN_WINDOW_SECS: i64 = 300;
+
+impl Services {
+    /// Checks `sign` = sha1 hex of `email&secretKey&timestamp`: right key, timestamp within five
+    /// minutes of now, and not seen before in that window.
+    pub async fn check_crm_sign(
+        &self,
+        email: Option<&str>,
+        timestamp: Option<&str>,
+        sign: Option<&str>,
+    ) -> Result<Result<crate::Tenant, SignError>, CcError> {
+        use sha1::Digest as _;
+        use subtle::ConstantTimeEq;
+        let (Some(email), Some(ts), Some(sign)) = (email, timestamp, sign) else { return Ok(Err(SignError::Missing)) };
+        let Ok(seconds) = ts.parse::<i64>() else { return Ok(Err(SignError::Missing)) };
+        let now = self.now_ms() / 1000;
+        let Some((tenant, sealed)) = self.db.credential_by_principal("crm", email).await? else {
+            return Ok(Err(SignError::Invalid));
+        };
+        let Some(secret) = self.sealer.open(&sealed) else { return Ok(Err(SignError::Invalid)) };
+        let expected = hex::encode(sha1::Sha1::digest(format!("{email}&{secret}&{ts}").as_bytes()));
+        if !bool::from(expected.as_bytes().ct_eq(sign.to_ascii_lowercase().as_bytes())) {
+            return Ok(Err(SignError::Invalid));
+        }
+        if (now - seconds).abs() > SIGN_WINDOW_SECS {
+            return Ok(Err(SignError::Stale));
+        }
+        {
+            let mut seen = self.seen_signs.lock().unwrap_or_else(|e| e.into_inner());
+            seen.retain(|_, until| *until > now);
+            if seen.contains_key(&expected) {
+                return Ok(Err(SignError::Replayed));
+            }
+            seen.insert(expected, seconds + SIGN_WINDOW_SECS + 1);
+        }
+        match self.db.tenant_by_id(tenant).await? {
+            Some(t) => Ok(Ok(t)),
+            None => Ok(Err(SignError::Invalid)),
+        }
+    }
+}

@@ -28,13 +28,15 @@ pub struct Services {
     events: eventlog::EventLog,
     /// Recently verified dialect credentials: key → (tenant, valid until ms).
     verified: Arc<std::sync::Mutex<std::collections::HashMap<String, (TenantId, i64)>>>,
+    /// crm signatures seen in the last window: sign → forget after (s).
+    seen_signs: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
 }
 
 impl Services {
     /// Wires the services over an opened store (inside a tokio runtime: it starts the event writer).
     pub fn new(db: Db, clock: Arc<dyn Clock>, sealer: Sealer) -> Self {
         let events = eventlog::EventLog::start(db.clone());
-        Self { db, clock, sealer: Arc::new(sealer), events, verified: Arc::default() }
+        Self { db, clock, sealer: Arc::new(sealer), events, verified: Arc::default(), seen_signs: Arc::default() }
     }
 
     /// The store (for wiring and tests).

@@ -54,6 +54,40 @@ pub struct CallRecordFilter {
     pub after_id: Option<i64>,
     /// Ascending by id.
     pub ascending: bool,
+    /// Rows to skip (page-numbered dialects); 0 with keyset paging.
+    pub offset: i64,
+}
+
+/// The WHERE clause of a filter (after `tenant_id = $1`), its text and then its integer values.
+fn record_where(f: &CallRecordFilter) -> (String, Vec<String>, Vec<i64>) {
+    let mut clauses = String::from("tenant_id = $1");
+    let mut texts: Vec<String> = Vec::new();
+    let mut ints: Vec<i64> = Vec::new();
+    let mut n = 1;
+    for (col, v) in [
+        ("staff", &f.staff),
+        ("extension", &f.extension),
+        ("customer", &f.customer),
+        ("codeid_1", &f.codeid_1),
+        ("codeid_2", &f.codeid_2),
+    ] {
+        if let Some(v) = v {
+            n += 1;
+            clauses.push_str(&format!(" AND {col} = ${n}"));
+            texts.push(v.clone());
+        }
+    }
+    let id_op = if f.ascending { ">" } else { "<" };
+    for (expr, v) in
+        [("agent_start >=", f.from_ms), ("agent_start <=", f.to_ms), (&format!("id {id_op}") as &str, f.after_id)]
+    {
+        if let Some(v) = v {
+            n += 1;
+            clauses.push_str(&format!(" AND {expr} ${n}"));
+            ints.push(v);
+        }
+    }
+    (clauses, texts, ints)
 }
 
 const RECORD_COLS: &str = "id, call_id, direction, staff, extension, customer, caller_id, trunk, agent_start, agent_ring, \
@@ -247,43 +281,21 @@ impl Db {
         r.as_ref().map(record_from).transpose()
     }
 
-    /// A keyset page of call records.
+    /// A page of call records: by key (`after_id`), or by `offset` for dialects that number pages.
     pub async fn list_call_records(
         &self,
         tenant: TenantId,
         f: &CallRecordFilter,
         limit: i64,
     ) -> Result<Vec<StoredCallRecord>> {
-        let mut clauses = String::from("tenant_id = $1");
-        let mut texts: Vec<String> = Vec::new();
-        let mut ints: Vec<i64> = Vec::new();
-        let mut n = 1;
-        for (col, v) in [
-            ("staff", &f.staff),
-            ("extension", &f.extension),
-            ("customer", &f.customer),
-            ("codeid_1", &f.codeid_1),
-            ("codeid_2", &f.codeid_2),
-        ] {
-            if let Some(v) = v {
-                n += 1;
-                clauses.push_str(&format!(" AND {col} = ${n}"));
-                texts.push(v.clone());
-            }
-        }
-        let id_op = if f.ascending { ">" } else { "<" };
-        for (expr, v) in
-            [("agent_start >=", f.from_ms), ("agent_start <=", f.to_ms), (&format!("id {id_op}") as &str, f.after_id)]
-        {
-            if let Some(v) = v {
-                n += 1;
-                clauses.push_str(&format!(" AND {expr} ${n}"));
-                ints.push(v);
-            }
-        }
+        let (clauses, texts, ints) = record_where(f);
+        let n = 1 + texts.len() + ints.len();
         let order = if f.ascending { "ASC" } else { "DESC" };
-        let sql =
-            format!("SELECT {RECORD_COLS} FROM call_records WHERE {clauses} ORDER BY id {order} LIMIT ${}", n + 1);
+        let sql = format!(
+            "SELECT {RECORD_COLS} FROM call_records WHERE {clauses} ORDER BY id {order} LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
         let mut q = sqlx::query(&sql).bind(tenant.0);
         for t in texts {
             q = q.bind(t);
@@ -291,8 +303,23 @@ impl Db {
         for i in ints {
             q = q.bind(i);
         }
-        let rows = q.bind(limit).fetch_all(&self.pool).await?;
+        let rows = q.bind(limit).bind(f.offset).fetch_all(&self.pool).await?;
         rows.iter().map(record_from).collect()
+    }
+
+    /// How many call records match (cursor and offset aside).
+    pub async fn count_call_records(&self, tenant: TenantId, f: &CallRecordFilter) -> Result<i64> {
+        let f = CallRecordFilter { after_id: None, ..f.clone() };
+        let (clauses, texts, ints) = record_where(&f);
+        let sql = format!("SELECT COUNT(*) FROM call_records WHERE {clauses}");
+        let mut q = sqlx::query_scalar::<_, i64>(&sql).bind(tenant.0);
+        for t in texts {
+            q = q.bind(t);
+        }
+        for i in ints {
+            q = q.bind(i);
+        }
+        Ok(q.fetch_one(&self.pool).await?)
     }
 
     /// The live tenant whose SIP domain is `domain`.

@@ -3,56 +3,10 @@
 
 mod common;
 
-use common::{TestApp, start};
+use common::{Call, TestApp, replay, start};
 use serde_json::Value;
-use yunhu_core::call::{CallEventKind, Cause, HangupSide, Side};
+use yunhu_core::call::Cause;
 use yunhu_store::TenantId;
-
-struct Call {
-    tenant: TenantId,
-    direction: &'static str,
-    staff: &'static str,
-    customer: &'static str,
-    codeid_1: &'static str,
-    answered: bool,
-    cause: Cause,
-}
-
-/// Replays one call's events: rings 2 s, talks 10 s if answered; returns its id.
-async fn replay(app: &TestApp, c: &Call) -> String {
-    let svc = &app.running.services;
-    let id = yunhu_cc::secrets::new_stream_id();
-    let ev = |kind: CallEventKind| svc.log_call_event(c.tenant, &id, kind);
-    let tick = |secs: i64| app.clock.advance(chrono::Duration::seconds(secs));
-    ev(CallEventKind::Created {
-        direction: c.direction.into(),
-        staff: c.staff.into(),
-        extension: c.staff.into(),
-        customer: c.customer.into(),
-        caller_id: "53541815".into(),
-        trunk: "carrier".into(),
-        codeid_1: c.codeid_1.into(),
-        codeid_2: String::new(),
-    })
-    .await
-    .unwrap();
-    for side in [Side::Agent, Side::Customer] {
-        ev(CallEventKind::LegCreated { side }).await.unwrap();
-        ev(CallEventKind::Ringing { side }).await.unwrap();
-        tick(1);
-        if c.answered || side == Side::Agent {
-            ev(CallEventKind::Answered { side }).await.unwrap();
-        }
-    }
-    if c.answered {
-        ev(CallEventKind::RecordingStarted { path: format!("777777/{id}.wav") }).await.unwrap();
-        tick(10);
-    }
-    ev(CallEventKind::HungUp { cause: c.cause, side: HangupSide::Customer }).await.unwrap();
-    svc.project_call(c.tenant, &id).await.unwrap();
-    tick(60);
-    id
-}
 
 async fn cdr(app: &TestApp, company: &str, auth: &str, query: &str) -> Value {
     let url = app.url(&format!("/action?action=GetCDRList&companyid={company}&auth={auth}&{query}"));

@@ -1,0 +1,270 @@
+//! The crm dialect (seed 000): call logs under `/api/v1/` (and `/v1/`), signed with
+//! `sign` = sha1 hex of `email&secretKey&timestamp`; answers `{code, message, visible, data}`.
+//!
+//! Errors use the same envelope with HTTP-like codes: 400 bad parameter, 401 refused signature
+//! (missing, wrong, more than 300 s from now, or used before), 404 no such call, 500 internal.
+
+use crate::AppState;
+use crate::body::Params;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use yunhu_cc::Tenant;
+use yunhu_cc::auth::SignError;
+use yunhu_cc::calls::{CallRecordFilter, StoredCallRecord};
+use yunhu_core::call::{Cause, HangupSide};
+
+pub(crate) fn routes() -> Router<AppState> {
+    let mut r = Router::new();
+    for prefix in ["/api/v1", "/v1"] {
+        r = r
+            .route(&format!("{prefix}/callLogs"), get(call_logs))
+            .route(&format!("{prefix}/callLogs/view"), get(view))
+            .route(&format!("{prefix}/callLogs/search"), post(search))
+            .route(&format!("{prefix}/hangupReasons"), get(hangup_reasons));
+    }
+    r
+}
+
+/// The seed's 18 hangup reasons (外呼挂机原因).
+pub const HANGUP_REASONS: [&str; 18] = [
+    "关机",
+    "空号",
+    "停机",
+    "占线",
+    "用户拒接",
+    "无法接通",
+    "暂停服务",
+    "用户正忙",
+    "拨号方式不正确",
+    "呼入限制",
+    "呼叫转移失败",
+    "网络忙",
+    "无人接听",
+    "欠费",
+    "无法接听",
+    "改号",
+    "线路故障",
+    "稍后再拨",
+];
+
+/// The reason (1-based id into [`HANGUP_REASONS`]) of an outbound call the customer did not take.
+fn hangup_reason(cause: Cause) -> Option<u8> {
+    match cause {
+        Cause::UnallocatedNumber => Some(2),
+        Cause::UserBusy => Some(4),
+        Cause::CallRejected => Some(5),
+        Cause::RecoveryOnTimerExpire => Some(6),
+        Cause::NoAnswer => Some(13),
+        Cause::SubscriberAbsent => Some(15),
+        Cause::NormalTemporaryFailure => Some(17),
+        Cause::NormalClearing | Cause::OriginatorCancel => None,
+    }
+}
+
+fn envelope(status: StatusCode, code: u16, message: &str, data: Value) -> Response {
+    let body = json!({ "code": code, "message": message, "visible": false, "data": data });
+    (status, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], body.to_string()).into_response()
+}
+
+fn ok(data: Value) -> Response {
+    envelope(StatusCode::OK, 200, "OK", data)
+}
+
+/// A refusal: code (also the HTTP status) and message.
+struct CrmError(u16, String);
+
+fn refuse(code: u16, message: impl Into<String>) -> CrmError {
+    CrmError(code, message.into())
+}
+
+impl IntoResponse for CrmError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0).unwrap_or(StatusCode::BAD_REQUEST);
+        envelope(status, self.0, &self.1, Value::Null)
+    }
+}
+
+/// Parses the request and checks its signature.
+async fn signed(
+    state: &AppState,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(Tenant, Params), CrmError> {
+    let params = Params::parse(query, headers, body).map_err(|e| refuse(400, e.0))?;
+    let checked =
+        state.services.check_crm_sign(params.get("email"), params.get("timestamp"), params.get("sign")).await.map_err(
+            |e| {
+                tracing::error!(error = %e, "crm sign");
+                refuse(500, "internal error")
+            },
+        )?;
+    match checked {
+        Ok(t) => Ok((t, params)),
+        Err(SignError::Missing) => Err(refuse(401, "email, timestamp and sign are required")),
+        Err(SignError::Invalid) => Err(refuse(401, "sign is not valid")),
+        Err(SignError::Stale) => Err(refuse(401, "timestamp is more than 300 seconds from now")),
+        Err(SignError::Replayed) => Err(refuse(401, "sign was already used")),
+    }
+}
+
+fn zone(tenant: &Tenant) -> chrono_tz::Tz {
+    yunhu_core::time::parse_zone(&tenant.time_zone).unwrap_or(chrono_tz::Asia::Shanghai)
+}
+
+fn tenant_time(tenant: &Tenant, name: &str, value: &str) -> Result<i64, CrmError> {
+    chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .and_then(|t| t.and_local_timezone(zone(tenant)).earliest())
+        .map(|t| t.timestamp_millis())
+        .ok_or_else(|| refuse(400, format!("{name} must be yyyy-MM-dd HH:mm:ss, not {value:?}")))
+}
+
+/// A call record spelt the seed's way.
+fn call_log(tenant: &Tenant, s: &StoredCallRecord, names: &HashMap<String, String>, with_recording: bool) -> Value {
+    let r = &s.record;
+    let inbound = r.direction == "inbound";
+    let agent_answered = r.agent.answer.is_some();
+    let customer_answered = r.customer_leg.answer.is_some();
+    let refused_by_agent = matches!(r.cause, Some(Cause::UserBusy | Cause::CallRejected)) && !agent_answered;
+    // 1 customer answered, 2 customer did not, 3 agent did not answer, 4 agent refused, 5 agent answered (inbound).
+    let result = match (inbound, agent_answered, customer_answered) {
+        (_, false, _) if refused_by_agent => 4,
+        (_, false, _) => 3,
+        (true, true, _) => 5,
+        (false, true, true) => 1,
+        (false, true, false) => 2,
+    };
+    let region = yunhu_core::geo::cn_region(&r.customer);
+    let start = r.agent.start.or(r.customer_leg.start).unwrap_or_default();
+    let reason = if !inbound && agent_answered && !customer_answered { r.cause.and_then(hangup_reason) } else { None };
+    let mut v = json!({
+        "id": s.id,
+        "createTime": yunhu_core::time::format_in_zone(start, zone(tenant), "%Y-%m-%d %H:%M:%S"),
+        "customerNumber": r.customer,
+        "province": region.map(|g| g.province),
+        "city": region.map(|g| g.city),
+        "agentName": names.get(&r.staff),
+        "duration": r.talk_secs,
+        "result": result,
+        "ringingDuration": r.ring_secs,
+        "spNumber": r.caller_id,
+        "callType": if inbound { 1 } else { 2 },
+        "seatType": 1,
+        "dropSide": match r.hangup_side { Some(HangupSide::Customer) => json!(1), Some(HangupSide::Agent) => json!(2), _ => Value::Null },
+        "hangupCauseId": reason,
+        "callId": s.call_id,
+        "customerName": null,
+        "businessId": null,
+        "businessLogType": null,
+        "conversationId": s.call_id,
+    });
+    if with_recording {
+        let urls: Vec<Value> = if r.recording.is_empty() {
+            Vec::new()
+        } else {
+            vec![json!({ "recordUrl": format!("/recordings/{}", r.recording) })]
+        };
+        v["channelUserType"] = json!(2);
+        v["callLogRecordFoundResponseList"] = Value::Array(urls);
+    }
+    v
+}
+
+fn int_or(params: &Params, name: &str, default: i64) -> Result<i64, CrmError> {
+    match params.get(name) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| refuse(400, format!("{name} must be an integer, not {v:?}"))),
+    }
+}
+
+async fn page(
+    state: &AppState,
+    tenant: &Tenant,
+    filter: CallRecordFilter,
+    page_num: i64,
+    size: i64,
+) -> Result<Value, CrmError> {
+    let internal = |e: yunhu_cc::CcError| {
+        tracing::error!(error = %e, "crm call logs");
+        refuse(500, "internal error")
+    };
+    let total = state.services.count_call_records(tenant.id, &filter).await.map_err(internal)?;
+    let filter = CallRecordFilter { offset: (page_num - 1).saturating_mul(size), ..filter };
+    let rows = state.services.list_call_records(tenant.id, &filter, size).await.map_err(internal)?;
+    let names = state.services.staff_names(tenant.id).await.map_err(internal)?;
+    let list: Vec<Value> = rows.iter().map(|r| call_log(tenant, r, &names, false)).collect();
+    Ok(json!({ "list": list, "pageNum": page_num, "pageSize": size, "total": total, "paging": null }))
+}
+
+/// `GET /api/v1/callLogs`.
+async fn call_logs(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    let run = async {
+        let (tenant, p) = signed(&state, q.as_deref(), &headers, &body).await?;
+        let need = |n: &str| p.get(n).ok_or_else(|| refuse(400, format!("{n} is required")));
+        let from = tenant_time(&tenant, "startTime", need("startTime")?)?;
+        let to = tenant_time(&tenant, "endTime", need("endTime")?)?;
+        let page_num = int_or(&p, "pageNum", 1)?;
+        let size = int_or(&p, "pageSize", 20)?;
+        if page_num < 1 || !(1..=100).contains(&size) {
+            return Err(refuse(400, "pageNum must be at least 1 and pageSize 1-100"));
+        }
+        let filter = CallRecordFilter { from_ms: Some(from), to_ms: Some(to), ..Default::default() };
+        page(&state, &tenant, filter, page_num, size).await
+    };
+    run.await.map(ok).unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /api/v1/callLogs/view`.
+async fn view(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    let run = async {
+        let (tenant, p) = signed(&state, q.as_deref(), &headers, &body).await?;
+        let call_id = p.get("callId").ok_or_else(|| refuse(400, "callId is required"))?;
+        let found = state.services.call_record(tenant.id, call_id).await.map_err(|_| refuse(500, "internal error"))?;
+        let record = found.ok_or_else(|| refuse(404, format!("no call {call_id}")))?;
+        let names = state.services.staff_names(tenant.id).await.map_err(|_| refuse(500, "internal error"))?;
+        Ok::<Value, CrmError>(json!([call_log(&tenant, &record, &names, true)]))
+    };
+    run.await.map(ok).unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /api/v1/callLogs/search`: an agent's latest calls.
+async fn search(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    let run = async {
+        let (tenant, p) = signed(&state, q.as_deref(), &headers, &body).await?;
+        let agent = p.get("masterUserId").ok_or_else(|| refuse(400, "masterUserId is required"))?;
+        let filter = CallRecordFilter { staff: Some(agent.to_string()), ..Default::default() };
+        page(&state, &tenant, filter, 1, 20).await
+    };
+    run.await.map(ok).unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /api/v1/hangupReasons`.
+async fn hangup_reasons(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = signed(&state, q.as_deref(), &headers, &body).await {
+        return r.into_response();
+    }
+    let data: Vec<Value> =
+        HANGUP_REASONS.iter().enumerate().map(|(i, name)| json!({ "id": i + 1, "name": name })).collect();
+    let body = json!({
+        "code": 200,
+        "message": "OK",
+        "visible": false,
+        "exception": null,
+        "paging": { "pageNum": 1, "pageSize": data.len(), "total": data.len() },
+        "data": data,
+        "extra": null,
+    });
+    ([(header::CONTENT_TYPE, "application/json;charset=UTF-8")], body.to_string()).into_response()
+}
