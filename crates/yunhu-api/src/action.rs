@@ -191,11 +191,7 @@ async fn get_record(state: &AppState, tenant: &Tenant, uniqueid: &str) -> Result
 
 /// `yyyy-MM-dd HH:mm:ss` in the tenant's zone → ms UTC.
 fn tenant_time(tenant: &Tenant, name: &str, value: &str) -> Result<i64, Refusal> {
-    let zone = yunhu_core::time::parse_zone(&tenant.time_zone).unwrap_or(chrono_tz::Asia::Shanghai);
-    chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S")
-        .ok()
-        .and_then(|t| t.and_local_timezone(zone).earliest())
-        .map(|t| t.timestamp_millis())
+    yunhu_core::time::parse_local(value, yunhu_core::time::zone_or_default(&tenant.time_zone))
         .ok_or_else(|| fail(errno::FAILED, format!("{name} 格式应为 yyyy-MM-dd HH:mm:ss: {value}")))
 }
 
@@ -233,7 +229,7 @@ async fn cdr_list(state: &AppState, tenant: &Tenant, company: &str, params: &Par
         tracing::error!(error = %e, "GetCDRList");
         fail(errno::FAILED, "内部错误")
     })?;
-    let zone = yunhu_core::time::parse_zone(&tenant.time_zone).unwrap_or(chrono_tz::Asia::Shanghai);
+    let zone = yunhu_core::time::zone_or_default(&tenant.time_zone);
     let rows: Vec<Value> = records
         .iter()
         .map(|s| {

@@ -115,14 +115,11 @@ async fn signed(
 }
 
 fn zone(tenant: &Tenant) -> chrono_tz::Tz {
-    yunhu_core::time::parse_zone(&tenant.time_zone).unwrap_or(chrono_tz::Asia::Shanghai)
+    yunhu_core::time::zone_or_default(&tenant.time_zone)
 }
 
 fn tenant_time(tenant: &Tenant, name: &str, value: &str) -> Result<i64, CrmError> {
-    chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S")
-        .ok()
-        .and_then(|t| t.and_local_timezone(zone(tenant)).earliest())
-        .map(|t| t.timestamp_millis())
+    yunhu_core::time::parse_local(value, zone(tenant))
         .ok_or_else(|| refuse(400, format!("{name} must be yyyy-MM-dd HH:mm:ss, not {value:?}")))
 }
 

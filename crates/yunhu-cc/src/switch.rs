@@ -216,7 +216,7 @@ fn recording_name(tenant: &Tenant, staff: &str, customer: &str, call_id: &str) -
             s.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '_')).take(32).collect();
         if kept.is_empty() { "x".into() } else { kept }
     };
-    let zone = yunhu_core::time::parse_zone(&tenant.time_zone).unwrap_or(chrono_tz::Asia::Shanghai);
+    let zone = yunhu_core::time::zone_or_default(&tenant.time_zone);
     let now = chrono::Utc::now().with_timezone(&zone);
     format!(
         "{}/{}/{}_{}_{}_{}.wav",

@@ -11,6 +11,19 @@ pub fn parse_zone(name: &str) -> Option<Tz> {
     name.parse().ok()
 }
 
+/// A tenant's zone, or the default zone when the name is not one.
+pub fn zone_or_default(name: &str) -> Tz {
+    parse_zone(name).unwrap_or(chrono_tz::Asia::Shanghai)
+}
+
+/// `yyyy-MM-dd HH:mm:ss` in `zone` (the form most dialects take times in) → ms UTC.
+pub fn parse_local(value: &str, zone: Tz) -> Option<i64> {
+    chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .and_then(|t| t.and_local_timezone(zone).earliest())
+        .map(|t| t.timestamp_millis())
+}
+
 /// Milliseconds since the Unix epoch, the form times are stored in.
 pub fn to_millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -37,5 +50,8 @@ mod tests {
         let ms = Utc.with_ymd_and_hms(2018, 7, 30, 10, 52, 36).unwrap().timestamp_millis();
         assert_eq!(format_in_zone(ms, zone, "%Y%m%d%H%M%S"), "20180730185236");
         assert!(parse_zone("Mars/Olympus").is_none());
+        assert_eq!(parse_local("2018-07-30 18:52:36", zone), Some(ms));
+        assert_eq!(parse_local("2018-07-30T18:52:36", zone), None);
+        assert_eq!(zone_or_default("Mars/Olympus"), zone);
     }
 }

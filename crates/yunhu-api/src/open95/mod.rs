@@ -230,7 +230,7 @@ impl Ctx {
 
     /// Formats a stored time in the tenant's zone as `yyyyMMddHHmmss`.
     pub fn compact_time(&self, ms: i64) -> String {
-        let zone = yunhu_core::time::parse_zone(&self.tenant.time_zone).unwrap_or(chrono_tz::Asia::Shanghai);
+        let zone = yunhu_core::time::zone_or_default(&self.tenant.time_zone);
         yunhu_core::time::format_in_zone(ms, zone, "%Y%m%d%H%M%S")
     }
 }
