@@ -94,7 +94,7 @@ async fn handle(State(state): State<AppState>, RawQuery(q): RawQuery, headers: H
         },
         "GetCDRList" => cdr_list(&state, &tenant, company, &params).await,
         _ => match need("uniqueid") {
-            Ok(id) => get_record(&state, &tenant, id).await,
+            Ok(id) => get_record(&state, &tenant, id, &headers).await,
             Err(r) => Err(r),
         },
     };
@@ -133,7 +133,16 @@ async fn send_dial(
 ) -> Result<Value, Refusal> {
     let switch = switch_of(state)?;
     let call_id = switch
-        .click_to_call(tenant, staff, number, codeid_1.unwrap_or(""), codeid_2.unwrap_or(""))
+        .click_to_call(
+            tenant,
+            staff,
+            number,
+            yunhu_cc::switch::CallContext {
+                codeid_1: codeid_1.unwrap_or("").into(),
+                codeid_2: codeid_2.unwrap_or("").into(),
+                ..Default::default()
+            },
+        )
         .await
         .map_err(dial_error)?;
     Ok(json!({ "uniqueid": call_id }))
@@ -176,14 +185,15 @@ async fn exten_status(state: &AppState, tenant: &Tenant, staff: &str) -> Result<
     Ok(json!({ "Status": status, "Extension": number_or_text(&ext), "CallerNum": number_or_text(&peer) }))
 }
 
-async fn get_record(state: &AppState, tenant: &Tenant, uniqueid: &str) -> Result<Value, Refusal> {
+async fn get_record(state: &AppState, tenant: &Tenant, uniqueid: &str, headers: &HeaderMap) -> Result<Value, Refusal> {
     let record = state.services.db().call_record(tenant.id, uniqueid).await.map_err(|e| {
         tracing::error!(error = %e, "GetRecord");
         fail(errno::FAILED, "内部错误")
     })?;
     match record {
         Some(r) if !r.record.recording.is_empty() => {
-            Ok(json!([{ "path": format!("/recordings/{}", r.record.recording) }]))
+            let url = state.services.recording_url(tenant.id, &r.record.recording);
+            Ok(json!([{ "path": crate::recordings::absolute(headers, &url) }]))
         }
         _ => Err(fail(errno::FAILED, format!("录音不存在: {uniqueid}"))),
     }
@@ -215,7 +225,7 @@ async fn cdr_list(state: &AppState, tenant: &Tenant, company: &str, params: &Par
     }
     let filter = yunhu_cc::calls::CallRecordFilter {
         staff: text("staffid"),
-        extension: text("exten"),
+        extensions: text("exten").into_iter().collect(),
         customer: text("phonenum"),
         codeid_1: text("codeid_1"),
         codeid_2: text("codeid_2"),
@@ -223,7 +233,7 @@ async fn cdr_list(state: &AppState, tenant: &Tenant, company: &str, params: &Par
         to_ms: params.get("endtime").map(|v| tenant_time(tenant, "endtime", v)).transpose()?,
         after_id: int_param(params, "PId")?,
         ascending,
-        offset: 0,
+        ..Default::default()
     };
     let records = state.services.list_call_records(tenant.id, &filter, limit).await.map_err(|e| {
         tracing::error!(error = %e, "GetCDRList");

@@ -124,7 +124,12 @@ fn tenant_time(tenant: &Tenant, name: &str, value: &str) -> Result<i64, CrmError
 }
 
 /// A call record spelt the seed's way.
-fn call_log(tenant: &Tenant, s: &StoredCallRecord, names: &HashMap<String, String>, with_recording: bool) -> Value {
+fn call_log(
+    tenant: &Tenant,
+    s: &StoredCallRecord,
+    names: &HashMap<String, String>,
+    recording_url: Option<String>,
+) -> Value {
     let r = &s.record;
     let inbound = r.direction == "inbound";
     let agent_answered = r.agent.answer.is_some();
@@ -162,12 +167,8 @@ fn call_log(tenant: &Tenant, s: &StoredCallRecord, names: &HashMap<String, Strin
         "businessLogType": null,
         "conversationId": s.call_id,
     });
-    if with_recording {
-        let urls: Vec<Value> = if r.recording.is_empty() {
-            Vec::new()
-        } else {
-            vec![json!({ "recordUrl": format!("/recordings/{}", r.recording) })]
-        };
+    if let Some(url) = recording_url {
+        let urls: Vec<Value> = if r.recording.is_empty() { Vec::new() } else { vec![json!({ "recordUrl": url })] };
         v["channelUserType"] = json!(2);
         v["callLogRecordFoundResponseList"] = Value::Array(urls);
     }
@@ -196,7 +197,7 @@ async fn page(
     let filter = CallRecordFilter { offset: (page_num - 1).saturating_mul(size), ..filter };
     let rows = state.services.list_call_records(tenant.id, &filter, size).await.map_err(internal)?;
     let names = state.services.staff_names(tenant.id).await.map_err(internal)?;
-    let list: Vec<Value> = rows.iter().map(|r| call_log(tenant, r, &names, false)).collect();
+    let list: Vec<Value> = rows.iter().map(|r| call_log(tenant, r, &names, None)).collect();
     Ok(json!({ "list": list, "pageNum": page_num, "pageSize": size, "total": total, "paging": null }))
 }
 
@@ -226,7 +227,9 @@ async fn view(State(state): State<AppState>, RawQuery(q): RawQuery, headers: Hea
         let found = state.services.call_record(tenant.id, call_id).await.map_err(|_| refuse(500, "internal error"))?;
         let record = found.ok_or_else(|| refuse(404, format!("no call {call_id}")))?;
         let names = state.services.staff_names(tenant.id).await.map_err(|_| refuse(500, "internal error"))?;
-        Ok::<Value, CrmError>(json!([call_log(&tenant, &record, &names, true)]))
+        let url =
+            crate::recordings::absolute(&headers, &state.services.recording_url(tenant.id, &record.record.recording));
+        Ok::<Value, CrmError>(json!([call_log(&tenant, &record, &names, Some(url))]))
     };
     run.await.map(ok).unwrap_or_else(IntoResponse::into_response)
 }

@@ -1,11 +1,13 @@
 //! The HTTP surface of yunhu: one module per dialect skin, and the native admin API.
 //! Skins only parse, authenticate and spell answers; the rules live in `yunhu-cc`.
+#![recursion_limit = "256"]
 
 pub mod action;
 pub mod admin;
 pub mod body;
 pub mod crm;
 pub mod open95;
+mod recordings;
 
 use axum::Router;
 use yunhu_cc::Services;
@@ -19,6 +21,8 @@ pub struct AppState {
     pub admin_token: std::sync::Arc<str>,
     /// The switch, when telephony runs.
     pub switch: Option<yunhu_cc::switch::Switch>,
+    /// Where recordings are kept.
+    pub recordings_dir: std::path::PathBuf,
 }
 
 /// The whole HTTP router.
@@ -28,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(action::routes())
         .merge(crm::routes())
+        .merge(recordings::routes())
         .layer(axum::extract::DefaultBodyLimit::max(body::MAX_BODY))
         .with_state(state)
 }

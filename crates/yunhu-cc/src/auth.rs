@@ -216,3 +216,47 @@ impl Services {
         }
     }
 }
+
+/// How long a sipcdr login token lives, seconds (its clients cache one for up to 12 hours).
+pub const DIALECT_TOKEN_TTL_SECS: i64 = 12 * 3600;
+
+impl Services {
+    /// Logs a dialect client in with its credential of `kind`: a new token, valid
+    /// [`DIALECT_TOKEN_TTL_SECS`]; earlier tokens stay valid until they expire.
+    pub async fn issue_dialect_token(
+        &self,
+        kind: &str,
+        principal: &str,
+        secret: &str,
+    ) -> Result<Option<(crate::Tenant, String)>, CcError> {
+        let Some(tenant) = self.check_credential(kind, principal, secret).await? else { return Ok(None) };
+        let token = new_token();
+        let now = self.now_ms();
+        self.db
+            .put_dialect_token(
+                tenant.id,
+                kind,
+                principal,
+                &token_hash(&token),
+                now + DIALECT_TOKEN_TTL_SECS * 1000,
+                now,
+            )
+            .await?;
+        Ok(Some((tenant, token)))
+    }
+
+    /// The tenant and principal a dialect token of `kind` acts for, if it is live.
+    pub async fn check_dialect_token(
+        &self,
+        kind: &str,
+        token: &str,
+    ) -> Result<Option<(crate::Tenant, String)>, CcError> {
+        if token.is_empty() || token.len() > 256 {
+            return Ok(None);
+        }
+        let Some((tenant, principal)) = self.db.dialect_token(kind, &token_hash(token), self.now_ms()).await? else {
+            return Ok(None);
+        };
+        Ok(self.db.tenant_by_id(tenant).await?.map(|t| (t, principal)))
+    }
+}

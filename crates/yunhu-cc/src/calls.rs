@@ -1,10 +1,46 @@
-//! Call records as the dialects list them: one listing, keyset-paged, below every skin.
+//! Call records and agent history as the dialects list them: one listing, keyset-paged in call
+//! start order, below every skin.
 
 use crate::{CcError, Services, TenantId};
-pub use yunhu_store::calls::{CallRecordFilter, StoredCallRecord};
+use yunhu_core::agent::AgentEventKind;
+pub use yunhu_store::calls::{AgentEventFilter, CallRecordFilter, StoredCallRecord};
 
 /// Largest page any dialect gets.
 pub const MAX_PAGE: i64 = 1000;
+
+/// How deep page numbers reach: dialects that number pages skip at most this many records, so no
+/// request walks a large table; past it, a narrower time range (or a cursor) is needed.
+pub const MAX_PAGED_OFFSET: i64 = 100_000;
+
+/// A staff member as call listings name them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterEntry {
+    /// Account.
+    pub user_code: String,
+    /// Extension (short form).
+    pub agent_id: String,
+    /// Name.
+    pub name: String,
+    /// Calls follow to the mobile (手机随行).
+    pub phone_take_along: bool,
+    /// Skill group codes (when asked for).
+    pub queues: Vec<String>,
+}
+
+/// One agent presence change with how long the agent stayed in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentHistoryEntry {
+    /// Event id.
+    pub id: i64,
+    /// The agent's account.
+    pub user_code: String,
+    /// When it began (ms).
+    pub start: i64,
+    /// When the agent's next change came (ms); `None` while it lasts.
+    pub end: Option<i64>,
+    /// The change.
+    pub event: AgentEventKind,
+}
 
 impl Services {
     /// A keyset page of the tenant's call records (`filter.after_id` is the cursor).
@@ -14,7 +50,41 @@ impl Services {
         filter: &CallRecordFilter,
         limit: i64,
     ) -> Result<Vec<StoredCallRecord>, CcError> {
+        if !(0..=MAX_PAGED_OFFSET).contains(&filter.offset) {
+            return Err(CcError::Invalid(format!(
+                "pages reach {MAX_PAGED_OFFSET} records deep; narrow the time range to see older ones"
+            )));
+        }
         Ok(self.db.list_call_records(tenant, filter, limit.clamp(1, MAX_PAGE)).await?)
+    }
+
+    /// Notes that `client` has fetched these records (sipcdr syncflag).
+    pub async fn mark_fetched(&self, tenant: TenantId, client: &str, ids: &[i64]) -> Result<(), CcError> {
+        Ok(self.db.mark_fetched(tenant, client, ids, self.now_ms()).await?)
+    }
+
+    /// A page of agent presence changes, newest first, and how many match.
+    pub async fn agent_history(
+        &self,
+        tenant: TenantId,
+        filter: &AgentEventFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<AgentHistoryEntry>, i64), CcError> {
+        if !(0..=MAX_PAGED_OFFSET).contains(&offset) {
+            return Err(CcError::Invalid(format!(
+                "pages reach {MAX_PAGED_OFFSET} records deep; narrow the time range"
+            )));
+        }
+        let (rows, total) = self.db.agent_events(tenant, filter, offset, limit.clamp(1, MAX_PAGE)).await?;
+        let entries = rows
+            .into_iter()
+            .filter_map(|r| {
+                let event = serde_json::from_str::<AgentEventKind>(&r.data).ok()?;
+                Some(AgentHistoryEntry { id: r.id, user_code: r.user_code, start: r.at, end: r.until, event })
+            })
+            .collect();
+        Ok((entries, total))
     }
 }
 
@@ -31,7 +101,24 @@ impl Services {
 
     /// Staff names by account, for listings that show who took a call.
     pub async fn staff_names(&self, tenant: TenantId) -> Result<std::collections::HashMap<String, String>, CcError> {
+        Ok(self.roster(tenant, false).await?.into_iter().map(|m| (m.user_code, m.name)).collect())
+    }
+
+    /// The tenant's staff as call listings name them; with their skill groups when `queues`.
+    pub async fn roster(&self, tenant: TenantId, queues: bool) -> Result<Vec<RosterEntry>, CcError> {
         let rows = self.db.list_rows(tenant, &yunhu_store::directory::STAFF).await?;
-        Ok(rows.iter().map(|r| (r["user_code"].text().to_string(), r["name"].text().to_string())).collect())
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let user_code = r["user_code"].text().to_string();
+            let queues = if queues { self.db.staff_queue_codes(tenant, &user_code).await? } else { Vec::new() };
+            out.push(RosterEntry {
+                name: r["name"].text().into(),
+                agent_id: r["agent_id"].text().into(),
+                phone_take_along: r["phone_take_along"].int() != 0,
+                user_code,
+                queues,
+            });
+        }
+        Ok(out)
     }
 }

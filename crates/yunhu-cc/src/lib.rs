@@ -9,6 +9,7 @@ mod eventlog;
 pub mod objects;
 pub mod prompts;
 pub mod provision;
+pub mod recordings;
 pub mod secrets;
 pub mod switch;
 

@@ -71,12 +71,29 @@ pub fn new_stream_id() -> String {
 /// Seals secrets the protocol needs in plaintext, with a key kept outside the database.
 pub struct Sealer {
     cipher: XChaCha20Poly1305,
+    /// A key derived from the sealing key for signing URLs, so neither use weakens the other.
+    mac_key: [u8; 32],
 }
 
 impl Sealer {
     /// A sealer over a 32-byte key.
     pub fn new(key: &[u8; 32]) -> Self {
-        Self { cipher: XChaCha20Poly1305::new(key.into()) }
+        let mut derive = Sha256::new();
+        derive.update(b"yunhu url signing key\0");
+        derive.update(key);
+        Self { cipher: XChaCha20Poly1305::new(key.into()), mac_key: derive.finalize().into() }
+    }
+
+    /// HMAC-SHA256 (RFC 2104) of `message` under the derived signing key, lowercase hex.
+    pub fn mac(&self, message: &[u8]) -> String {
+        let mut inner_pad = [0x36u8; 64];
+        let mut outer_pad = [0x5cu8; 64];
+        for (i, k) in self.mac_key.iter().enumerate() {
+            inner_pad[i] ^= k;
+            outer_pad[i] ^= k;
+        }
+        let inner = Sha256::new().chain_update(inner_pad).chain_update(message).finalize();
+        hex::encode(Sha256::new().chain_update(outer_pad).chain_update(inner).finalize())
     }
 
     /// A fresh random key, base64.
@@ -142,6 +159,16 @@ mod tests {
         assert!(!sealed.contains("k3y"));
         assert_eq!(a.open(&sealed).as_deref(), Some("k3y"));
         assert_eq!(b.open(&sealed), None);
+    }
+
+    #[test]
+    fn macs_depend_on_key_and_message() {
+        let key = [7u8; 32];
+        let a = Sealer::new(&key);
+        assert_eq!(a.mac(b"x"), Sealer::new(&key).mac(b"x"));
+        assert_ne!(a.mac(b"x"), a.mac(b"y"));
+        assert_ne!(a.mac(b"x"), Sealer::new(&[8u8; 32]).mac(b"x"));
+        assert_eq!(a.mac(b"x").len(), 64);
     }
 
     #[test]

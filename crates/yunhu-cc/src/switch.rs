@@ -206,6 +206,21 @@ fn end_cause(rang_out: bool, connected: bool, system_hangup: bool, status: u16) 
     }
 }
 
+/// What the request that placed a call said about it, kept in its record.
+#[derive(Debug, Clone, Default)]
+pub struct CallContext {
+    /// Custom data 1 (seed 004 `codeid_1`).
+    pub codeid_1: String,
+    /// Custom data 2 (seed 004 `codeid_2`).
+    pub codeid_2: String,
+    /// How the call is placed.
+    pub method: yunhu_core::call::CallMethod,
+    /// The outbound task placing it.
+    pub task_id: String,
+    /// Further custom data (sipcdr userid, memberid, chengshudu, customuuid).
+    pub call_data: std::collections::BTreeMap<String, String>,
+}
+
 /// The recording's path below the recordings directory: `<corp>/<date>/<time>_<staff>_<customer>_<id>.wav`.
 ///
 /// The parts come from requests (a caller's From user, an account), so only letters, digits,
@@ -381,8 +396,7 @@ impl Switch {
         tenant: &Tenant,
         staff: &str,
         number: &str,
-        codeid_1: &str,
-        codeid_2: &str,
+        context: CallContext,
     ) -> Result<String, DialError> {
         if number.is_empty() || number.len() > 24 || !number.chars().all(|c| c.is_ascii_digit() || c == '+') {
             return Err(DialError::BadNumber(number.into()));
@@ -443,8 +457,11 @@ impl Switch {
                     customer: number.into(),
                     caller_id: caller_id.clone(),
                     trunk: trunk["name"].text().into(),
-                    codeid_1: codeid_1.into(),
-                    codeid_2: codeid_2.into(),
+                    codeid_1: context.codeid_1,
+                    codeid_2: context.codeid_2,
+                    method: Some(context.method),
+                    task_id: context.task_id,
+                    call_data: context.call_data,
                 },
             )
             .await;
@@ -951,6 +968,9 @@ impl Switch {
             trunk: bridge.trunk,
             codeid_1: String::new(),
             codeid_2: String::new(),
+            method: None,
+            task_id: String::new(),
+            call_data: Default::default(),
         })
         .await;
         log(CallEventKind::LegCreated { side: caller_side }).await;

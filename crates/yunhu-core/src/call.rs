@@ -2,6 +2,50 @@
 //! its spellings in each dialect's vocabulary, and the call record projected from the events.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How a call was placed; each dialect spells it in its own codes (callType, callmethod, ...).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallMethod {
+    /// Click-to-call through an API, agent first.
+    #[default]
+    Api,
+    /// One extension called another.
+    Internal,
+    /// A customer called in through a trunk.
+    Inbound,
+    /// A predictive outbound task dialed the customer first.
+    Predictive,
+    /// A preview outbound task: the agent took the number, then the call went agent first.
+    Preview,
+}
+
+/// Every call method, for tables and tests.
+pub const ALL_METHODS: [CallMethod; 5] =
+    [CallMethod::Api, CallMethod::Internal, CallMethod::Inbound, CallMethod::Predictive, CallMethod::Preview];
+
+impl CallMethod {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallMethod::Api => "api",
+            CallMethod::Internal => "internal",
+            CallMethod::Inbound => "inbound",
+            CallMethod::Predictive => "predictive",
+            CallMethod::Preview => "preview",
+        }
+    }
+
+    /// Parses [`CallMethod::as_str`]; records written before methods were kept read by direction.
+    pub fn parse(s: &str, direction: &str) -> CallMethod {
+        ALL_METHODS.into_iter().find(|m| m.as_str() == s).unwrap_or(match direction {
+            "inbound" => CallMethod::Inbound,
+            "internal" => CallMethod::Internal,
+            _ => CallMethod::Api,
+        })
+    }
+}
 
 /// Which leg of a click-to-call / B2BUA call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,6 +202,15 @@ pub enum CallEventKind {
         codeid_1: String,
         /// Custom data from the request (seed 004 codeid_2).
         codeid_2: String,
+        /// How it was placed; absent in events written before methods were kept.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        method: Option<CallMethod>,
+        /// The outbound task that placed it.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        task_id: String,
+        /// Further custom data the request carried (sipcdr userid, memberid, ...).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        call_data: BTreeMap<String, String>,
     },
     /// An INVITE went out on a leg.
     LegCreated {
@@ -300,6 +353,14 @@ pub struct CallRecord {
     pub codeid_1: String,
     /// Custom data 2.
     pub codeid_2: String,
+    /// How the call was placed.
+    pub method: CallMethod,
+    /// The outbound task that placed it.
+    pub task_id: String,
+    /// Further custom data from the originating request.
+    pub call_data: BTreeMap<String, String>,
+    /// Keys the customer pressed, in order.
+    pub digits: String,
 }
 
 impl CallRecord {
@@ -324,7 +385,13 @@ impl CallRecord {
                     trunk,
                     codeid_1,
                     codeid_2,
+                    method,
+                    task_id,
+                    call_data,
                 } => {
+                    r.method = method.unwrap_or_else(|| CallMethod::parse("", direction));
+                    r.task_id = task_id.clone();
+                    r.call_data = call_data.clone();
                     r.direction = direction.clone();
                     r.staff = staff.clone();
                     r.extension = extension.clone();
@@ -360,6 +427,7 @@ impl CallRecord {
                         }
                     }
                 }
+                CallEventKind::Dtmf { side: Side::Customer, digit } => r.digits.push_str(digit),
                 CallEventKind::Bridged | CallEventKind::Dtmf { .. } | CallEventKind::MediaStats { .. } => {}
             }
         }
@@ -376,6 +444,19 @@ impl CallRecord {
         r.talk_secs = talk_ms / 1000;
         r.bill_secs = (talk_ms + 999) / 1000;
         r
+    }
+
+    /// When the call began: its first leg's start (ms UTC); listings order by it.
+    pub fn started_at(&self) -> i64 {
+        match (self.agent.start, self.customer_leg.start) {
+            (Some(a), Some(c)) => a.min(c),
+            (a, c) => a.or(c).unwrap_or(0),
+        }
+    }
+
+    /// Both sides talked.
+    pub fn connected(&self) -> bool {
+        self.customer_leg.answer.is_some() && self.agent.answer.is_some()
     }
 }
 
@@ -401,6 +482,9 @@ mod tests {
                     trunk: "carrier".into(),
                     codeid_1: "a".into(),
                     codeid_2: "b".into(),
+                    method: None,
+                    task_id: String::new(),
+                    call_data: BTreeMap::from([("userid".to_string(), "u7".to_string())]),
                 },
             ),
             ev(0, CallEventKind::LegCreated { side: Side::Agent }),
@@ -410,6 +494,9 @@ mod tests {
             ev(2_500, CallEventKind::Ringing { side: Side::Customer }),
             ev(6_500, CallEventKind::Answered { side: Side::Customer }),
             ev(6_510, CallEventKind::RecordingStarted { path: "r.wav".into() }),
+            ev(7_000, CallEventKind::Dtmf { side: Side::Customer, digit: "1".into() }),
+            ev(7_100, CallEventKind::Dtmf { side: Side::Agent, digit: "9".into() }),
+            ev(7_200, CallEventKind::Dtmf { side: Side::Customer, digit: "#".into() }),
             ev(16_700, CallEventKind::LegEnded { side: Side::Customer, status: 200 }),
             ev(16_720, CallEventKind::HungUp { cause: Cause::NormalClearing, side: HangupSide::Customer }),
         ];
@@ -419,6 +506,8 @@ mod tests {
         assert_eq!(r.customer_leg.end, Some(16_700));
         assert_eq!((r.cause, r.hangup_side), (Some(Cause::NormalClearing), Some(HangupSide::Customer)));
         assert_eq!((r.recording.as_str(), r.codeid_1.as_str()), ("r.wav", "a"));
+        assert_eq!((r.method, r.digits.as_str(), r.started_at()), (CallMethod::Api, "1#", 0));
+        assert_eq!(r.call_data.get("userid").map(String::as_str), Some("u7"));
     }
 
     #[test]

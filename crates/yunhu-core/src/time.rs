@@ -24,6 +24,16 @@ pub fn parse_local(value: &str, zone: Tz) -> Option<i64> {
         .map(|t| t.timestamp_millis())
 }
 
+/// `yyyyMMddHHmmss` or `yyyy-MM-dd HH:mm:ss` in `zone` (open95 documents the first and shows the
+/// second in examples) → ms UTC.
+pub fn parse_local_any(value: &str, zone: Tz) -> Option<i64> {
+    chrono::NaiveDateTime::parse_from_str(value, "%Y%m%d%H%M%S")
+        .ok()
+        .and_then(|t| t.and_local_timezone(zone).earliest())
+        .map(|t| t.timestamp_millis())
+        .or_else(|| parse_local(value, zone))
+}
+
 /// Milliseconds since the Unix epoch, the form times are stored in.
 pub fn to_millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()

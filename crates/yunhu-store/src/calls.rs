@@ -1,10 +1,10 @@
 //! The event log and the call records projected from it.
 
 use crate::rows::{Col, ColType, Table};
-use crate::{Db, Result, TenantId};
+use crate::{Backend, Db, Result, TenantId};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
-use yunhu_core::call::{CallRecord, Cause, HangupSide, LegTimes};
+use yunhu_core::call::{CallMethod, CallRecord, Cause, HangupSide, LegTimes};
 
 /// Trunks (中继) of a tenant.
 pub const TRUNKS: Table = Table {
@@ -33,66 +33,173 @@ pub struct StoredCallRecord {
     pub record: CallRecord,
 }
 
-/// Filters of a call-record listing; `None` means any.
+/// Filters of a call-record listing; `None` and empty lists mean any.
 #[derive(Debug, Clone, Default)]
 pub struct CallRecordFilter {
     /// Staff account.
     pub staff: Option<String>,
-    /// Extension.
-    pub extension: Option<String>,
+    /// Any of these extensions.
+    pub extensions: Vec<String>,
     /// Customer number.
     pub customer: Option<String>,
     /// Custom data 1.
     pub codeid_1: Option<String>,
     /// Custom data 2.
     pub codeid_2: Option<String>,
-    /// Agent-leg start at or after (ms).
+    /// Custom data of the originating request, each key holding the value; keys are
+    /// `[A-Za-z0-9_]` only (they become part of the query).
+    pub call_data: Vec<(String, String)>,
+    /// Any of these directions (`outbound`, `inbound`, `internal`).
+    pub directions: Vec<String>,
+    /// Any of these methods.
+    pub methods: Vec<CallMethod>,
+    /// Who hung up.
+    pub hangup_side: Option<HangupSide>,
+    /// Both sides talked (`Some(true)`), or not.
+    pub connected: Option<bool>,
+    /// Talk seconds at least.
+    pub talk_min: Option<i64>,
+    /// Talk seconds at most.
+    pub talk_max: Option<i64>,
+    /// Only calls with a recording.
+    pub with_recording: bool,
+    /// Only records `client` has fetched (`true`) or has not (`false`).
+    pub fetched_by: Option<(String, bool)>,
+    /// Call start at or after (ms).
     pub from_ms: Option<i64>,
-    /// Agent-leg start at or before (ms).
+    /// Call start at or before (ms).
     pub to_ms: Option<i64>,
-    /// Only ids above this (ascending) or below it (descending).
+    /// The cursor: the id of the last record of the previous page; the next page holds the
+    /// records after it in the listing's order (call start, then id).
     pub after_id: Option<i64>,
-    /// Ascending by id.
+    /// Oldest first.
     pub ascending: bool,
-    /// Rows to skip (page-numbered dialects); 0 with keyset paging.
+    /// Records to skip (page-numbered dialects, within their bounded window); 0 with a cursor.
     pub offset: i64,
 }
 
-/// The WHERE clause of a filter (after `tenant_id = $1`), its text and then its integer values.
-fn record_where(f: &CallRecordFilter) -> (String, Vec<String>, Vec<i64>) {
-    let mut clauses = String::from("tenant_id = $1");
-    let mut texts: Vec<String> = Vec::new();
-    let mut ints: Vec<i64> = Vec::new();
-    let mut n = 1;
-    for (col, v) in [
-        ("staff", &f.staff),
-        ("extension", &f.extension),
-        ("customer", &f.customer),
-        ("codeid_1", &f.codeid_1),
-        ("codeid_2", &f.codeid_2),
-    ] {
-        if let Some(v) = v {
-            n += 1;
-            clauses.push_str(&format!(" AND {col} = ${n}"));
-            texts.push(v.clone());
-        }
+/// A value bound to a listing query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bind {
+    /// Text.
+    Text(String),
+    /// Integer.
+    Int(i64),
+}
+
+/// A WHERE clause being built: its text and the values it binds from `$2` on.
+#[derive(Clone)]
+struct Where {
+    sql: String,
+    binds: Vec<Bind>,
+}
+
+impl Where {
+    /// Appends `clause`, its `$?` becoming the placeholder of `v`.
+    fn value(&mut self, clause: &str, v: Bind) {
+        self.binds.push(v);
+        self.sql.push_str(&clause.replace("$?", &format!("${}", self.binds.len() + 1)));
     }
-    let id_op = if f.ascending { ">" } else { "<" };
-    for (expr, v) in
-        [("agent_start >=", f.from_ms), ("agent_start <=", f.to_ms), (&format!("id {id_op}") as &str, f.after_id)]
+
+    /// Appends `AND col IN (...)` over `values`, when there are any.
+    fn any_of(&mut self, col: &str, values: &[String]) {
+        if values.is_empty() {
+            return;
+        }
+        let mut list = Vec::new();
+        for v in values {
+            self.binds.push(Bind::Text(v.clone()));
+            list.push(format!("${}", self.binds.len() + 1));
+        }
+        self.sql.push_str(&format!(" AND {col} IN ({})", list.join(", ")));
+    }
+}
+
+/// The WHERE clause of a filter (after `tenant_id = $1`) and the values it binds from `$2` on.
+fn record_where(f: &CallRecordFilter, backend: Backend) -> Result<(String, Vec<Bind>)> {
+    let mut w = Where { sql: String::from("tenant_id = $1"), binds: Vec::new() };
+    for (col, v) in
+        [("staff", &f.staff), ("customer", &f.customer), ("codeid_1", &f.codeid_1), ("codeid_2", &f.codeid_2)]
     {
         if let Some(v) = v {
-            n += 1;
-            clauses.push_str(&format!(" AND {expr} ${n}"));
-            ints.push(v);
+            w.value(&format!(" AND {col} = $?"), Bind::Text(v.clone()));
         }
     }
-    (clauses, texts, ints)
+    for (key, value) in &f.call_data {
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(crate::StoreError::Invalid(format!("custom data key {key:?}")));
+        }
+        let expr = match backend {
+            Backend::Sqlite => format!("json_extract(call_data, '$.{key}')"),
+            Backend::Postgres => format!("(call_data::jsonb ->> '{key}')"),
+        };
+        w.value(&format!(" AND {expr} = $?"), Bind::Text(value.clone()));
+    }
+    let methods: Vec<String> = f.methods.iter().map(|m| m.as_str().to_string()).collect();
+    w.any_of("extension", &f.extensions);
+    w.any_of("direction", &f.directions);
+    w.any_of("method", &methods);
+    if let Some(side) = f.hangup_side {
+        w.value(" AND hangup_side = $?", Bind::Text(side.as_str().into()));
+    }
+    match f.connected {
+        Some(true) => w.sql.push_str(" AND agent_answer IS NOT NULL AND customer_answer IS NOT NULL"),
+        Some(false) => w.sql.push_str(" AND (agent_answer IS NULL OR customer_answer IS NULL)"),
+        None => {}
+    }
+    if f.with_recording {
+        w.sql.push_str(" AND recording <> ''");
+    }
+    for (clause, v) in [
+        (" AND talk_secs >= $?", f.talk_min),
+        (" AND talk_secs <= $?", f.talk_max),
+        (" AND started_at >= $?", f.from_ms),
+        (" AND started_at <= $?", f.to_ms),
+    ] {
+        if let Some(v) = v {
+            w.value(clause, Bind::Int(v));
+        }
+    }
+    if let Some((client, fetched)) = &f.fetched_by {
+        let not = if *fetched { "" } else { "NOT " };
+        w.value(
+            &format!(
+                " AND {not}EXISTS (SELECT 1 FROM record_fetches x WHERE x.tenant_id = call_records.tenant_id \
+                 AND x.client = $? AND x.record_id = call_records.id)"
+            ),
+            Bind::Text(client.clone()),
+        );
+    }
+    if let Some(after) = f.after_id {
+        let op = if f.ascending { ">" } else { "<" };
+        w.value(
+            &format!(
+                " AND (started_at, id) {op} (SELECT c.started_at, c.id FROM call_records c \
+                 WHERE c.tenant_id = $1 AND c.id = $?)"
+            ),
+            Bind::Int(after),
+        );
+    }
+    Ok((w.sql, w.binds))
+}
+
+/// Binds listing values to a query, in order.
+pub fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    binds: Vec<Bind>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for b in binds {
+        q = match b {
+            Bind::Text(t) => q.bind(t),
+            Bind::Int(i) => q.bind(i),
+        };
+    }
+    q
 }
 
 const RECORD_COLS: &str = "id, call_id, direction, staff, extension, customer, caller_id, trunk, agent_start, agent_ring, \
      agent_answer, agent_end, customer_start, customer_ring, customer_answer, customer_end, ring_secs, talk_secs, \
-     bill_secs, cause, hangup_side, recording, recording_repaired, codeid_1, codeid_2";
+     bill_secs, cause, hangup_side, recording, recording_repaired, codeid_1, codeid_2, method, call_data, task_id, digits";
 
 fn record_from(r: &AnyRow) -> Result<StoredCallRecord> {
     let leg = |p: &str| -> Result<LegTimes> {
@@ -130,6 +237,10 @@ fn record_from(r: &AnyRow) -> Result<StoredCallRecord> {
             recording_repaired: r.try_get::<i64, _>("recording_repaired")? != 0,
             codeid_1: r.try_get("codeid_1")?,
             codeid_2: r.try_get("codeid_2")?,
+            method: CallMethod::parse(&r.try_get::<String, _>("method")?, &r.try_get::<String, _>("direction")?),
+            task_id: r.try_get("task_id")?,
+            call_data: serde_json::from_str(&r.try_get::<String, _>("call_data")?).unwrap_or_default(),
+            digits: r.try_get("digits")?,
         },
     })
 }
@@ -281,45 +392,63 @@ impl Db {
         r.as_ref().map(record_from).transpose()
     }
 
-    /// A page of call records: by key (`after_id`), or by `offset` for dialects that number pages.
+    /// A page of call records in the listing's order (call start, then id): after the cursor
+    /// (`after_id`), or past `offset` records for dialects that number pages.
     pub async fn list_call_records(
         &self,
         tenant: TenantId,
         f: &CallRecordFilter,
         limit: i64,
     ) -> Result<Vec<StoredCallRecord>> {
-        let (clauses, texts, ints) = record_where(f);
-        let n = 1 + texts.len() + ints.len();
-        let order = if f.ascending { "ASC" } else { "DESC" };
-        let sql = format!(
-            "SELECT {RECORD_COLS} FROM call_records WHERE {clauses} ORDER BY id {order} LIMIT ${} OFFSET ${}",
-            n + 1,
-            n + 2
-        );
-        let mut q = sqlx::query(&sql).bind(tenant.0);
-        for t in texts {
-            q = q.bind(t);
-        }
-        for i in ints {
-            q = q.bind(i);
-        }
+        let (sql, binds) = self.list_call_records_sql(f)?;
+        let q = bind_all(sqlx::query(&sql).bind(tenant.0), binds);
         let rows = q.bind(limit).bind(f.offset).fetch_all(&self.pool).await?;
         rows.iter().map(record_from).collect()
+    }
+
+    /// The SQL a listing runs and the values it binds after the tenant (then limit and offset),
+    /// for benchmarks that time the bare query beside the API.
+    pub fn list_call_records_sql(&self, f: &CallRecordFilter) -> Result<(String, Vec<Bind>)> {
+        let (clauses, binds) = record_where(f, self.backend())?;
+        let order = if f.ascending { "ASC" } else { "DESC" };
+        let sql = format!(
+            "SELECT {RECORD_COLS} FROM call_records WHERE {clauses} ORDER BY started_at {order}, id {order} LIMIT ${} \
+             OFFSET ${}",
+            binds.len() + 2,
+            binds.len() + 3
+        );
+        Ok((sql, binds))
     }
 
     /// How many call records match (cursor and offset aside).
     pub async fn count_call_records(&self, tenant: TenantId, f: &CallRecordFilter) -> Result<i64> {
         let f = CallRecordFilter { after_id: None, ..f.clone() };
-        let (clauses, texts, ints) = record_where(&f);
+        let (clauses, binds) = record_where(&f, self.backend())?;
         let sql = format!("SELECT COUNT(*) FROM call_records WHERE {clauses}");
-        let mut q = sqlx::query_scalar::<_, i64>(&sql).bind(tenant.0);
-        for t in texts {
-            q = q.bind(t);
+        let row = bind_all(sqlx::query(&sql).bind(tenant.0), binds).fetch_one(&self.pool).await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Marks records as fetched by `client` (sipcdr syncflag).
+    pub async fn mark_fetched(&self, tenant: TenantId, client: &str, ids: &[i64], now_ms: i64) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
         }
-        for i in ints {
-            q = q.bind(i);
+        let mut tx = self.pool.begin().await?;
+        for id in ids {
+            sqlx::query(
+                "INSERT INTO record_fetches (tenant_id, client, record_id, fetched_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(tenant.0)
+            .bind(client)
+            .bind(*id)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
         }
-        Ok(q.fetch_one(&self.pool).await?)
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The live tenant whose SIP domain is `domain`.
@@ -345,8 +474,9 @@ async fn write_record(conn: &mut sqlx::AnyConnection, tenant: TenantId, call_id:
         "INSERT INTO call_records (tenant_id, call_id, direction, staff, extension, customer, caller_id, trunk, \
              agent_start, agent_ring, agent_answer, agent_end, customer_start, customer_ring, customer_answer, \
              customer_end, ring_secs, talk_secs, bill_secs, cause, hangup_side, recording, recording_repaired, \
-             codeid_1, codeid_2) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18, $19, $20, $21, $22, $23, $24, $25)",
+             codeid_1, codeid_2, started_at, method, call_data, task_id, digits) VALUES ($1, $2, $3, $4, $5, $6, \
+             $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, \
+             $28, $29, $30)",
     )
     .bind(tenant.0)
     .bind(call_id)
@@ -373,7 +503,138 @@ async fn write_record(conn: &mut sqlx::AnyConnection, tenant: TenantId, call_id:
     .bind(i64::from(r.recording_repaired))
     .bind(&r.codeid_1)
     .bind(&r.codeid_2)
+    .bind(r.started_at())
+    .bind(r.method.as_str())
+    .bind(serde_json::to_string(&r.call_data).unwrap_or_else(|_| "{}".into()))
+    .bind(&r.task_id)
+    .bind(&r.digits)
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// One agent presence event as stored: which agent's stream, when, what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAgentEvent {
+    /// Event id.
+    pub id: i64,
+    /// The agent's account (`agent/<account>` stream).
+    pub user_code: String,
+    /// When (ms).
+    pub at: i64,
+    /// When the agent's next event came (ms), if it has.
+    pub until: Option<i64>,
+    /// The event's JSON.
+    pub data: String,
+}
+
+/// Filters of the agent-event listing; empty lists mean any.
+#[derive(Debug, Clone, Default)]
+pub struct AgentEventFilter {
+    /// Any of these accounts.
+    pub user_codes: Option<Vec<String>>,
+    /// Any of these kinds (`agent_login`, ...).
+    pub kinds: Vec<String>,
+    /// At or after (ms).
+    pub from_ms: Option<i64>,
+    /// At or before (ms).
+    pub to_ms: Option<i64>,
+}
+
+impl Db {
+    /// A page of a tenant's agent presence events, newest first, and how many match.
+    pub async fn agent_events(
+        &self,
+        tenant: TenantId,
+        f: &AgentEventFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<StoredAgentEvent>, i64)> {
+        let mut w = Where { sql: "tenant_id = $1 AND call_id LIKE 'agent/%'".into(), binds: Vec::new() };
+        if let Some(codes) = &f.user_codes {
+            if codes.is_empty() {
+                return Ok((Vec::new(), 0));
+            }
+            let streams: Vec<String> = codes.iter().map(|c| format!("agent/{c}")).collect();
+            w.any_of("call_id", &streams);
+        }
+        w.any_of("kind", &f.kinds);
+        for (clause, v) in [(" AND at >= $?", f.from_ms), (" AND at <= $?", f.to_ms)] {
+            if let Some(v) = v {
+                w.value(clause, Bind::Int(v));
+            }
+        }
+        let count_sql = format!("SELECT COUNT(*) FROM events WHERE {}", w.sql);
+        let total: i64 = bind_all(sqlx::query(&count_sql).bind(tenant.0), w.binds.clone())
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        let n = w.binds.len() + 1;
+        let sql = format!(
+            "SELECT id, call_id, at, data, (SELECT MIN(n.at) FROM events n WHERE n.tenant_id = events.tenant_id \
+             AND n.call_id = events.call_id AND n.id > events.id) AS until FROM events WHERE {} ORDER BY id DESC \
+             LIMIT ${} OFFSET ${}",
+            w.sql,
+            n + 1,
+            n + 2
+        );
+        let rows =
+            bind_all(sqlx::query(&sql).bind(tenant.0), w.binds).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let events = rows
+            .iter()
+            .map(|r| {
+                let stream: String = r.try_get("call_id")?;
+                Ok(StoredAgentEvent {
+                    id: r.try_get("id")?,
+                    user_code: stream.trim_start_matches("agent/").to_string(),
+                    at: r.try_get("at")?,
+                    until: r.try_get("until")?,
+                    data: r.try_get("data")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((events, total))
+    }
+
+    /// Keeps a dialect login token (its hash) until `expires_at`, dropping expired ones.
+    pub async fn put_dialect_token(
+        &self,
+        tenant: TenantId,
+        kind: &str,
+        principal: &str,
+        token_hash: &str,
+        expires_at: i64,
+        now_ms: i64,
+    ) -> Result<()> {
+        sqlx::query("DELETE FROM dialect_tokens WHERE expires_at < $1").bind(now_ms).execute(&self.pool).await?;
+        sqlx::query(
+            "INSERT INTO dialect_tokens (token_hash, tenant_id, kind, principal, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash)
+        .bind(tenant.0)
+        .bind(kind)
+        .bind(principal)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The tenant and principal of a live dialect token of `kind` (its credential still live).
+    pub async fn dialect_token(&self, kind: &str, token_hash: &str, now_ms: i64) -> Result<Option<(TenantId, String)>> {
+        let r = sqlx::query(
+            "SELECT d.tenant_id, d.principal FROM dialect_tokens d JOIN tenant_credentials c ON c.tenant_id = d.tenant_id \
+             AND c.kind = d.kind AND c.principal = d.principal JOIN tenants t ON t.id = d.tenant_id \
+             WHERE d.token_hash = $1 AND d.kind = $2 AND d.expires_at > $3 AND c.deleted = 0 AND t.deleted = 0",
+        )
+        .bind(token_hash)
+        .bind(kind)
+        .bind(now_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        match r {
+            Some(r) => Ok(Some((TenantId(r.try_get("tenant_id")?), r.try_get("principal")?))),
+            None => Ok(None),
+        }
+    }
 }

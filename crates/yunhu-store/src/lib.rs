@@ -27,6 +27,9 @@ pub enum StoreError {
     /// A URL the store cannot use.
     #[error("unsupported database url: {0}")]
     BadUrl(String),
+    /// A request the store cannot run (a malformed filter).
+    #[error("invalid: {0}")]
+    Invalid(String),
     /// A unique key is already held by another row.
     #[error("conflict: {0}")]
     Conflict(String),

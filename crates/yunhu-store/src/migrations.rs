@@ -8,6 +8,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "directory", include_str!("../migrations/0001_directory.sql")),
     (2, "calls", include_str!("../migrations/0002_calls.sql")),
     (3, "trunk registration", include_str!("../migrations/0003_trunk_registration.sql")),
+    (4, "call data", include_str!("../migrations/0004_call_data.sql")),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

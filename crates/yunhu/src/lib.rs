@@ -116,7 +116,12 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
         Some(yunhu_cc::switch::Switch::start(services.clone(), switch_config).await?)
     };
     let sip_addr = switch.as_ref().map(|s| s.sip_addr());
-    let state = AppState { services: services.clone(), admin_token: admin_token(config)?.into(), switch };
+    let state = AppState {
+        services: services.clone(),
+        admin_token: admin_token(config)?.into(),
+        switch,
+        recordings_dir: config.recordings_dir(),
+    };
     let listener = tokio::net::TcpListener::bind(&config.http_listen)
         .await
         .with_context(|| format!("binding HTTP on {}", config.http_listen))?;

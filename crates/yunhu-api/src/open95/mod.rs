@@ -6,12 +6,13 @@
 //! 401/403), 10101 for business errors such as an unknown id (HTTP 200), -1 for internal faults.
 
 mod base;
+mod calls;
 mod oauth;
 
 use crate::AppState;
 use crate::body::{BodyError, Params};
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -33,6 +34,14 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/openWords/getJsonOption", get(|s: State<AppState>, r: Request| run(s, r, base::open_words)))
         .route("/dataObject/search", get(|s: State<AppState>, r: Request| run(s, r, base::data_objects)))
         .route("/accessTelNum/getJsonOption", get(|s: State<AppState>, r: Request| run(s, r, base::caller_ids)))
+        .route("/employeeHistories/pageSearch", get(|s: State<AppState>, r: Request| run(s, r, calls::agent_history)))
+        .route(
+            "/callHistory/pageSearchCallHistory",
+            get(|s: State<AppState>, r: Request| run(s, r, calls::call_history)),
+        )
+        .route("/callHistory/detailBySid", get(|s: State<AppState>, r: Request| run(s, r, calls::call_detail)))
+        .route("/record/pageSearch4Record", get(|s: State<AppState>, r: Request| run(s, r, calls::recordings)))
+        .route("/record/recordDownload", get(|s: State<AppState>, r: Request| run_raw(s, r, calls::download)))
 }
 
 /// What an endpoint sees: the services, the token's tenant, the parameters.
@@ -40,6 +49,8 @@ pub(crate) struct Ctx {
     pub svc: Services,
     pub tenant: Tenant,
     pub params: Params,
+    pub state: AppState,
+    pub headers: HeaderMap,
 }
 
 /// An open95 error answer.
@@ -52,6 +63,11 @@ pub(crate) struct Open95Error {
 }
 
 impl Open95Error {
+    /// An error with its own HTTP status and code.
+    pub fn with_status(status: StatusCode, code: i64, message: String) -> Self {
+        Self { status, code, message, challenge: None }
+    }
+
     /// A bad parameter: code 1001, HTTP 400.
     pub fn param(message: impl Into<String>) -> Self {
         Self { status: StatusCode::BAD_REQUEST, code: 1001, message: message.into(), challenge: None }
@@ -130,6 +146,28 @@ fn bearer(headers: &HeaderMap, params: &Params) -> Option<String> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
 }
 
+/// Reads the parameters and checks the token and its scope.
+async fn authenticate(state: &AppState, parts: &axum::http::request::Parts, body: Body) -> Result<Ctx, Open95Error> {
+    let bytes: Bytes = axum::body::to_bytes(body, crate::body::MAX_BODY)
+        .await
+        .map_err(|_| Open95Error::param("请求体过大 (body too large)"))?;
+    let params = Params::parse(parts.uri.query(), &parts.headers, &bytes)?;
+    let token = bearer(&parts.headers, &params).unwrap_or_default();
+    let need = if parts.method == Method::GET { Scope::Read } else { Scope::Write };
+    let svc = state.services.clone();
+    let tenant_id = svc.check_token(&token, need).await?.map_err(Open95Error::token)?;
+    let tenant = svc.tenant_by_id(tenant_id).await?;
+    Ok(Ctx { svc, tenant, params, state: state.clone(), headers: parts.headers.clone() })
+}
+
+fn error_answer(xml: bool, e: Open95Error) -> Response {
+    let mut resp = answer(xml, e.status, envelope(None, e.code, &e.message));
+    if let Some(c) = e.challenge {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
+    }
+    resp
+}
+
 /// Runs an endpoint: reads the parameters, checks the token and its scope, wraps the answer.
 async fn run<F, Fut>(State(state): State<AppState>, req: Request, endpoint: F) -> Response
 where
@@ -138,28 +176,24 @@ where
 {
     let (parts, body) = req.into_parts();
     let xml = wants_xml(&parts.headers);
-    let result = async {
-        let bytes: Bytes = axum::body::to_bytes(body, crate::body::MAX_BODY)
-            .await
-            .map_err(|_| Open95Error::param("请求体过大 (body too large)"))?;
-        let params = Params::parse(parts.uri.query(), &parts.headers, &bytes)?;
-        let token = bearer(&parts.headers, &params).unwrap_or_default();
-        let need = if parts.method == Method::GET { Scope::Read } else { Scope::Write };
-        let svc = state.services.clone();
-        let tenant_id = svc.check_token(&token, need).await?.map_err(Open95Error::token)?;
-        let tenant = svc.tenant_by_id(tenant_id).await?;
-        endpoint(Ctx { svc, tenant, params }).await
-    }
-    .await;
+    let result = async { endpoint(authenticate(&state, &parts, body).await?).await }.await;
     match result {
         Ok(data) => answer(xml, StatusCode::OK, envelope(data, 0, "成功")),
-        Err(e) => {
-            let mut resp = answer(xml, e.status, envelope(None, e.code, &e.message));
-            if let Some(c) = e.challenge {
-                resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
-            }
-            resp
-        }
+        Err(e) => error_answer(xml, e),
+    }
+}
+
+/// Runs an endpoint that answers with its own body (a download) when it succeeds.
+async fn run_raw<F, Fut>(State(state): State<AppState>, req: Request, endpoint: F) -> Response
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: Future<Output = Result<Response, Open95Error>>,
+{
+    let (parts, body) = req.into_parts();
+    let xml = wants_xml(&parts.headers);
+    match async { endpoint(authenticate(&state, &parts, body).await?).await }.await {
+        Ok(resp) => resp,
+        Err(e) => error_answer(xml, e),
     }
 }
 

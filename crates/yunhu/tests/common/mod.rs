@@ -141,6 +141,9 @@ pub async fn replay(app: &TestApp, c: &Call) -> String {
         trunk: "carrier".into(),
         codeid_1: c.codeid_1.into(),
         codeid_2: String::new(),
+        method: None,
+        task_id: String::new(),
+        call_data: Default::default(),
     })
     .await
     .unwrap();
