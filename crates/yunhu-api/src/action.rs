@@ -50,7 +50,7 @@ impl IntoResponse for Refusal {
 }
 
 async fn handle(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
-    let params = match Params::parse(q.as_deref(), &headers, &body) {
+    let params = match Params::parse(q.as_deref(), &headers, &body).await {
         Ok(p) => p,
         Err(e) => return fail(errno::MISSING, format!("请求无法解析: {}", e.0)).into_response(),
     };

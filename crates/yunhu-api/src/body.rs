@@ -20,8 +20,41 @@ pub struct BodyError(pub String);
 pub struct Params(pub BTreeMap<String, String>);
 
 impl Params {
-    /// Query parameters first, then body parameters over them.
-    pub fn parse(query: Option<&str>, headers: &HeaderMap, body: &Bytes) -> Result<Params, BodyError> {
+    /// Query parameters first, then body parameters over them; a `multipart/form-data` body
+    /// gives its text fields (file fields are for the endpoints that take files).
+    pub async fn parse(query: Option<&str>, headers: &HeaderMap, body: &Bytes) -> Result<Params, BodyError> {
+        let ct = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !ct.to_ascii_lowercase().starts_with("multipart/form-data") {
+            return Self::parse_plain(query, headers, body);
+        }
+        let mut params = Self::parse_plain(query, &HeaderMap::new(), &Bytes::new())?;
+        let request = axum::http::Request::builder()
+            .header(CONTENT_TYPE, ct)
+            .body(axum::body::Body::from(body.clone()))
+            .map_err(|e| BodyError(e.to_string()))?;
+        use axum::extract::FromRequest;
+        let mut form = axum::extract::Multipart::from_request(request, &())
+            .await
+            .map_err(|e| BodyError(format!("multipart body is not valid: {e}")))?;
+        let bad = |e: axum::extract::multipart::MultipartError| BodyError(format!("multipart body is not valid: {e}"));
+        while let Some(field) = form.next_field().await.map_err(bad)? {
+            let (Some(name), None) = (field.name().map(str::to_string), field.file_name()) else { continue };
+            let value = field.text().await.map_err(bad)?;
+            params.0.insert(name, value);
+        }
+        params.check_controls()?;
+        Ok(params)
+    }
+
+    fn check_controls(&self) -> Result<(), BodyError> {
+        // Control characters have no business in a parameter and some databases refuse them.
+        if let Some((k, _)) = self.0.iter().find(|(_, v)| v.chars().any(|c| c.is_control() && c != '\n' && c != '\t')) {
+            return Err(BodyError(format!("parameter {k} contains control characters")));
+        }
+        Ok(())
+    }
+
+    fn parse_plain(query: Option<&str>, headers: &HeaderMap, body: &Bytes) -> Result<Params, BodyError> {
         let mut map = BTreeMap::new();
         if let Some(q) = query {
             for (k, v) in form_urlencoded(q.as_bytes()) {
@@ -41,11 +74,9 @@ impl Params {
             };
             map.extend(pairs);
         }
-        // Control characters have no business in a parameter and some databases refuse them.
-        if let Some((k, _)) = map.iter().find(|(_, v)| v.chars().any(|c| c.is_control() && c != '\n' && c != '\t')) {
-            return Err(BodyError(format!("parameter {k} contains control characters")));
-        }
-        Ok(Params(map))
+        let params = Params(map);
+        params.check_controls()?;
+        Ok(params)
     }
 
     /// A parameter's trimmed value; empty counts as absent.
@@ -218,7 +249,24 @@ mod tests {
     fn parse(ct: &str, body: &str) -> Result<Params, BodyError> {
         let mut h = HeaderMap::new();
         h.insert(CONTENT_TYPE, ct.parse().unwrap());
-        Params::parse(Some("a=1&b=x%20y"), &h, &Bytes::from(body.to_string()))
+        Params::parse_plain(Some("a=1&b=x%20y"), &h, &Bytes::from(body.to_string()))
+    }
+
+    #[tokio::test]
+    async fn reads_the_text_fields_of_multipart_form_data() {
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_TYPE, "multipart/form-data; boundary=XyZ".parse().unwrap());
+        let body = "--XyZ\r\nContent-Disposition: form-data; name=\"service\"\r\n\r\nApp.Sip_Cdr.GetBill\r\n\
+                    --XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.csv\"\r\n\r\n1,2\r\n\
+                    --XyZ\r\nContent-Disposition: form-data; name=\"b\"\r\n\r\n张三\r\n--XyZ--\r\n";
+        let p = Params::parse(Some("a=1&b=q"), &h, &Bytes::from(body)).await.unwrap();
+        assert_eq!(
+            (p.get("service"), p.get("a"), p.get("b"), p.get("f")),
+            (Some("App.Sip_Cdr.GetBill"), Some("1"), Some("张三"), None)
+        );
+        h.insert(CONTENT_TYPE, "multipart/form-data; boundary=XyZ".parse().unwrap());
+        let control = "--XyZ\r\nContent-Disposition: form-data; name=\"c\"\r\n\r\na\u{1}b\r\n--XyZ--\r\n";
+        assert!(Params::parse(None, &h, &Bytes::from(control)).await.is_err());
     }
 
     #[test]

@@ -97,7 +97,7 @@ async fn signed(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<(Tenant, Params), CrmError> {
-    let params = Params::parse(query, headers, body).map_err(|e| refuse(400, e.0))?;
+    let params = Params::parse(query, headers, body).await.map_err(|e| refuse(400, e.0))?;
     let checked =
         state.services.check_crm_sign(params.get("email"), params.get("timestamp"), params.get("sign")).await.map_err(
             |e| {

@@ -8,6 +8,7 @@ pub mod body;
 pub mod crm;
 pub mod open95;
 mod recordings;
+pub mod sipcdr;
 
 use axum::Router;
 use yunhu_cc::Services;
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(action::routes())
         .merge(crm::routes())
         .merge(recordings::routes())
+        .merge(sipcdr::routes())
         .layer(axum::extract::DefaultBodyLimit::max(body::MAX_BODY))
         .with_state(state)
 }

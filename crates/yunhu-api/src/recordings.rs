@@ -120,8 +120,9 @@ async fn signed_download(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let params =
-        crate::body::Params::parse(query.as_deref(), &HeaderMap::new(), &axum::body::Bytes::new()).unwrap_or_default();
+    let params = crate::body::Params::parse(query.as_deref(), &HeaderMap::new(), &axum::body::Bytes::new())
+        .await
+        .unwrap_or_default();
     let int = |n: &str| params.get(n).and_then(|v| v.parse::<i64>().ok());
     let (Some(tenant), Some(expires), Some(sig)) = (int("tenant"), int("expires"), params.get("sig")) else {
         return (StatusCode::FORBIDDEN, "a signed recording URL is needed").into_response();

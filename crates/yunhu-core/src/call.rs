@@ -183,6 +183,8 @@ pub const ALL_CAUSES: [Cause; 9] = [
 /// What happened in a call. Stored as the event log's `kind` (snake case) and JSON data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+// One `Created` per call, moved straight into the log: boxing it would buy nothing but noise.
+#[allow(clippy::large_enum_variant)]
 pub enum CallEventKind {
     /// A call was asked for (click-to-call and the like).
     Created {

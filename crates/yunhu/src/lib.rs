@@ -64,6 +64,8 @@ pub struct Running {
     pub services: Services,
     /// Where SIP listens, when telephony runs.
     pub sip_addr: Option<SocketAddr>,
+    /// The switch, when telephony runs.
+    pub switch: Option<yunhu_cc::switch::Switch>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -119,7 +121,7 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
     let state = AppState {
         services: services.clone(),
         admin_token: admin_token(config)?.into(),
-        switch,
+        switch: switch.clone(),
         recordings_dir: config.recordings_dir(),
     };
     let listener = tokio::net::TcpListener::bind(&config.http_listen)
@@ -136,7 +138,7 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
             .await
     });
     tracing::info!(%http_addr, "yunhu HTTP listening");
-    Ok(Running { http_addr, services, sip_addr, shutdown: tx, task })
+    Ok(Running { http_addr, services, sip_addr, switch, shutdown: tx, task })
 }
 
 /// Applies a provisioning file.

@@ -19,7 +19,12 @@ fn ids(v: &Value) -> Vec<i64> {
 
 #[tokio::test]
 async fn get_cdr_list_filters_pages_and_spells_the_seed_fields() {
-    let app = start(&yunhu_store::testing::scratch_sqlite_url()).await;
+    for url in common::backends().await {
+        cdr_checks(start(&url).await).await;
+    }
+}
+
+async fn cdr_checks(app: TestApp) {
     let (a, b) = (TenantId(10001), TenantId(10002));
     let calls = [
         Call {
@@ -30,6 +35,7 @@ async fn get_cdr_list_filters_pages_and_spells_the_seed_fields() {
             codeid_1: "x",
             answered: true,
             cause: Cause::NormalClearing,
+            ..Call::new(a, "")
         },
         Call {
             tenant: a,
@@ -39,6 +45,7 @@ async fn get_cdr_list_filters_pages_and_spells_the_seed_fields() {
             codeid_1: "y",
             answered: false,
             cause: Cause::UserBusy,
+            ..Call::new(a, "")
         },
         Call {
             tenant: b,
@@ -48,6 +55,7 @@ async fn get_cdr_list_filters_pages_and_spells_the_seed_fields() {
             codeid_1: "x",
             answered: true,
             cause: Cause::NormalClearing,
+            ..Call::new(a, "")
         },
         Call {
             tenant: a,
@@ -57,6 +65,7 @@ async fn get_cdr_list_filters_pages_and_spells_the_seed_fields() {
             codeid_1: "",
             answered: true,
             cause: Cause::NormalClearing,
+            ..Call::new(a, "")
         },
         Call {
             tenant: a,
@@ -66,6 +75,7 @@ async fn get_cdr_list_filters_pages_and_spells_the_seed_fields() {
             codeid_1: "x",
             answered: false,
             cause: Cause::NoAnswer,
+            ..Call::new(a, "")
         },
     ];
     let mut made = Vec::new();

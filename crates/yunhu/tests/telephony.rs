@@ -347,7 +347,10 @@ async fn click_to_call_rings_the_agent_then_the_customer_and_records_both() {
     assert!((secs * 1000.0 - talk_ms).abs() < 700.0, "recording {secs}s vs talk {talk_ms}ms");
     assert!(voiced(&left) > 0.7 && voiced(&right) > 0.7, "left {} right {}", voiced(&left), voiced(&right));
     let got = action(&app, &[("action", "GetRecord"), ("uniqueid", &call_id)]).await;
-    assert_eq!(got["data"][0]["path"], format!("/recordings/{}", r.recording));
+    let url = got["data"][0]["path"].as_str().unwrap();
+    assert!(url.starts_with(&app.url(&format!("/recordings/{}?", r.recording))), "{url}");
+    let fetched = app.http.get(url).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(fetched.as_ref(), std::fs::read(&path).unwrap().as_slice(), "GetRecord's address serves the WAV");
     let kinds: Vec<String> =
         events_of(&app, &call_id).await.iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect();
     for k in [

@@ -151,7 +151,7 @@ async fn authenticate(state: &AppState, parts: &axum::http::request::Parts, body
     let bytes: Bytes = axum::body::to_bytes(body, crate::body::MAX_BODY)
         .await
         .map_err(|_| Open95Error::param("请求体过大 (body too large)"))?;
-    let params = Params::parse(parts.uri.query(), &parts.headers, &bytes)?;
+    let params = Params::parse(parts.uri.query(), &parts.headers, &bytes).await?;
     let token = bearer(&parts.headers, &params).unwrap_or_default();
     let need = if parts.method == Method::GET { Scope::Read } else { Scope::Write };
     let svc = state.services.clone();

@@ -25,7 +25,7 @@ pub(super) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let params = match Params::parse(query.as_deref(), &headers, &body) {
+    let params = match Params::parse(query.as_deref(), &headers, &body).await {
         Ok(p) => p,
         Err(e) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &e.0),
     };

@@ -124,6 +124,30 @@ pub struct Call {
     pub codeid_1: &'static str,
     pub answered: bool,
     pub cause: Cause,
+    /// Custom data of the request that placed it.
+    pub call_data: &'static [(&'static str, &'static str)],
+    /// Keys the customer presses while talking.
+    pub digits: &'static str,
+    /// Who hangs up.
+    pub hangup: HangupSide,
+}
+
+impl Call {
+    /// An answered outbound call of tenant 777777's staff 1001, the customer hanging up.
+    pub fn new(tenant: TenantId, customer: &'static str) -> Call {
+        Call {
+            tenant,
+            direction: "outbound",
+            staff: "1001",
+            customer,
+            codeid_1: "",
+            answered: true,
+            cause: Cause::NormalClearing,
+            call_data: &[],
+            digits: "",
+            hangup: HangupSide::Customer,
+        }
+    }
 }
 
 /// Replays one call's events: rings 2 s, talks 10 s if answered; returns its id.
@@ -143,7 +167,7 @@ pub async fn replay(app: &TestApp, c: &Call) -> String {
         codeid_2: String::new(),
         method: None,
         task_id: String::new(),
-        call_data: Default::default(),
+        call_data: c.call_data.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
     })
     .await
     .unwrap();
@@ -156,10 +180,14 @@ pub async fn replay(app: &TestApp, c: &Call) -> String {
         }
     }
     if c.answered {
-        ev(CallEventKind::RecordingStarted { path: format!("777777/{id}.wav") }).await.unwrap();
+        let corp = svc.tenant_by_id(c.tenant).await.unwrap().corp_id;
+        ev(CallEventKind::RecordingStarted { path: format!("{corp}/{id}.wav") }).await.unwrap();
+        for digit in c.digits.chars() {
+            ev(CallEventKind::Dtmf { side: Side::Customer, digit: digit.to_string() }).await.unwrap();
+        }
         tick(10);
     }
-    ev(CallEventKind::HungUp { cause: c.cause, side: HangupSide::Customer }).await.unwrap();
+    ev(CallEventKind::HungUp { cause: c.cause, side: c.hangup }).await.unwrap();
     svc.project_call(c.tenant, &id).await.unwrap();
     tick(60);
     id

@@ -1,0 +1,322 @@
+//! The sipcdr dialect (seed 001 and the App.Sip_* family its clients use): one URL taking
+//! `POST` form data (urlencoded or multipart), `service=` choosing the call; answers in the
+//! PhalApi envelope `{"ret":200,"data":{"status":0,"desc":...,"result":...,"reqtime","rsptime"},"msg":""}`.
+//!
+//! URL: `POST /` (the seed's client posts to the server's root), also `/index.php` and `/sipcdr`.
+//!
+//! `ret`: 200 handled (then `data.status` 0 success, 1 failure with the reason in `desc`),
+//! 400 illegal request (unknown service, missing or malformed parameter; `msg` says which),
+//! 500 server error, 600 token missing, invalid or expired, 601 appid / accesskey refused.
+//!
+//! Services: `App.Sip_Auth.Login` (appid, accesskey → token, valid 12 h), `App.Sip_Cdr.GetBill`,
+//! `App.Sip_Cdr.GetRecodeFile` (filename → a signed download address, valid 24 h),
+//! `App.Sip_Call.MakeCall` (extnumber, destnumber, and the custom data GetBill filters by).
+//!
+//! GetBill codes. `direction`: `callin` (a customer called in), `callout` (everything else).
+//! `callmethod`: 1 extension to extension, 3 API call, 5 predictive, 0 inbound (a filter of 0
+//! means any method). `hangupdirection`: 10040 the caller hung up, 10041 the callee hung up,
+//! 10007 yunhu ended the call. `hangupcause`:
+//!
+//! | cause | code |
+//! |---|---|
+//! | NORMAL_CLEARING | 10001 normal |
+//! | ORIGINATOR_CANCEL | 10002 cancelled |
+//! | CALL_REJECTED | 10003 refused |
+//! | NORMAL_TEMPORARY_FAILURE | 10004 trunk failure |
+//! | USER_BUSY | 10006 busy |
+//! | SUBSCRIBER_ABSENT | 10008 extension not registered |
+//! | UNALLOCATED_NUMBER | 10014 not found |
+//! | RECOVERY_ON_TIMER_EXPIRE | 10015 request timeout |
+//! | NO_ANSWER | 10016 no answer |
+//! | (unknown) | 10031 unknown |
+//!
+//! `syncflag` 1 returns only records this appid has not fetched, oldest first, and marks the
+//! ones returned as fetched (so a client asks page 1 until it comes back empty); 2 only fetched
+//! ones; 3 all.
+
+use crate::AppState;
+use crate::body::Params;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use yunhu_cc::Tenant;
+use yunhu_cc::calls::{CallRecordFilter, StoredCallRecord};
+use yunhu_core::call::{CallMethod, Cause, HangupSide};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route("/", post(handle)).route("/index.php", post(handle)).route("/sipcdr", post(handle))
+}
+
+/// The custom data keys a call can carry and GetBill filters by.
+pub const CUSTOM_KEYS: [&str; 4] = ["userid", "memberid", "chengshudu", "customuuid"];
+
+/// A refusal: `ret` and `msg`.
+struct Refusal(u16, String);
+
+fn illegal(msg: impl Into<String>) -> Refusal {
+    Refusal(400, format!("非法请求: {}", msg.into()))
+}
+
+fn internal(e: yunhu_cc::CcError) -> Refusal {
+    tracing::error!(error = %e, "sipcdr");
+    Refusal(500, "服务器内部错误".into())
+}
+
+/// What a service answers: success with a result, or a handled failure (`status` 1).
+enum Outcome {
+    Done(&'static str, Value),
+    Failed(String),
+}
+
+fn envelope(ret: u16, data: Value, msg: &str) -> Response {
+    let body = json!({ "ret": ret, "data": data, "msg": msg });
+    ([(header::CONTENT_TYPE, "application/json;charset=utf-8")], body.to_string()).into_response()
+}
+
+async fn handle(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    let reqtime = state.services.clock().now().timestamp();
+    let result = async {
+        let params = Params::parse(q.as_deref(), &headers, &body).await.map_err(|e| illegal(e.0))?;
+        let service = params.get("service").ok_or_else(|| illegal("缺少参数 service"))?.to_string();
+        // PhalApi matches service names without regard to case.
+        match service.to_ascii_lowercase().as_str() {
+            "app.sip_auth.login" => login(&state, &params).await,
+            "app.sip_cdr.getbill" => get_bill(&state, &params, &headers).await,
+            "app.sip_cdr.getrecodefile" => record_file(&state, &params, &headers).await,
+            "app.sip_call.makecall" => make_call(&state, &params).await,
+            _ => Err(illegal(format!("服务 {service} 不存在"))),
+        }
+    }
+    .await;
+    let rsptime = state.services.clock().now().timestamp();
+    match result {
+        Ok(Outcome::Done(desc, result)) => envelope(
+            200,
+            json!({ "status": 0, "desc": desc, "result": result, "reqtime": reqtime, "rsptime": rsptime }),
+            "",
+        ),
+        Ok(Outcome::Failed(desc)) => envelope(
+            200,
+            json!({ "status": 1, "desc": desc, "result": null, "reqtime": reqtime, "rsptime": rsptime }),
+            "",
+        ),
+        Err(Refusal(ret, msg)) => envelope(ret, json!({}), &msg),
+    }
+}
+
+async fn login(state: &AppState, params: &Params) -> Result<Outcome, Refusal> {
+    let (Some(appid), Some(key)) = (params.get("appid"), params.get("accesskey")) else {
+        return Err(illegal("缺少参数 appid 或 accesskey"));
+    };
+    match state.services.issue_dialect_token("sipcdr", appid, key).await.map_err(internal)? {
+        Some((_, token)) => Ok(Outcome::Done("登录成功", json!({ "token": token }))),
+        None => Err(Refusal(601, "appid 未授权或 accesskey 错误".into())),
+    }
+}
+
+/// The tenant and appid behind the request's token.
+async fn authorised(state: &AppState, params: &Params) -> Result<(Tenant, String), Refusal> {
+    let token = params.get("token").ok_or_else(|| Refusal(600, "缺少 token".into()))?;
+    state
+        .services
+        .check_dialect_token("sipcdr", token)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| Refusal(600, "token 无效或已过期, 请重新登录".into()))
+}
+
+fn int(params: &Params, name: &str, default: i64, range: std::ops::RangeInclusive<i64>) -> Result<i64, Refusal> {
+    let v = match params.get(name) {
+        None => default,
+        Some(v) => v.parse().map_err(|_| illegal(format!("{name} 必须是整数: {v}")))?,
+    };
+    if !range.contains(&v) {
+        return Err(illegal(format!("{name} 应在 {}-{}: {v}", range.start(), range.end())));
+    }
+    Ok(v)
+}
+
+fn zone(tenant: &Tenant) -> chrono_tz::Tz {
+    yunhu_core::time::zone_or_default(&tenant.time_zone)
+}
+
+fn hangup_cause(cause: Option<Cause>) -> i64 {
+    match cause {
+        Some(Cause::NormalClearing) => 10001,
+        Some(Cause::OriginatorCancel) => 10002,
+        Some(Cause::CallRejected) => 10003,
+        Some(Cause::NormalTemporaryFailure) => 10004,
+        Some(Cause::UserBusy) => 10006,
+        Some(Cause::SubscriberAbsent) => 10008,
+        Some(Cause::UnallocatedNumber) => 10014,
+        Some(Cause::RecoveryOnTimerExpire) => 10015,
+        Some(Cause::NoAnswer) => 10016,
+        None => 10031,
+    }
+}
+
+fn call_method(m: CallMethod) -> i64 {
+    match m {
+        CallMethod::Internal => 1,
+        CallMethod::Api | CallMethod::Preview => 3,
+        CallMethod::Predictive => 5,
+        CallMethod::Inbound => 0,
+    }
+}
+
+fn methods_of(code: i64) -> Vec<CallMethod> {
+    yunhu_core::call::ALL_METHODS.into_iter().filter(|m| call_method(*m) == code).collect()
+}
+
+fn bill(tenant: &Tenant, s: &StoredCallRecord, download_host: &str) -> Value {
+    let r = &s.record;
+    let time = |ms: Option<i64>| ms.map(|t| yunhu_core::time::format_in_zone(t, zone(tenant), "%Y-%m-%d %H:%M:%S"));
+    let start = r.started_at();
+    let end = r.customer_leg.end.or(r.agent.end);
+    let inbound = r.method == CallMethod::Inbound;
+    // In a callout the agent's side placed the call; in a callin the customer did.
+    let hangup_direction = match (r.hangup_side, inbound) {
+        (Some(HangupSide::System) | None, _) => 10007,
+        (Some(HangupSide::Agent), false) | (Some(HangupSide::Customer), true) => 10040,
+        (Some(HangupSide::Agent), true) | (Some(HangupSide::Customer), false) => 10041,
+    };
+    let custom = |k: &str| r.call_data.get(k).cloned().unwrap_or_default();
+    json!({
+        "id": s.id,
+        "extnumber": r.extension,
+        "destnumber": r.customer,
+        "displaynumber": r.caller_id,
+        "starttime": time(Some(start)),
+        "answertime": time(r.customer_leg.answer.filter(|_| r.connected())),
+        "endtime": time(end),
+        "duration": end.map(|e| (e - start).max(0) / 1000).unwrap_or(0),
+        // 通话时长: the seconds both sides talked (as action's billsec_int, crm's duration).
+        "billsec": r.talk_secs,
+        "direction": if inbound { "callin" } else { "callout" },
+        "callmethod": call_method(r.method),
+        "userid": custom("userid"),
+        "memberid": custom("memberid"),
+        "chengshudu": custom("chengshudu"),
+        "customuuid": custom("customuuid"),
+        "recordfilename": r.recording,
+        "downloadip": if r.recording.is_empty() { "" } else { download_host },
+        "hangupdirection": hangup_direction,
+        "hangupcause": hangup_cause(r.cause),
+        "userkey": r.digits,
+    })
+}
+
+async fn get_bill(state: &AppState, params: &Params, headers: &HeaderMap) -> Result<Outcome, Refusal> {
+    let (tenant, appid) = authorised(state, params).await?;
+    let time = |name: &str| -> Result<i64, Refusal> {
+        let v = params.get(name).ok_or_else(|| illegal(format!("缺少参数 {name}")))?;
+        yunhu_core::time::parse_local(v, zone(&tenant))
+            .ok_or_else(|| illegal(format!("{name} 格式应为 yyyy-mm-dd hh:mm:ss: {v}")))
+    };
+    let (from, to) = (time("starttime")?, time("endtime")?);
+    let syncflag = int(params, "syncflag", 1, 1..=3)?;
+    let direction = int(params, "direction", 3, 1..=3)?;
+    let callmethod = int(params, "callmethod", 0, 0..=6)?;
+    let page = int(params, "currentpage", 1, 1..=i64::MAX)?;
+    let size = int(params, "itemsperpage", 10, 1..=1000)?;
+    let mut filter = CallRecordFilter {
+        from_ms: Some(from),
+        to_ms: Some(to),
+        customer: params.get("destnumber").map(str::to_string),
+        extensions: params
+            .get("extnumber")
+            .map(|v| v.split(',').map(str::trim).filter(|e| !e.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default(),
+        call_data: CUSTOM_KEYS.iter().filter_map(|k| params.get(k).map(|v| (k.to_string(), v.to_string()))).collect(),
+        fetched_by: match syncflag {
+            1 => Some((appid.clone(), false)),
+            2 => Some((appid.clone(), true)),
+            _ => None,
+        },
+        ascending: syncflag == 1,
+        offset: (page - 1).saturating_mul(size),
+        ..Default::default()
+    };
+    let mut nothing = false;
+    match direction {
+        1 => filter.methods = vec![CallMethod::Inbound],
+        2 => filter.methods = yunhu_core::call::ALL_METHODS.into_iter().filter(|m| *m != CallMethod::Inbound).collect(),
+        _ => {}
+    }
+    if callmethod != 0 {
+        let by_method = methods_of(callmethod);
+        filter.methods = if filter.methods.is_empty() {
+            by_method
+        } else {
+            filter.methods.into_iter().filter(|m| by_method.contains(m)).collect()
+        };
+        nothing = filter.methods.is_empty();
+    }
+    let svc = &state.services;
+    let (total, rows) = if nothing {
+        (0, Vec::new())
+    } else {
+        let total = svc.count_call_records(tenant.id, &filter).await.map_err(internal)?;
+        let rows = svc.list_call_records(tenant.id, &filter, size).await.map_err(|e| match e {
+            yunhu_cc::CcError::Invalid(m) => illegal(m),
+            e => internal(e),
+        })?;
+        (total, rows)
+    };
+    if syncflag == 1 {
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        svc.mark_fetched(tenant.id, &appid, &ids).await.map_err(internal)?;
+    }
+    // `downloadip`: the host recordings are fetched from (GetRecodeFile gives the full address).
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let bills: Vec<Value> = rows.iter().map(|r| bill(&tenant, r, &host)).collect();
+    Ok(Outcome::Done(
+        "获取成功",
+        json!({ "totalitems": total, "currentpage": page, "itemsperpage": size, "bills": bills }),
+    ))
+}
+
+async fn record_file(state: &AppState, params: &Params, headers: &HeaderMap) -> Result<Outcome, Refusal> {
+    let (tenant, _) = authorised(state, params).await?;
+    let name = params.get("filename").ok_or_else(|| illegal("缺少参数 filename"))?;
+    let found = state.services.recording_file(tenant.id, &state.recordings_dir, name).await.map_err(internal)?;
+    match found {
+        Some(file) => {
+            let url = crate::recordings::absolute(headers, &state.services.recording_url(tenant.id, &file.name));
+            Ok(Outcome::Done("获取成功", json!({ "filename": file.name, "url": url })))
+        }
+        None => Ok(Outcome::Failed(format!("1029 录音文件不存在: {name}"))),
+    }
+}
+
+async fn make_call(state: &AppState, params: &Params) -> Result<Outcome, Refusal> {
+    let (tenant, _) = authorised(state, params).await?;
+    let (Some(ext), Some(dest)) = (params.get("extnumber"), params.get("destnumber")) else {
+        return Err(illegal("缺少参数 extnumber 或 destnumber"));
+    };
+    let Some(switch) = &state.switch else { return Ok(Outcome::Failed("1001 呼叫服务未启动".into())) };
+    let call_data: BTreeMap<String, String> =
+        CUSTOM_KEYS.iter().filter_map(|k| params.get(k).map(|v| (k.to_string(), v.to_string()))).collect();
+    let context = yunhu_cc::switch::CallContext { call_data, ..Default::default() };
+    match switch.click_to_call(&tenant, ext, dest, context).await {
+        Ok(call_id) => Ok(Outcome::Done("呼叫成功", json!({ "callid": call_id }))),
+        Err(e) => Ok(Outcome::Failed(dial_failure(&e))),
+    }
+}
+
+fn dial_failure(e: &yunhu_cc::switch::DialError) -> String {
+    use yunhu_cc::switch::DialError as D;
+    match e {
+        D::NoStaff(x) => format!("1012 分机不存在: {x}"),
+        D::NotRegistered(x) => format!("1014 分机未注册: {x}"),
+        D::NotLoggedIn(x) => format!("1003 坐席未登录: {x}"),
+        D::Busy(x) => format!("1003 分机正在通话: {x}"),
+        D::BadNumber(x) => format!("1002 号码不正确: {x}"),
+        other => format!("1003 呼叫失败: {other}"),
+    }
+}
