@@ -17,6 +17,7 @@ pub enum Backend {
 pub struct Db {
     pub(crate) pool: AnyPool,
     backend: Backend,
+    pub(crate) memo: std::sync::Arc<crate::memo::Memo>,
 }
 
 impl Db {
@@ -49,9 +50,14 @@ impl Db {
             options
         };
         let pool = options.connect(url).await?;
-        let db = Db { pool, backend };
+        let db = Db { pool, backend, memo: Default::default() };
         migrations::run(&db).await?;
         Ok(db)
+    }
+
+    /// The connection pool, for benchmarks that time bare SQL beside the services.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     /// The engine behind this pool.

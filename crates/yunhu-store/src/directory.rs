@@ -178,6 +178,7 @@ impl Db {
                 .execute(&self.pool)
                 .await
                 .map_err(|e| StoreError::classify(e, &what))?;
+                self.memo.invalidate();
                 Ok((t.id, Change::Updated))
             }
             None => {
@@ -195,6 +196,7 @@ impl Db {
                 .fetch_one(&self.pool)
                 .await
                 .map_err(|e| StoreError::classify(e, &what))?;
+                self.memo.invalidate();
                 Ok((TenantId(id), Change::Created))
             }
         }
@@ -211,11 +213,14 @@ impl Db {
 
     /// The live tenant with numeric id `id`.
     pub async fn tenant_by_id(&self, id: TenantId) -> Result<Option<Tenant>> {
-        let r = sqlx::query(&format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1 AND deleted = 0"))
-            .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await?;
-        r.as_ref().map(tenant_from).transpose()
+        let load = async {
+            let r = sqlx::query(&format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1 AND deleted = 0"))
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?;
+            r.as_ref().map(tenant_from).transpose()
+        };
+        self.memo.get(format!("tenant\0{}", id.0), load).await
     }
 
     /// Every live tenant, by corp id.
@@ -233,11 +238,17 @@ impl Db {
             .bind(now_ms)
             .execute(&self.pool)
             .await?;
+        self.memo.invalidate();
         Ok(done.rows_affected() > 0)
     }
 
     /// The tenant and stored secret of a live credential of `kind` named `principal`.
     pub async fn credential_by_principal(&self, kind: &str, principal: &str) -> Result<Option<(TenantId, String)>> {
+        let key = format!("credential\0{kind}\0{principal}");
+        self.memo.get(key, self.load_credential(kind, principal)).await
+    }
+
+    async fn load_credential(&self, kind: &str, principal: &str) -> Result<Option<(TenantId, String)>> {
         let r = sqlx::query(
             "SELECT c.tenant_id, c.secret FROM tenant_credentials c JOIN tenants t ON t.id = c.tenant_id \
              WHERE c.kind = $1 AND c.principal = $2 AND c.deleted = 0 AND t.deleted = 0",
@@ -292,6 +303,7 @@ impl Db {
         .bind(expires_at)
         .execute(&self.pool)
         .await?;
+        self.memo.invalidate();
         Ok(())
     }
 
@@ -305,11 +317,16 @@ impl Db {
         .bind(client_id)
         .execute(&self.pool)
         .await?;
+        self.memo.invalidate();
         Ok(())
     }
 
     /// The grant behind a token hash, if a live client of a live tenant holds it.
     pub async fn token_grant(&self, token_hash: &str) -> Result<Option<TokenGrant>> {
+        self.memo.get(format!("grant\0{token_hash}"), self.load_token_grant(token_hash)).await
+    }
+
+    async fn load_token_grant(&self, token_hash: &str) -> Result<Option<TokenGrant>> {
         let r = sqlx::query(
             "SELECT c.tenant_id, c.client_id, c.token_scopes, c.token_expires_at FROM api_clients c \
              JOIN tenants t ON t.id = c.tenant_id WHERE c.token_hash = $1 AND c.deleted = 0 AND t.deleted = 0",
@@ -410,6 +427,11 @@ impl Db {
 
     /// The queue codes a staff member belongs to, sorted.
     pub async fn staff_queue_codes(&self, tenant: TenantId, user_code: &str) -> Result<Vec<String>> {
+        let key = format!("staff_queues\0{}\0{user_code}", tenant.0);
+        self.memo.get(key, self.load_staff_queue_codes(tenant, user_code)).await
+    }
+
+    async fn load_staff_queue_codes(&self, tenant: TenantId, user_code: &str) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT queue_code FROM staff_queues WHERE tenant_id = $1 AND user_code = $2 ORDER BY queue_code",
         )
@@ -449,6 +471,7 @@ impl Db {
                 .await?;
         }
         tx.commit().await?;
+        self.memo.invalidate();
         Ok(true)
     }
 

@@ -7,6 +7,7 @@
 pub mod calls;
 mod db;
 pub mod directory;
+mod memo;
 mod migrations;
 mod rows;
 pub mod testing;

@@ -166,6 +166,7 @@ impl Db {
                     q = bind_val(q, v);
                 }
                 q.execute(&self.pool).await.map_err(|e| StoreError::classify(e, &what))?;
+                self.memo.invalidate();
                 Ok(Change::Updated)
             }
             None => {
@@ -180,6 +181,7 @@ impl Db {
                     q = bind_val(q, v);
                 }
                 q.execute(&self.pool).await.map_err(|e| StoreError::classify(e, &what))?;
+                self.memo.invalidate();
                 Ok(Change::Created)
             }
         }
@@ -196,18 +198,23 @@ impl Db {
         for k in key {
             q = bind_val(q, k);
         }
-        Ok(q.execute(&self.pool).await?.rows_affected() > 0)
+        let done = q.execute(&self.pool).await?.rows_affected() > 0;
+        self.memo.invalidate();
+        Ok(done)
     }
 
     /// The tenant's live rows of `table`, in key order.
     pub async fn list_rows(&self, tenant: TenantId, table: &Table) -> Result<Vec<Row>> {
-        let sql = format!(
-            "SELECT {} FROM {} WHERE tenant_id = $1 AND deleted = 0 ORDER BY {}",
-            col_list(table),
-            table.name,
-            table.key.join(", ")
-        );
-        let rows = sqlx::query(&sql).bind(tenant.0).fetch_all(&self.pool).await?;
-        rows.iter().map(|r| decode(r, table)).collect()
+        let load = async {
+            let sql = format!(
+                "SELECT {} FROM {} WHERE tenant_id = $1 AND deleted = 0 ORDER BY {}",
+                col_list(table),
+                table.name,
+                table.key.join(", ")
+            );
+            let rows = sqlx::query(&sql).bind(tenant.0).fetch_all(&self.pool).await?;
+            rows.iter().map(|r| decode(r, table)).collect()
+        };
+        self.memo.get(format!("rows\0{}\0{}", tenant.0, table.name), load).await
     }
 }

@@ -1,0 +1,334 @@
+//! Call-record listing benchmark: fills a database with generated call records (once; later
+//! runs reuse it), starts yunhu on it, and times each dialect's list request over HTTP beside
+//! the bare SQL that request runs, on the same database in the same process.
+//!
+//! `cargo run --release -p yunhu --example listing_bench -- <sqlite|postgres> <records> <dir>`
+
+use std::time::{Duration, Instant};
+use yunhu_store::calls::{CallRecordFilter, bind_all};
+use yunhu_store::{Backend, Db};
+
+/// First call of the generated history: 2026-01-01 00:00 Asia/Shanghai, one call every 3 s.
+const BASE_MS: i64 = 1_767_196_800_000;
+const STEP_MS: i64 = 3_000;
+const ROUNDS: usize = 400;
+
+fn generate_sql(backend: Backend, from: i64, to: i64) -> String {
+    // Extensions 1001-1200, customers 138xxxxxxxx, 60 % answered and recorded, one in ten inbound.
+    let (series, pad, text) = match backend {
+        Backend::Sqlite => (
+            format!(
+                "WITH RECURSIVE seq(n) AS (SELECT {from} UNION ALL SELECT n + 1 FROM seq WHERE n < {to}) SELECT * FROM seq"
+            ),
+            "substr('00000000' || (n % 100000000), -8, 8)",
+            "CAST(n AS TEXT)",
+        ),
+        Backend::Postgres => (
+            format!("SELECT generate_series({from}::bigint, {to}::bigint) AS n"),
+            "lpad((n % 100000000)::text, 8, '0')",
+            "n::text",
+        ),
+    };
+    let ext = match backend {
+        Backend::Sqlite => "CAST(1001 + n % 200 AS TEXT)",
+        Backend::Postgres => "(1001 + n % 200)::text",
+    };
+    let t = format!("({BASE_MS} + n * {STEP_MS})");
+    format!(
+        "INSERT INTO call_records (tenant_id, call_id, direction, staff, extension, customer, caller_id, trunk, \
+         agent_start, agent_ring, agent_answer, agent_end, customer_start, customer_ring, customer_answer, \
+         customer_end, ring_secs, talk_secs, bill_secs, cause, hangup_side, recording, recording_repaired, \
+         codeid_1, codeid_2, started_at, method, call_data, task_id, digits) \
+         SELECT 10001, 'bench-' || {text}, CASE WHEN n % 10 = 0 THEN 'inbound' ELSE 'outbound' END, {ext}, {ext}, \
+         '138' || {pad}, '53541815', 'carrier', {t}, {t} + 500, {t} + 2000, {t} + 62000, {t} + 2000, {t} + 2500, \
+         CASE WHEN n % 5 < 3 THEN {t} + 8000 END, {t} + 62000, 6, CASE WHEN n % 5 < 3 THEN 54 ELSE 0 END, \
+         CASE WHEN n % 5 < 3 THEN 54 ELSE 0 END, CASE WHEN n % 5 < 3 THEN 'NORMAL_CLEARING' ELSE 'NO_ANSWER' END, \
+         'customer', CASE WHEN n % 5 < 3 THEN '777777/bench/' || {text} || '.wav' ELSE '' END, 0, \
+         'c' || (n % 1000), '', {t}, CASE WHEN n % 10 = 0 THEN 'inbound' ELSE 'api' END, \
+         '{{\"userid\":\"u' || (n % 5000) || '\"}}', '', '' FROM ({series}) s"
+    )
+}
+
+async fn fill(db: &Db, records: i64) -> anyhow::Result<()> {
+    let have: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM call_records WHERE tenant_id = 10001").fetch_one(db.pool()).await?;
+    if have >= records {
+        println!("listing: {have} records already there");
+        return Ok(());
+    }
+    let started = Instant::now();
+    let chunk = 500_000;
+    let mut n = have;
+    while n < records {
+        let to = (n + chunk).min(records) - 1;
+        sqlx::query(&generate_sql(db.backend(), n, to)).execute(db.pool()).await?;
+        n = to + 1;
+        eprintln!("listing: generated {n} of {records} records ({:.0} s)", started.elapsed().as_secs_f64());
+    }
+    if db.backend() == Backend::Postgres {
+        sqlx::query("ANALYZE call_records").execute(db.pool()).await?;
+    } else {
+        sqlx::query("ANALYZE").execute(db.pool()).await?;
+    }
+    Ok(())
+}
+
+fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)].as_secs_f64() * 1e6;
+    (at(0.50), at(0.99))
+}
+
+async fn time<F, Fut>(mut f: F) -> (f64, f64)
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for i in 0..20 {
+        f(i).await;
+    }
+    let mut samples = Vec::with_capacity(ROUNDS);
+    for i in 0..ROUNDS {
+        let t = Instant::now();
+        f(i).await;
+        samples.push(t.elapsed());
+    }
+    percentiles(samples)
+}
+
+/// The bare queries a listing runs: its page and, for page-numbered dialects, its count.
+async fn raw(db: &Db, filter: &CallRecordFilter, limit: i64, with_count: bool) {
+    let (sql, binds) = db.list_call_records_sql(filter).expect("listing SQL");
+    let q = bind_all(sqlx::query(&sql).bind(10001_i64), binds).bind(limit).bind(filter.offset);
+    let rows = q.fetch_all(db.pool()).await.expect("raw page");
+    assert!(!rows.is_empty(), "the window holds records");
+    if with_count {
+        let (sql, binds) = db.count_call_records_sql(filter).expect("count SQL");
+        let q = bind_all(sqlx::query(&sql).bind(10001_i64), binds);
+        q.fetch_one(db.pool()).await.expect("raw count");
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let backend = args.get(1).map(String::as_str).unwrap_or("sqlite");
+    let records: i64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000_000);
+    let dir = std::path::PathBuf::from(args.get(3).cloned().unwrap_or_else(|| "target/bench-listing".into()));
+    std::fs::create_dir_all(&dir)?;
+    let url = match backend {
+        "sqlite" => format!("sqlite://{}/listing-{records}.db?mode=rwc", dir.display()),
+        _ => {
+            let admin = Db::open("postgres://postgres@127.0.0.1:5432/postgres").await;
+            let name = format!("yunhu_bench_listing_{records}");
+            if let Ok(admin) = admin {
+                let _ = sqlx::query(&format!("CREATE DATABASE {name}")).execute(admin.pool()).await;
+            }
+            format!("postgres://postgres@127.0.0.1:5432/{name}")
+        }
+    };
+    let mut config = yunhu::config::Config {
+        data_dir: dir.join(format!("data-{backend}")),
+        database_url: Some(url.clone()),
+        http_listen: "127.0.0.1:0".into(),
+        admin_token: Some("bench-admin-token-0123456789".into()),
+        master_key: None,
+        log_format: "text".into(),
+        provision: Some("examples/provision.toml".into()),
+        sip_listen: "off".into(),
+        rtp_ports: "40000-40999".into(),
+        ring_timeout_secs: 30,
+    };
+    let running = yunhu::start(&config).await?;
+    config.provision = None;
+    let db = running.services.db().clone();
+    fill(&db, records).await?;
+    let base = format!("http://{}", running.http_addr);
+    let http = reqwest::Client::new();
+
+    // A one-hour window at a different place in the history each round, first page of 20.
+    let hour = 3_600_000_i64;
+    let span = records * STEP_MS - hour;
+    let window = |i: usize| BASE_MS + (i as i64 * 7_919 * 60_000) % span.max(1);
+    let zone = yunhu_core::time::zone_or_default("Asia/Shanghai");
+    let dashed = |ms: i64| yunhu_core::time::format_in_zone(ms, zone, "%Y-%m-%d %H:%M:%S").replace(' ', "%20");
+    let compact = |ms: i64| yunhu_core::time::format_in_zone(ms, zone, "%Y%m%d%H%M%S");
+    let filter = |i: usize| CallRecordFilter {
+        from_ms: Some(window(i)),
+        to_ms: Some(window(i) + hour - 1),
+        ..Default::default()
+    };
+
+    // Credentials of the example tenant 777777 (id 10001).
+    let token: serde_json::Value = http
+        .post(format!("{base}/oauth/token"))
+        .form(&[("client_id", "demo"), ("client_secret", "demo-secret"), ("grant_type", "client_credentials")])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let bearer = token["access_token"].as_str().unwrap_or_default().to_string();
+    let login: serde_json::Value = http
+        .post(format!("{base}/"))
+        .form(&[("service", "App.Sip_Auth.Login"), ("appid", "demo"), ("accesskey", "demo-pass")])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let sip_token = login["data"]["result"]["token"].as_str().unwrap_or_default().to_string();
+    // The client reads the answer's bytes and counts its rows; parsing it is the client's cost, not yunhu's.
+    let check = |v: &str, what: &str| {
+        let n = ["\"customerNumber\"", "\"destnumber\"", "\"customer\"", "\"dst\""]
+            .iter()
+            .map(|k| v.matches(k).count())
+            .sum::<usize>();
+        assert!(n >= 20, "{what} returned a full page: {v}");
+    };
+
+    println!(
+        "listing: {records} call records on {backend}; first page of 20 in a one-hour window, {ROUNDS} requests each"
+    );
+    println!(
+        "{:<34} {:>10} {:>10} {:>10} {:>10} {:>8}",
+        "dialect", "api p50", "api p99", "sql p50", "sql p99", "p99 ×"
+    );
+    let report = |name: &str, api: (f64, f64), sql: (f64, f64)| {
+        println!(
+            "{name:<34} {:>8.0}µs {:>8.0}µs {:>8.0}µs {:>8.0}µs {:>7.2}×",
+            api.0,
+            api.1,
+            sql.0,
+            sql.1,
+            api.1 / sql.1
+        );
+    };
+
+    // What any request costs without a listing: HTTP, the token check, the answer.
+    let bare = time(|_| {
+        let url = format!("{base}/openWords/getJsonOption");
+        let (http, bearer) = (&http, &bearer);
+        async move {
+            let v = http.get(url).bearer_auth(bearer).send().await.unwrap().text().await.unwrap();
+            assert!(v.contains("\"code\":0"), "{v}");
+        }
+    })
+    .await;
+    println!("{:<34} {:>8.0}µs {:>8.0}µs", "open95 openWords (no listing)", bare.0, bare.1);
+    let svc = running.services.clone();
+    let inner = time(|i| {
+        let (svc, f) = (&svc, filter(i));
+        async move {
+            let tenant = yunhu_store::TenantId(10001);
+            svc.count_call_records(tenant, &f).await.unwrap();
+            assert_eq!(svc.list_call_records(tenant, &f, 20).await.unwrap().len(), 20);
+        }
+    })
+    .await;
+    println!("{:<34} {:>8.0}µs {:>8.0}µs", "listing service (no HTTP)", inner.0, inner.1);
+
+    let api = time(|i| {
+        let url = format!(
+            "{base}/api/v1/callLogs?{}&startTime={}&endTime={}&pageSize=20",
+            crm_auth(i),
+            dashed(window(i)),
+            dashed(window(i) + hour - 1)
+        );
+        let http = &http;
+        async move {
+            let v = http.get(url).send().await.unwrap().text().await.unwrap();
+            check(&v, "crm");
+        }
+    })
+    .await;
+    let sql = time(|i| {
+        let (db, f) = (&db, filter(i));
+        async move { raw(db, &f, 20, true).await }
+    })
+    .await;
+    report("crm GET callLogs", api, sql);
+
+    let api = time(|i| {
+        let form = vec![
+            ("service".to_string(), "App.Sip_Cdr.GetBill".to_string()),
+            ("token".into(), sip_token.clone()),
+            ("syncflag".into(), "3".into()),
+            ("itemsperpage".into(), "20".into()),
+            ("starttime".into(), dashed(window(i)).replace("%20", " ")),
+            ("endtime".into(), dashed(window(i) + hour - 1).replace("%20", " ")),
+        ];
+        let (http, base) = (&http, &base);
+        async move {
+            let v = http.post(format!("{base}/")).form(&form).send().await.unwrap().text().await.unwrap();
+            check(&v, "sipcdr");
+        }
+    })
+    .await;
+    report("sipcdr App.Sip_Cdr.GetBill", api, sql);
+
+    let api = time(|i| {
+        let url = format!(
+            "{base}/callHistory/pageSearchCallHistory?pageSize=20&cStartTimeFrom={}&cStartTimeEnd={}",
+            compact(window(i)),
+            compact(window(i) + hour - 1)
+        );
+        let (http, bearer) = (&http, &bearer);
+        async move {
+            let v = http.get(url).bearer_auth(bearer).send().await.unwrap().text().await.unwrap();
+            check(&v, "open95");
+        }
+    })
+    .await;
+    report("open95 GET callHistory", api, sql);
+
+    let api = time(|i| {
+        let url = format!(
+            "{base}/action?action=GetCDRList&companyid=8&auth=demo-auth-code&Limit=20&begintime={}&endtime={}",
+            dashed(window(i)),
+            dashed(window(i) + hour - 1)
+        );
+        let http = &http;
+        async move {
+            let v = http.get(url).send().await.unwrap().text().await.unwrap();
+            check(&v, "action");
+        }
+    })
+    .await;
+    let sql = time(|i| {
+        let (db, f) = (&db, filter(i));
+        async move { raw(db, &f, 20, false).await }
+    })
+    .await;
+    report("action GetCDRList", api, sql);
+
+    // Keyset paging deep in the table: the page after a cursor, no window.
+    let cursors: Vec<i64> = (0..ROUNDS + 20).map(|i| 100 + (i as i64 * 104_729) % (records - 200).max(1)).collect();
+    let api = time(|i| {
+        let url =
+            format!("{base}/action?action=GetCDRList&companyid=8&auth=demo-auth-code&Limit=20&PId={}", cursors[i]);
+        let http = &http;
+        async move {
+            let v = http.get(url).send().await.unwrap().text().await.unwrap();
+            check(&v, "action cursor");
+        }
+    })
+    .await;
+    let sql = time(|i| {
+        let (db, f) = (&db, CallRecordFilter { after_id: Some(cursors[i]), ..Default::default() });
+        async move { raw(db, &f, 20, false).await }
+    })
+    .await;
+    report("action GetCDRList, PId cursor", api, sql);
+    running.stop().await;
+    Ok(())
+}
+
+/// A fresh crm signature per request (a signature may be used once): a distinct timestamp inside
+/// the ±300 s window for each of the (fewer than 580) requests.
+fn crm_auth(i: usize) -> String {
+    use sha1::Digest;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static NEXT: AtomicI64 = AtomicI64::new(0);
+    let ts = chrono::Utc::now().timestamp() - 290 + NEXT.fetch_add(1, Ordering::Relaxed);
+    let sign = hex::encode(sha1::Sha1::digest(format!("ops@demo.cn&k3y&{ts}").as_bytes()));
+    format!("email=ops@demo.cn&timestamp={ts}&sign={sign}&n={i}")
+}
