@@ -9,6 +9,7 @@ const BUILT_IN: &[(&str, &[u8])] = &[
     ("logout_ok", include_bytes!("../../../prompts/zh/logout_ok.wav")),
     ("your_extension", include_bytes!("../../../prompts/zh/your_extension.wav")),
     ("not_found", include_bytes!("../../../prompts/zh/not_found.wav")),
+    ("abandoned", include_bytes!("../../../prompts/zh/abandoned.wav")),
     ("digit_0", include_bytes!("../../../prompts/zh/digit_0.wav")),
     ("digit_1", include_bytes!("../../../prompts/zh/digit_1.wav")),
     ("digit_2", include_bytes!("../../../prompts/zh/digit_2.wav")),

@@ -22,6 +22,9 @@ use yunhu_sip::{Credentials, Dial, Directory, EndedBy, IncomingCall, LegEvent, S
 use yunhu_store::directory::STAFF;
 use yunhu_store::{Row, calls::TRUNKS};
 
+mod predictive;
+pub use predictive::{CustomerFirst, CustomerFirstCall, CustomerFirstOutcome, Progress};
+
 /// Telephony settings.
 #[derive(Debug, Clone)]
 pub struct SwitchConfig {

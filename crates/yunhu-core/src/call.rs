@@ -214,6 +214,13 @@ pub enum CallEventKind {
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         call_data: BTreeMap<String, String>,
     },
+    /// A customer-first call found its agent.
+    Assigned {
+        /// Staff account.
+        staff: String,
+        /// Staff extension.
+        extension: String,
+    },
     /// An INVITE went out on a leg.
     LegCreated {
         /// Which leg.
@@ -282,6 +289,7 @@ impl CallEventKind {
     pub fn name(&self) -> &'static str {
         match self {
             CallEventKind::Created { .. } => "created",
+            CallEventKind::Assigned { .. } => "assigned",
             CallEventKind::LegCreated { .. } => "leg_created",
             CallEventKind::Ringing { .. } => "ringing",
             CallEventKind::Answered { .. } => "answered",
@@ -402,6 +410,10 @@ impl CallRecord {
                     r.trunk = trunk.clone();
                     r.codeid_1 = codeid_1.clone();
                     r.codeid_2 = codeid_2.clone();
+                }
+                CallEventKind::Assigned { staff, extension } => {
+                    r.staff = staff.clone();
+                    r.extension = extension.clone();
                 }
                 CallEventKind::LegCreated { side } => {
                     r.leg_mut(*side).start.get_or_insert(e.at);

@@ -754,3 +754,74 @@ async fn a_tcp_trunk_carries_the_customer_leg_over_tcp() {
     let r = record_of(&app, &call_id).await.record;
     assert!(r.customer_leg.answer.is_some());
 }
+
+/// A customer-first (outbound task) call through the real switch.
+async fn customer_first(
+    app: &TestApp,
+    number: &str,
+    agents: &[&str],
+) -> (String, yunhu_cc::switch::CustomerFirstOutcome) {
+    let switch = app.running.switch.clone().unwrap();
+    let tenant = app.running.services.tenant("777777").await.unwrap();
+    let dial = yunhu_cc::switch::CustomerFirst {
+        tenant,
+        number: number.into(),
+        task_id: "T1".into(),
+        method: yunhu_core::call::CallMethod::Predictive,
+        agents: agents.iter().map(|a| a.to_string()).collect(),
+        connect_within: Duration::from_secs(2),
+    };
+    let call = switch.customer_first(dial).await.unwrap();
+    (call.call_id, tokio::time::timeout(Duration::from_secs(40), call.done).await.expect("the call ends").unwrap())
+}
+
+#[tokio::test]
+async fn customer_first_calls_connect_a_free_agent_or_identify_and_abandon() {
+    use yunhu_cc::switch::CustomerFirstOutcome as Out;
+    let (app, _sip, agent_port) = setup().await;
+    let carrier_port = free_port();
+    carrier_at(&app, carrier_port).await;
+
+    // The customer answers after a second; agent 1001 is ready and answers; the customer hangs up.
+    let carrier = phone("carrier", "answer_then_bye.xml", carrier_port, 1000);
+    let agent = phone("agent", "answer.xml", agent_port, 200);
+    let (call_id, outcome) = customer_first(&app, "13800138000", &["1002", "1001"]).await;
+    assert!(carrier.wait().await.success() && agent.wait().await.success());
+    let Out::Connected { agent: who, ring_ms, talk_ms } = outcome else { panic!("connected: {outcome:?}") };
+    assert_eq!(who, "1001", "1002 is not logged in, so 1001 takes it");
+    assert!((900..4000).contains(&ring_ms) && (2000..6000).contains(&talk_ms), "ring {ring_ms} talk {talk_ms}");
+    let r = record_of(&app, &call_id).await.record;
+    assert_eq!((r.staff.as_str(), r.extension.as_str(), r.task_id.as_str()), ("1001", "1001", "T1"));
+    assert_eq!(r.method, yunhu_core::call::CallMethod::Predictive);
+    assert_eq!(
+        (r.cause, r.hangup_side),
+        (Some(yunhu_core::call::Cause::NormalClearing), Some(yunhu_core::call::HangupSide::Customer))
+    );
+    assert!(r.connected() && !r.recording.is_empty() && r.talk_secs >= 2, "{r:?}");
+    assert!(app.config.recordings_dir().join(&r.recording).exists());
+
+    // No agent free: the customer waits the 2 s, hears who called, and the call ends abandoned.
+    let switch = app.running.switch.clone().unwrap();
+    switch
+        .set_presence(TENANT, "1001", yunhu_core::agent::AgentEventKind::AgentNotReady { reason: "3".into() })
+        .await
+        .unwrap();
+    let carrier = phone("carrier", "answer.xml", carrier_port, 500);
+    let (call_id, outcome) = customer_first(&app, "13900139000", &["1001"]).await;
+    assert!(carrier.wait().await.success(), "yunhu hung up on the customer");
+    assert!(matches!(outcome, Out::Abandoned { .. }), "{outcome:?}");
+    let r = record_of(&app, &call_id).await.record;
+    assert!(r.staff.is_empty() && !r.connected() && r.agent.start.is_none(), "no agent was rung: {r:?}");
+    assert_eq!(r.hangup_side, Some(yunhu_core::call::HangupSide::System));
+    let heard = r.customer_leg.end.unwrap() - r.customer_leg.answer.unwrap();
+    assert!(heard >= 2000 + 4000, "waited 2 s for an agent, then heard the prompt: {heard} ms");
+    let kinds: Vec<String> =
+        events_of(&app, &call_id).await.iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect();
+    assert!(!kinds.contains(&"assigned".to_string()), "{kinds:?}");
+
+    // Busy customers are not answers.
+    let carrier = phone("carrier", "busy.xml", carrier_port, 0);
+    let (_, outcome) = customer_first(&app, "13700137000", &["1001"]).await;
+    assert!(carrier.wait().await.success());
+    assert!(matches!(outcome, Out::NotAnswered { cause: yunhu_core::call::Cause::UserBusy, .. }), "{outcome:?}");
+}
