@@ -3,10 +3,12 @@
 
 pub mod auth;
 pub mod calls;
+pub mod dialer;
 pub mod directory;
 pub mod error;
 mod eventlog;
 pub mod objects;
+pub mod outbound;
 pub mod prompts;
 pub mod provision;
 pub mod recordings;

@@ -9,6 +9,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "calls", include_str!("../migrations/0002_calls.sql")),
     (3, "trunk registration", include_str!("../migrations/0003_trunk_registration.sql")),
     (4, "call data", include_str!("../migrations/0004_call_data.sql")),
+    (5, "outbound", include_str!("../migrations/0005_outbound.sql")),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -66,6 +66,8 @@ pub struct Running {
     pub sip_addr: Option<SocketAddr>,
     /// The switch, when telephony runs.
     pub switch: Option<yunhu_cc::switch::Switch>,
+    /// The outbound dialer, when telephony runs.
+    pub dialer: Option<yunhu_cc::dialer::Dialer>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -118,6 +120,9 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
         Some(yunhu_cc::switch::Switch::start(services.clone(), switch_config).await?)
     };
     let sip_addr = switch.as_ref().map(|s| s.sip_addr());
+    let dialer = switch
+        .as_ref()
+        .map(|s| yunhu_cc::dialer::Dialer::start(services.clone(), s.clone(), std::time::Duration::from_millis(500)));
     let state = AppState {
         services: services.clone(),
         admin_token: admin_token(config)?.into(),
@@ -138,7 +143,7 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
             .await
     });
     tracing::info!(%http_addr, "yunhu HTTP listening");
-    Ok(Running { http_addr, services, sip_addr, switch, shutdown: tx, task })
+    Ok(Running { http_addr, services, sip_addr, switch, dialer, shutdown: tx, task })
 }
 
 /// Applies a provisioning file.

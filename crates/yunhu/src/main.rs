@@ -35,6 +35,30 @@ enum Command {
     /// Administer tenants and their directory directly in the database.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Run simulations of yunhu's own code.
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+#[derive(Subcommand)]
+enum SimCommand {
+    /// The predictive pacer against the reference model (live answers 30 % after 4-20 s of
+    /// ringing, failures after 5-30 s, talk exponential with mean 120 s, 2 s to reach an agent):
+    /// occupancy and abandonment per floor size, beside progressive dialing.
+    Dialer {
+        /// Simulated hours per shift.
+        #[arg(long, default_value_t = 8.0)]
+        hours: f64,
+        /// Seeds per configuration.
+        #[arg(long, default_value_t = 5)]
+        seeds: u32,
+        /// Floor sizes, comma separated.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![10u32, 25, 50, 100])]
+        agents: Vec<u32>,
+        /// Abandonment caps in percent, comma separated.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![3.0f64, 1.0])]
+        targets: Vec<f64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -106,6 +130,12 @@ async fn main() -> anyhow::Result<()> {
             let services = yunhu::open_services(&config, Arc::new(SystemClock)).await?;
             let report = yunhu::provision_file(&services, &file).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Command::Sim(SimCommand::Dialer { hours, seeds, agents, targets }) => {
+            let opts =
+                yunhu_dialer::sim::SimOptions { hours, seeds, agents, targets_pct: targets, ..Default::default() };
+            let report = tokio::task::spawn_blocking(move || yunhu_dialer::sim::report(&opts)).await?;
+            println!("{report}");
         }
         Command::Migrate => {
             yunhu::open_services(&config, Arc::new(SystemClock)).await?;

@@ -825,3 +825,200 @@ async fn customer_first_calls_connect_a_free_agent_or_identify_and_abandon() {
     assert!(carrier.wait().await.success());
     assert!(matches!(outcome, Out::NotAnswered { cause: yunhu_core::call::Cause::UserBusy, .. }), "{outcome:?}");
 }
+
+/// open95 calls for the dialer test: multipart POST or JSON.
+async fn open95(app: &TestApp, token: &str, method: reqwest::Method, path: &str, body: Value) -> Value {
+    let req = app.http.request(method, app.url(path)).bearer_auth(token);
+    let req = match body {
+        Value::Array(fields) => {
+            let boundary = "----yunhuDialerTest";
+            let mut text = String::new();
+            for f in fields {
+                let (k, v) = (f[0].as_str().unwrap(), f[1].as_str().unwrap());
+                text.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"));
+            }
+            text.push_str(&format!("--{boundary}--\r\n"));
+            req.header("Content-Type", format!("multipart/form-data; boundary={boundary}")).body(text)
+        }
+        Value::Null => req,
+        other => req.json(&other),
+    };
+    let v = app.send(req).await.json();
+    assert_eq!(v["code"], 0, "{path}: {v}");
+    v
+}
+
+/// Creates a predictive task over open95 with agent 1001 as its member; returns (id, code).
+async fn predictive_task(
+    app: &TestApp,
+    token: &str,
+    code: &str,
+    numbers: &str,
+    window: (&str, &str),
+) -> (String, String) {
+    let fields = json!([
+        ["outProjectId", "PRO_777777_JH001"],
+        ["taskId", code],
+        ["name", code],
+        ["callerId", "53541815"],
+        ["createType", "input"],
+        ["mobileAndDes", numbers],
+        ["timeFrom", window.0],
+        ["timeTo", window.1],
+        ["dataObjId", ""],
+        ["callType", "0"],
+        ["ratio", "3"],
+        ["idleTime", "8000"],
+        ["wordsKey", ""],
+        ["remark", ""]
+    ]);
+    let made = open95(app, token, reqwest::Method::POST, "/artificialOutTask/insert", fields).await["data"].clone();
+    let id = made["outboundInstanceId"].as_str().unwrap().to_string();
+    let member = json!({"queueCode": made["groupDn"], "groupId": made["groupId"], "selectedIds": ["100011001"]});
+    open95(app, token, reqwest::Method::POST, "/queueUser/insert", member).await;
+    open95(app, token, reqwest::Method::PUT, "/artificialOutTask/startCall", json!({"id": id})).await;
+    (id, code.to_string())
+}
+
+async fn task_detail(app: &TestApp, token: &str, id: &str) -> Value {
+    let path = format!("/artificialOutTask/findById?id={id}");
+    open95(app, token, reqwest::Method::GET, &path, Value::Null).await["data"].clone()
+}
+
+#[tokio::test]
+async fn a_predictive_task_dials_connects_abandons_retries_and_keeps_its_window() {
+    let (app, _sip, agent_port) = setup().await;
+    let carrier_port = free_port();
+    carrier_at(&app, carrier_port).await;
+    let token = app.token("demo", "demo-secret", None).await;
+    let media = free_port().to_string();
+    // Every customer answers after a second and hangs up three seconds later; the agent answers.
+    let carrier = sipp(
+        "carrier",
+        &[
+            "-sf",
+            "answer_then_bye.xml",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &carrier_port.to_string(),
+            "-mp",
+            &media,
+            "-m",
+            "3",
+            "-d",
+            "1000",
+        ]
+        .map(String::from),
+    );
+    let agent_media = free_port().to_string();
+    let _agent = sipp(
+        "agent",
+        &[
+            "-sf",
+            "answer.xml",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &agent_port.to_string(),
+            "-mp",
+            &agent_media,
+            "-m",
+            "3",
+            "-d",
+            "100",
+        ]
+        .map(String::from),
+    );
+    let (closed_id, _) = predictive_task(&app, &token, "CLOSED1", "13700000001", ("00:00", "00:01")).await;
+    let (id, code) =
+        predictive_task(&app, &token, "PRED1", "13800000001;13800000002;13800000003", ("00:00", "23:59")).await;
+
+    // The task ends by itself once every number has an outcome.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let detail = loop {
+        let d = task_detail(&app, &token, &id).await;
+        if d["status"] == 5 {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "the task never ended: {d}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(carrier.wait().await.success(), "the carrier took three calls");
+
+    // The numbers' execution details, the call records and the counters agree.
+    let path = format!("/outboundContacts/pageSearch?outboundId={id}&pageSize=10");
+    let contacts = open95(&app, &token, reqwest::Method::GET, &path, Value::Null).await;
+    let rows = contacts["data"]["pageData"].as_array().unwrap().clone();
+    assert_eq!(rows.len(), 3);
+    let filter = yunhu_store::calls::CallRecordFilter::default();
+    let records = app.running.services.db().list_call_records(TENANT, &filter, 100).await.unwrap();
+    let of_task: Vec<_> = records.iter().filter(|r| r.record.task_id == code).collect();
+    assert_eq!(of_task.len(), 3, "one call per number, none repeated");
+    let (mut connected, mut abandoned) = (0, 0);
+    for r in &of_task {
+        let rec = &r.record;
+        assert_eq!(rec.method, yunhu_core::call::CallMethod::Predictive);
+        assert!(rec.customer_leg.answer.is_some(), "every customer answered: {rec:?}");
+        let row = rows.iter().find(|c| c["mobile"] == rec.customer.as_str()).expect("a contact row per call");
+        if rec.connected() {
+            connected += 1;
+            assert_eq!((rec.staff.as_str(), row["callState"].as_i64()), ("1001", Some(1)), "{row}");
+            assert!(!rec.recording.is_empty());
+        } else {
+            abandoned += 1;
+            assert!(rec.staff.is_empty() && rec.agent.start.is_none(), "{rec:?}");
+            assert_eq!(row["callState"].as_i64(), Some(8), "answered, no agent free: {row}");
+            let waited = rec.customer_leg.end.unwrap() - rec.customer_leg.answer.unwrap();
+            assert!(waited >= 2000, "an abandoned customer waited the 2 s first: {waited}");
+        }
+    }
+    assert!(connected >= 1, "the free agent got a call");
+    assert_eq!(connected + abandoned, 3);
+    assert_eq!((detail["callNum"].as_i64(), detail["contactNum"].as_i64()), (Some(3), Some(3)), "{detail}");
+
+    // Every call was asked for by a pacing decision, and each decision says why.
+    let events = app.running.services.db().call_events(TENANT, &format!("task/{id}")).await.unwrap();
+    let decisions: Vec<Value> = events.iter().map(|(_, _, _, data)| serde_json::from_str(data).unwrap()).collect();
+    let dialed: i64 = decisions.iter().map(|d| d["dial"].as_i64().unwrap()).sum();
+    assert_eq!(dialed, 3, "{decisions:?}");
+    assert!(decisions.iter().all(|d| d["mode"].is_string() && d["live_probability"].as_f64().unwrap() > 0.0));
+
+    // A task outside its calling window dialed nothing while the other ran.
+    assert!(app.running.services.db().call_events(TENANT, &format!("task/{closed_id}")).await.unwrap().is_empty());
+    let closed = task_detail(&app, &token, &closed_id).await;
+    assert_eq!((closed["status"].as_i64(), closed["callNum"].as_i64()), (Some(3), Some(0)), "{closed}");
+
+    // A busy number is tried again after idleTime (8 s, on the test's clock), then left busy.
+    let busy = sipp(
+        "busy-carrier",
+        &["-sf", "busy.xml", "-i", "127.0.0.1", "-p", &carrier_port.to_string(), "-m", "2"].map(String::from),
+    );
+    let (busy_id, busy_code) = predictive_task(&app, &token, "BUSY1", "13900000009", ("00:00", "23:59")).await;
+    let tries = |app: &TestApp| {
+        let (db, filter, code) = (app.running.services.db().clone(), filter.clone(), busy_code.clone());
+        async move {
+            let records = db.list_call_records(TENANT, &filter, 100).await.unwrap();
+            let mut at: Vec<i64> =
+                records.iter().filter(|r| r.record.task_id == code).map(|r| r.record.started_at()).collect();
+            at.sort();
+            at
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while tries(&app).await.is_empty() {
+        assert!(Instant::now() < deadline, "the busy number was never dialed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(tries(&app).await.len(), 1, "not retried before idleTime");
+    app.clock.advance(chrono::Duration::seconds(9));
+    while task_detail(&app, &token, &busy_id).await["status"] != 5 {
+        assert!(Instant::now() < deadline, "the busy task never ended");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(busy.wait().await.success(), "two attempts reached the carrier");
+    let at = tries(&app).await;
+    assert_eq!(at.len(), 2);
+    assert!(at[1] - at[0] >= 8000, "retried after idleTime: {at:?}");
+}

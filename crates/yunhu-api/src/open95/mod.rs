@@ -8,6 +8,7 @@
 mod base;
 mod calls;
 mod oauth;
+mod outbound;
 
 use crate::AppState;
 use crate::body::{BodyError, Params};
@@ -42,6 +43,43 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/callHistory/detailBySid", get(|s: State<AppState>, r: Request| run(s, r, calls::call_detail)))
         .route("/record/pageSearch4Record", get(|s: State<AppState>, r: Request| run(s, r, calls::recordings)))
         .route("/record/recordDownload", get(|s: State<AppState>, r: Request| run_raw(s, r, calls::download)))
+        .route("/outProject/insert", post(|s: State<AppState>, r: Request| run(s, r, outbound::project_insert)))
+        .route("/outProject/pageSearch", get(|s: State<AppState>, r: Request| run(s, r, outbound::project_page)))
+        .route("/outProject/findById", get(|s: State<AppState>, r: Request| run(s, r, outbound::project_find)))
+        .route("/outProject/update", put(|s: State<AppState>, r: Request| run(s, r, outbound::project_update)))
+        .route(
+            "/outProject/delete",
+            axum::routing::delete(|s: State<AppState>, r: Request| run(s, r, outbound::project_delete)),
+        )
+        .route("/artificialOutTask/insert", post(|s: State<AppState>, r: Request| run(s, r, outbound::task_insert)))
+        .route("/artificialOutTask/pageSearch", get(|s: State<AppState>, r: Request| run(s, r, outbound::task_page)))
+        .route("/artificialOutTask/findById", get(|s: State<AppState>, r: Request| run(s, r, outbound::task_find)))
+        .route("/artificialOutTask/update", put(|s: State<AppState>, r: Request| run(s, r, outbound::task_update)))
+        .route("/artificialOutTask/append", post(|s: State<AppState>, r: Request| run(s, r, outbound::task_append)))
+        .route("/artificialOutTask/startCall", put(|s: State<AppState>, r: Request| run(s, r, outbound::task_start)))
+        .route("/artificialOutTask/pauseCall", put(|s: State<AppState>, r: Request| run(s, r, outbound::task_pause)))
+        .route("/artificialOutTask/stopCall", put(|s: State<AppState>, r: Request| run(s, r, outbound::task_stop)))
+        .route("/artificialOutTask/recall", put(|s: State<AppState>, r: Request| run(s, r, outbound::task_recall)))
+        .route(
+            "/artificialOutTask/changeState",
+            put(|s: State<AppState>, r: Request| run(s, r, outbound::task_terminate)),
+        )
+        .route("/artificialOutTask/read", get(|s: State<AppState>, r: Request| run(s, r, outbound::task_read)))
+        .route(
+            "/artificialOutTask/delete",
+            axum::routing::delete(|s: State<AppState>, r: Request| run(s, r, outbound::task_delete)),
+        )
+        .route(
+            "/queueUser/pageSearchCanAddUsers",
+            get(|s: State<AppState>, r: Request| run(s, r, outbound::members_addable)),
+        )
+        .route("/queueUser/insert", post(|s: State<AppState>, r: Request| run(s, r, outbound::members_insert)))
+        .route("/queueUser/pageSearch", get(|s: State<AppState>, r: Request| run(s, r, outbound::members_page)))
+        .route(
+            "/queueUser/delete",
+            axum::routing::delete(|s: State<AppState>, r: Request| run(s, r, outbound::members_delete)),
+        )
+        .route("/outboundContacts/pageSearch", get(|s: State<AppState>, r: Request| run(s, r, outbound::contacts_page)))
 }
 
 /// What an endpoint sees: the services, the token's tenant, the parameters.

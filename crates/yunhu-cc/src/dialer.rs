@@ -1,0 +1,208 @@
+//! The outbound dialer: every running predictive task is paced by `yunhu-dialer`'s [`Pacer`]
+//! from what the switch shows (ready agents, calls ringing, answers waiting, agents talking);
+//! the numbers it claims are dialed customer first, and each outcome goes back to the task's
+//! numbers, its counters and the pacer. Each decision that dials is kept, with its reasons, in
+//! the event log (`task/<id>` stream, kind `pacing`) and answers [`Dialer::explain`].
+
+use crate::outbound::{OutboundTask, TaskNumber};
+use crate::switch::{CustomerFirst, CustomerFirstCall, CustomerFirstOutcome, Progress, Switch};
+use crate::{CcError, Services, Tenant, TenantId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use yunhu_core::call::{CallMethod, Cause};
+use yunhu_dialer::pacing::{DialOutcome, Explanation, Pacer, PacingConfig, Snapshot};
+use yunhu_store::outbound::AttemptOutcome;
+
+/// How long an answered customer may wait for an agent.
+pub const CONNECT_WITHIN: Duration = Duration::from_secs(2);
+
+/// A call the dialer placed and has not settled yet.
+struct InFlight {
+    number: TaskNumber,
+    call: CustomerFirstCall,
+}
+
+/// What the dialer keeps per task between ticks.
+struct TaskRun {
+    pacer: Pacer,
+    in_flight: Vec<InFlight>,
+    last: Option<Explanation>,
+}
+
+/// A task's dialer state, shared between ticks.
+type SharedRun = Arc<tokio::sync::Mutex<TaskRun>>;
+
+/// The running dialer.
+#[derive(Clone)]
+pub struct Dialer {
+    services: Services,
+    switch: Switch,
+    runs: Arc<Mutex<HashMap<(TenantId, i64), SharedRun>>>,
+}
+
+/// Maps how a customer-first call ended onto the task's number outcomes.
+fn attempt_outcome(outcome: &CustomerFirstOutcome) -> AttemptOutcome {
+    match outcome {
+        CustomerFirstOutcome::Connected { .. } => AttemptOutcome::Answered,
+        CustomerFirstOutcome::Abandoned { .. } => AttemptOutcome::Abandoned,
+        CustomerFirstOutcome::NotAnswered { cause, .. } => match cause {
+            Cause::UserBusy => AttemptOutcome::Busy,
+            Cause::NoAnswer | Cause::OriginatorCancel | Cause::RecoveryOnTimerExpire => AttemptOutcome::NoAnswer,
+            Cause::CallRejected => AttemptOutcome::Rejected,
+            _ => AttemptOutcome::Failed,
+        },
+    }
+}
+
+impl Dialer {
+    /// Starts dialing for every tenant's running predictive tasks, ticking every `tick`.
+    pub fn start(services: Services, switch: Switch, tick: Duration) -> Dialer {
+        let dialer = Dialer { services, switch, runs: Arc::default() };
+        let d = dialer.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(tick);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                interval.tick().await;
+                if let Err(e) = d.tick().await {
+                    tracing::error!(error = %e, "dialer tick");
+                }
+            }
+        });
+        dialer
+    }
+
+    /// Why the dialer last dialed for a task, if it has.
+    pub fn explain(&self, tenant: TenantId, task: i64) -> Option<Explanation> {
+        let run = self.runs.lock().unwrap_or_else(|e| e.into_inner()).get(&(tenant, task)).cloned()?;
+        run.try_lock().ok().and_then(|r| r.last.clone())
+    }
+
+    async fn tick(&self) -> Result<(), CcError> {
+        for tenant in self.services.db.list_tenants().await? {
+            for task in self.services.running_tasks(tenant.id).await? {
+                if task.call_type != 0 {
+                    continue;
+                }
+                let run = {
+                    let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+                    runs.entry((tenant.id, task.id))
+                        .or_insert_with(|| {
+                            let pacer = Pacer::new(PacingConfig::new(task.ratio as f64));
+                            Arc::new(tokio::sync::Mutex::new(TaskRun { pacer, in_flight: Vec::new(), last: None }))
+                        })
+                        .clone()
+                };
+                let mut run = run.lock().await;
+                if let Err(e) = self.pace(&tenant, &task, &mut run).await {
+                    tracing::error!(task = task.id, error = %e, "pacing a task");
+                }
+            }
+        }
+        // Calls of tasks that stopped running still settle.
+        let runs: Vec<((TenantId, i64), SharedRun)> =
+            self.runs.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (*k, v.clone())).collect();
+        for ((tenant, task), run) in runs {
+            let mut run = run.lock().await;
+            self.settle(tenant, task, &mut run).await?;
+        }
+        Ok(())
+    }
+
+    /// Records the outcome of every call of the task that has ended.
+    async fn settle(&self, tenant: TenantId, task: i64, run: &mut TaskRun) -> Result<(), CcError> {
+        let mut still = Vec::with_capacity(run.in_flight.len());
+        for f in std::mem::take(&mut run.in_flight) {
+            if !f.call.done.is_finished() {
+                still.push(f);
+                continue;
+            }
+            let outcome = f
+                .call
+                .done
+                .await
+                .unwrap_or(CustomerFirstOutcome::NotAnswered { cause: Cause::NormalTemporaryFailure, ring_ms: 0 });
+            let now = self.services.now_ms().max(0) as u64;
+            match &outcome {
+                CustomerFirstOutcome::Connected { ring_ms, talk_ms, .. } => {
+                    run.pacer.record_dial(now, DialOutcome::Live { ring_ms: *ring_ms as u64 });
+                    run.pacer.record_talk(now, *talk_ms as u64);
+                }
+                CustomerFirstOutcome::Abandoned { ring_ms } => {
+                    run.pacer.record_dial(now, DialOutcome::Live { ring_ms: *ring_ms as u64 });
+                    run.pacer.record_abandon(now);
+                }
+                CustomerFirstOutcome::NotAnswered { ring_ms, .. } => {
+                    run.pacer.record_dial(now, DialOutcome::Failed { ring_ms: *ring_ms as u64 });
+                }
+            }
+            let attempt = attempt_outcome(&outcome);
+            if let Err(e) =
+                self.services.record_attempt(tenant, task, f.number.id, attempt, &f.call.call_id, now as i64).await
+            {
+                tracing::warn!(task, number = f.number.id, error = %e, "attempt not recorded");
+            }
+        }
+        run.in_flight = still;
+        Ok(())
+    }
+
+    /// One pacing decision for a running task, and the calls it asks for.
+    async fn pace(&self, tenant: &Tenant, task: &OutboundTask, run: &mut TaskRun) -> Result<(), CcError> {
+        self.settle(tenant.id, task.id, run).await?;
+        let now = self.services.now_ms();
+        let zone = yunhu_core::time::zone_or_default(&tenant.time_zone);
+        if !crate::outbound::calling_window_open(task, zone, now) {
+            return Ok(());
+        }
+        let members: Vec<String> =
+            self.services.task_members(tenant.id, task.id).await?.into_iter().map(|m| m.user_code).collect();
+        let idle = self.switch.idle_agents(tenant, &members).await.len() as u32;
+        let at = tokio::time::Instant::now();
+        let (mut talking, mut ringing, mut waiting) = (Vec::new(), Vec::new(), Vec::new());
+        for f in &run.in_flight {
+            let (stage, since) = *f.call.progress.borrow();
+            let ms = at.duration_since(since).as_millis() as u64;
+            match stage {
+                Progress::Ringing => ringing.push(ms),
+                Progress::Waiting => waiting.push(ms),
+                Progress::Talking => talking.push(ms),
+                Progress::Ended => {}
+            }
+        }
+        let snapshot =
+            Snapshot { idle_agents: idle, busy_talk_ms: &talking, ringing_ms: &ringing, waiting_ms: &waiting };
+        let decision = run.pacer.decide(now.max(0) as u64, &snapshot);
+        if decision.dial == 0 {
+            return Ok(());
+        }
+        let numbers = self.services.claim_numbers(tenant.id, task.id, decision.dial as usize, now).await?;
+        let mut reason = decision.reason;
+        reason.dial = numbers.len() as u32;
+        if let Ok(data) = serde_json::to_string(&reason) {
+            self.services.events.append(tenant.id, &format!("task/{}", task.id), "pacing", now, data).await?;
+        }
+        run.last = Some(reason);
+        for number in numbers {
+            let dial = CustomerFirst {
+                tenant: tenant.clone(),
+                number: number.mobile.clone(),
+                task_id: task.code.clone(),
+                method: CallMethod::Predictive,
+                agents: members.clone(),
+                connect_within: CONNECT_WITHIN,
+            };
+            match self.switch.customer_first(dial).await {
+                Ok(call) => run.in_flight.push(InFlight { number, call }),
+                Err(e) => {
+                    tracing::warn!(task = task.id, error = %e, "could not place a call");
+                    self.services
+                        .record_attempt(tenant.id, task.id, number.id, AttemptOutcome::Failed, "", now)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

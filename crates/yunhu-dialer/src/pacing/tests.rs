@@ -1,0 +1,168 @@
+use super::*;
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+const HOUR: u64 = 3_600_000;
+
+/// A pacer that has seen an hour of the reference world: p = 0.3, answers after 4–20 s, failures
+/// after 5–30 s, talks of 120 s on average.
+fn trained(config: PacingConfig) -> Pacer {
+    let mut pacer = Pacer::new(config);
+    let mut rng = StdRng::seed_from_u64(11);
+    for i in 0..3_000u64 {
+        let at = i * 1_000;
+        let outcome = if rng.gen_bool(0.3) {
+            DialOutcome::Live { ring_ms: rng.gen_range(4_000..=20_000) }
+        } else {
+            DialOutcome::Failed { ring_ms: rng.gen_range(5_000..=30_000) }
+        };
+        pacer.record_dial(at, outcome);
+        let u: f64 = rng.r#gen();
+        pacer.record_talk(at, (-(1.0 - u).ln() * 120_000.0) as u64);
+    }
+    pacer
+}
+
+fn floor<'a>(idle: u32, busy: &'a [u64], ringing: &'a [u64]) -> Snapshot<'a> {
+    Snapshot { idle_agents: idle, busy_talk_ms: busy, ringing_ms: ringing, waiting_ms: &[] }
+}
+
+#[test]
+fn no_agents_means_no_dials() {
+    let mut pacer = trained(PacingConfig::default());
+    let d = pacer.decide(HOUR, &floor(0, &[], &[]));
+    assert_eq!(d.dial, 0);
+    assert_eq!(d.reason.mode, Mode::NoAgents);
+}
+
+#[test]
+fn no_dials_blindly_when_nobody_will_be_free_soon() {
+    // Every talk lasts about ten minutes, and every agent has just started one.
+    let mut pacer = Pacer::new(PacingConfig::default());
+    for i in 0..2_000 {
+        pacer.record_talk(i, 600_000 + (i % 50) * 1_000);
+        pacer.record_dial(i, DialOutcome::Live { ring_ms: 8_000 });
+    }
+    let busy = [1_000u64; 10];
+    let d = pacer.decide(HOUR, &floor(0, &busy, &[]));
+    assert_eq!(d.dial, 0, "{:?}", d.reason);
+    assert!(d.reason.expected_agents_free_soon < 0.05);
+    // The same floor 645 s into those talks is about to free up: now dialling ahead pays.
+    let busy = [645_000u64; 10];
+    assert!(pacer.decide(HOUR, &floor(0, &busy, &[])).dial >= 5);
+}
+
+#[test]
+fn idle_agents_get_more_dials_than_agents() {
+    let mut pacer = trained(PacingConfig::default());
+    let busy = [30_000u64; 5];
+    let d = pacer.decide(HOUR, &floor(5, &busy, &[]));
+    // With a live answer 3 times in 10, filling 5 idle agents takes well over 5 dials.
+    assert!(d.dial > 5, "{:?}", d.reason);
+    assert_eq!(d.reason.mode, Mode::Predictive);
+}
+
+#[test]
+fn calls_in_flight_count_until_they_can_no_longer_answer() {
+    let mut pacer = trained(PacingConfig::default());
+    let busy = [30_000u64; 5];
+    let none = pacer.decide(HOUR, &floor(3, &busy, &[])).dial;
+    let young = [1_000u64; 6];
+    let with_young = pacer.decide(HOUR, &floor(3, &busy, &young)).dial;
+    // Nothing was ever answered after 20 s of ringing: such dials are no longer demand for agents.
+    let dead = [35_000u64; 6];
+    let with_dead = pacer.decide(HOUR, &floor(3, &busy, &dead));
+    assert!(with_young < none, "{with_young} vs {none}");
+    assert_eq!(with_dead.dial, none);
+    assert!(with_dead.reason.expected_answers_in_flight < 0.01);
+}
+
+#[test]
+fn above_target_dials_fewer_than_below() {
+    let busy: Vec<u64> = (0..20).map(|i| i * 10_000).collect();
+    let ringing = [2_000u64, 6_000];
+    let mut calm = trained(PacingConfig::new(3.0));
+    let mut hot = trained(PacingConfig::new(3.0));
+    // Same learned world (about 900 live answers); `hot` then abandoned 40 more: over 4 %.
+    for i in 0..40 {
+        hot.record_abandon(2 * HOUR + i * 60_000);
+    }
+    let calm_d = calm.decide(3 * HOUR, &floor(4, &busy, &ringing));
+    let hot_d = hot.decide(3 * HOUR, &floor(4, &busy, &ringing));
+    assert!(hot_d.reason.abandon_rate > 0.03);
+    assert!(hot_d.reason.budget_remaining < 0.0);
+    assert_eq!(hot_d.reason.mode, Mode::Recovering);
+    assert!(hot_d.reason.threshold < calm_d.reason.threshold);
+    assert!(hot_d.dial < calm_d.dial, "{} vs {}", hot_d.dial, calm_d.dial);
+}
+
+#[test]
+fn approaching_the_target_tightens_the_threshold() {
+    let busy = [60_000u64; 20];
+    let mut thresholds = Vec::new();
+    for abandons in [0u64, 8, 16, 24] {
+        let mut pacer = trained(PacingConfig::new(3.0));
+        for i in 0..abandons {
+            pacer.record_abandon(HOUR - 1_000 + i);
+        }
+        thresholds.push(pacer.decide(HOUR, &floor(2, &busy, &[])).reason.threshold);
+    }
+    assert!(thresholds.windows(2).all(|w| w[1] < w[0]), "{thresholds:?}");
+}
+
+#[test]
+fn the_explanation_adds_up() {
+    let mut pacer = trained(PacingConfig::new(3.0));
+    for i in 0..20 {
+        pacer.record_abandon(HOUR / 2 + i * 1_000);
+    }
+    let busy: Vec<u64> = (0..30).map(|i| i * 7_000).collect();
+    let ringing = [1_000u64, 5_000, 9_000, 15_000, 24_000];
+    let waiting = [500u64];
+    let snap = Snapshot { idle_agents: 6, busy_talk_ms: &busy, ringing_ms: &ringing, waiting_ms: &waiting };
+    let d = pacer.decide(HOUR, &snap);
+    let r = &d.reason;
+    let eps = 1e-9;
+    assert_eq!(r.dial, d.dial);
+    assert_eq!((r.idle_agents, r.busy_agents, r.dials_in_flight, r.waiting_answers), (6, 30, 5, 1));
+    assert!((r.expected_supply - (6.0 + r.expected_agents_free_soon - 1.0)).abs() < eps);
+    assert!((r.budget_allowed - r.target_rate * r.live_answers as f64).abs() < eps);
+    assert!((r.budget_remaining - (r.budget_allowed - r.abandoned as f64)).abs() < eps);
+    assert!((r.abandon_rate - r.abandoned as f64 / r.live_answers as f64).abs() < eps);
+    assert!((r.aim_rate - r.target_rate * pacer.config().aim).abs() < eps);
+    assert!((r.expected_answers_new - d.dial as f64 * r.live_probability).abs() < eps);
+    assert_eq!(r.dial_risks.len(), d.dial as usize);
+    let risk_sum: f64 = r.dial_risks.iter().sum();
+    assert!((r.expected_abandons_new - risk_sum * r.live_probability).abs() < eps);
+    assert!(r.dial_risks.windows(2).all(|w| w[0] <= w[1] + eps), "each dial is riskier than the last");
+    assert!(r.dial_risks.iter().all(|&x| x <= r.threshold));
+    assert!(r.marginal_next.is_some_and(|x| x > r.threshold));
+    assert!(d.dial > 0);
+    let json = serde_json::to_value(&d).unwrap();
+    assert_eq!(json["reason"]["mode"], "predictive");
+    assert_eq!(json["dial"], d.dial);
+}
+
+#[test]
+fn the_line_limit_caps_dials() {
+    let config = PacingConfig { max_lines: Some(4), ..PacingConfig::default() };
+    let mut pacer = trained(config);
+    let d = pacer.decide(HOUR, &floor(10, &[], &[1_000]));
+    assert_eq!(d.dial, 3);
+    assert_eq!(d.reason.mode, Mode::LineLimit);
+}
+
+#[test]
+fn decisions_are_deterministic() {
+    let busy: Vec<u64> = (0..12).map(|i| i * 13_000).collect();
+    let snap = floor(2, &busy, &[3_000, 11_000]);
+    let a = trained(PacingConfig::default()).decide(HOUR, &snap);
+    let b = trained(PacingConfig::default()).decide(HOUR, &snap);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn config_clamps_the_cap() {
+    assert_eq!(PacingConfig::new(9.0).target_abandon_pct, 5.0);
+    assert_eq!(PacingConfig::new(0.2).target_abandon_pct, 1.0);
+    assert_eq!(PacingConfig::default().max_wait_for_agent_ms, 2_000);
+}
