@@ -16,6 +16,8 @@ use yunhu_store::outbound::AttemptOutcome;
 
 /// How long an answered customer may wait for an agent.
 pub const CONNECT_WITHIN: Duration = Duration::from_secs(2);
+/// A number whose answered call was abandoned is not dialed again for this long.
+pub const ABANDONED_REST_MS: i64 = 72 * 3_600_000;
 
 /// A call the dialer placed and has not settled yet.
 struct InFlight {
@@ -39,6 +41,8 @@ pub struct Dialer {
     services: Services,
     switch: Switch,
     runs: Arc<Mutex<HashMap<(TenantId, i64), SharedRun>>>,
+    /// Ids of the customer-first calls each tenant has under way, for its concurrent-call limit.
+    placed: Arc<Mutex<HashMap<TenantId, std::collections::HashSet<String>>>>,
 }
 
 /// Maps how a customer-first call ended onto the task's number outcomes.
@@ -58,7 +62,7 @@ fn attempt_outcome(outcome: &CustomerFirstOutcome) -> AttemptOutcome {
 impl Dialer {
     /// Starts dialing for every tenant's running predictive tasks, ticking every `tick`.
     pub fn start(services: Services, switch: Switch, tick: Duration) -> Dialer {
-        let dialer = Dialer { services, switch, runs: Arc::default() };
+        let dialer = Dialer { services, switch, runs: Arc::default(), placed: Arc::default() };
         let d = dialer.clone();
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(tick);
@@ -110,6 +114,12 @@ impl Dialer {
         Ok(())
     }
 
+    /// The tenant's calls under way: those the dialer placed and those agents are on.
+    fn calls_in_progress(&self, tenant: TenantId) -> usize {
+        let placed = self.placed.lock().unwrap_or_else(|e| e.into_inner()).get(&tenant).cloned().unwrap_or_default();
+        placed.len() + self.switch.live_call_ids(tenant).difference(&placed).count()
+    }
+
     /// Records the outcome of every call of the task that has ended.
     async fn settle(&self, tenant: TenantId, task: i64, run: &mut TaskRun) -> Result<(), CcError> {
         let mut still = Vec::with_capacity(run.in_flight.len());
@@ -136,6 +146,9 @@ impl Dialer {
                 CustomerFirstOutcome::NotAnswered { ring_ms, .. } => {
                     run.pacer.record_dial(now, DialOutcome::Failed { ring_ms: *ring_ms as u64 });
                 }
+            }
+            if let Some(ids) = self.placed.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&tenant) {
+                ids.remove(&f.call.call_id);
             }
             let attempt = attempt_outcome(&outcome);
             if let Err(e) =
@@ -178,13 +191,25 @@ impl Dialer {
             return Ok(());
         }
         let numbers = self.services.claim_numbers(tenant.id, task.id, decision.dial as usize, now).await?;
-        let mut reason = decision.reason;
-        reason.dial = numbers.len() as u32;
-        if let Ok(data) = serde_json::to_string(&reason) {
-            self.services.events.append(tenant.id, &format!("task/{}", task.id), "pacing", now, data).await?;
-        }
-        run.last = Some(reason);
+        let mut dialed = 0u32;
+        let limit = self.services.db.tenant_max_calls(tenant.id).await?;
         for number in numbers {
+            if self.services.do_not_call(tenant.id, &number.mobile).await? {
+                let outcome = AttemptOutcome::Blacklisted;
+                self.services.record_attempt(tenant.id, task.id, number.id, outcome, "", now).await?;
+                continue;
+            }
+            let since = now - ABANDONED_REST_MS;
+            if let Some(at) = self.services.db.last_abandoned_at(tenant.id, &number.mobile, since).await? {
+                let due = at + ABANDONED_REST_MS;
+                self.services.db.defer_number(tenant.id, task.id, number.id, due, now).await?;
+                continue;
+            }
+            if limit > 0 && self.calls_in_progress(tenant.id) >= limit as usize {
+                // At the tenant's limit: the number goes back, due now, for a later tick.
+                self.services.db.defer_number(tenant.id, task.id, number.id, now, now).await?;
+                continue;
+            }
             let dial = CustomerFirst {
                 tenant: tenant.clone(),
                 number: number.mobile.clone(),
@@ -194,7 +219,12 @@ impl Dialer {
                 connect_within: CONNECT_WITHIN,
             };
             match self.switch.customer_first(dial).await {
-                Ok(call) => run.in_flight.push(InFlight { number, call }),
+                Ok(call) => {
+                    let mut placed = self.placed.lock().unwrap_or_else(|e| e.into_inner());
+                    placed.entry(tenant.id).or_default().insert(call.call_id.clone());
+                    run.in_flight.push(InFlight { number, call });
+                    dialed += 1;
+                }
                 Err(e) => {
                     tracing::warn!(task = task.id, error = %e, "could not place a call");
                     self.services
@@ -203,6 +233,16 @@ impl Dialer {
                 }
             }
         }
+        // The decision as carried out: the numbers it dialed (do-not-call, resting and limited
+        // numbers are not), with the figures that asked for them.
+        let mut reason = decision.reason;
+        reason.dial = dialed;
+        if dialed > 0
+            && let Ok(data) = serde_json::to_string(&reason)
+        {
+            self.services.events.append(tenant.id, &format!("task/{}", task.id), "pacing", now, data).await?;
+        }
+        run.last = Some(reason);
         Ok(())
     }
 }

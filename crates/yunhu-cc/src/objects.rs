@@ -137,6 +137,17 @@ pub struct CallerIdSpec {
     pub number: String,
 }
 
+/// A number the dialer must never call (黑名单).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DoNotCallSpec {
+    /// The number.
+    pub number: String,
+    /// Why (free text).
+    #[serde(default)]
+    pub reason: String,
+}
+
 /// A script (话术).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -221,11 +232,13 @@ pub enum Kind {
     Project,
     /// [`TrunkSpec`].
     Trunk,
+    /// [`DoNotCallSpec`].
+    DoNotCall,
 }
 
 impl Kind {
     /// Every kind, in the order a tenant's objects are applied (referenced ones first).
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::ApiClient,
         Kind::Team,
         Kind::DataObject,
@@ -235,6 +248,7 @@ impl Kind {
         Kind::Trunk,
         Kind::Queue,
         Kind::Staff,
+        Kind::DoNotCall,
     ];
 
     /// The plural path segment / CLI name, e.g. `staff`, `api-clients`.
@@ -249,6 +263,7 @@ impl Kind {
             Kind::DataObject => "data-objects",
             Kind::Project => "projects",
             Kind::Trunk => "trunks",
+            Kind::DoNotCall => "do-not-call",
         }
     }
 
@@ -264,7 +279,7 @@ impl Kind {
             Kind::Team | Kind::DataObject => "id",
             Kind::Queue | Kind::Project => "code",
             Kind::Staff => "user_code",
-            Kind::CallerId => "number",
+            Kind::CallerId | Kind::DoNotCall => "number",
             Kind::Script | Kind::Trunk => "name",
         }
     }
@@ -285,6 +300,7 @@ impl Kind {
             Kind::DataObject => &tables::DATA_OBJECTS,
             Kind::Project => &tables::PROJECTS,
             Kind::Trunk => &yunhu_store::calls::TRUNKS,
+            Kind::DoNotCall => &tables::DO_NOT_CALL,
         }
     }
 }
@@ -334,6 +350,7 @@ impl Services {
             Kind::Queue => self.put_queue(&tenant, &serde_json::from_value(spec).map_err(bad)?).await,
             Kind::Staff => self.put_staff(&tenant, &serde_json::from_value(spec).map_err(bad)?).await,
             Kind::CallerId => self.put_caller_id(&tenant, &serde_json::from_value(spec).map_err(bad)?).await,
+            Kind::DoNotCall => self.put_do_not_call(&tenant, &serde_json::from_value(spec).map_err(bad)?).await,
             Kind::Script => self.put_script(&tenant, &serde_json::from_value(spec).map_err(bad)?).await,
             Kind::DataObject => self.put_data_object(&tenant, &serde_json::from_value(spec).map_err(bad)?).await,
             Kind::Project => self.put_project(&tenant, &serde_json::from_value(spec).map_err(bad)?).await,
@@ -512,6 +529,18 @@ impl Services {
     pub async fn put_caller_id(&self, tenant: &Tenant, spec: &CallerIdSpec) -> Result<Change, CcError> {
         check_digits("caller id", &spec.number)?;
         self.put(tenant, Kind::CallerId, Row::from([("number", spec.number.as_str().into())])).await
+    }
+
+    /// Puts a number on the do-not-call list.
+    pub async fn put_do_not_call(&self, tenant: &Tenant, spec: &DoNotCallSpec) -> Result<Change, CcError> {
+        check_digits("do-not-call number", &spec.number)?;
+        let row = Row::from([("number", spec.number.as_str().into()), ("reason", spec.reason.as_str().into())]);
+        self.put(tenant, Kind::DoNotCall, row).await
+    }
+
+    /// Whether `number` is on the tenant's do-not-call list.
+    pub async fn do_not_call(&self, tenant: TenantId, number: &str) -> Result<bool, CcError> {
+        self.exists(tenant, &tables::DO_NOT_CALL, number).await
     }
 
     /// Creates or updates a script; its public id is kept across updates.

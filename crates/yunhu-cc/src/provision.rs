@@ -3,8 +3,8 @@
 //! document is reported, never deleted (call data may point at it).
 
 use crate::objects::{
-    ApiClientSpec, CallerIdSpec, DataObjectSpec, Kind, ProjectSpec, QueueSpec, ScriptSpec, StaffSpec, TeamSpec,
-    TrunkSpec,
+    ApiClientSpec, CallerIdSpec, DataObjectSpec, DoNotCallSpec, Kind, ProjectSpec, QueueSpec, ScriptSpec, StaffSpec,
+    TeamSpec, TrunkSpec,
 };
 use crate::secrets::{hash_secret, verify_secret};
 use crate::{CcError, Change, Services, Tenant};
@@ -67,6 +67,9 @@ pub struct TenantSpec {
     /// SIP domain of its extensions; default `<corp_id>.yunhu`.
     #[serde(default)]
     pub sip_domain: Option<String>,
+    /// Most calls the tenant may have at once (the dialer holds back at it); 0 or absent: no limit.
+    #[serde(default)]
+    pub max_calls: Option<i64>,
     /// open95 OAuth2 clients.
     #[serde(default)]
     pub api_client: Vec<ApiClientSpec>,
@@ -91,6 +94,9 @@ pub struct TenantSpec {
     /// Caller-ID numbers.
     #[serde(default)]
     pub caller_id: Vec<CallerIdSpec>,
+    /// Numbers never to dial.
+    #[serde(default)]
+    pub do_not_call: Vec<DoNotCallSpec>,
     /// Outbound projects.
     #[serde(default)]
     pub project: Vec<ProjectSpec>,
@@ -199,6 +205,13 @@ impl Services {
         let (_, change) = self.db.put_tenant(corp, &spec.name, tz, &domain, self.now_ms()).await?;
         report.record(change, format!("tenant {corp}"));
         let tenant = self.tenant(corp).await?;
+        let limit = spec.max_calls.unwrap_or(0);
+        if limit < 0 {
+            return Err(CcError::Invalid(format!("tenant {corp}: max_calls must not be negative")));
+        }
+        if self.db.set_tenant_max_calls(tenant.id, limit).await? {
+            report.record(crate::Change::Updated, format!("tenant {corp} max_calls"));
+        }
         let at = |e: CcError| match e {
             CcError::Invalid(m) => CcError::Invalid(format!("tenant {corp}: {m}")),
             CcError::Conflict(m) => CcError::Conflict(format!("tenant {corp}: {m}")),
@@ -238,6 +251,7 @@ impl Services {
                 Kind::Trunk => each!(spec.trunk, name, put_trunk),
                 Kind::Queue => each!(spec.queue, code, put_queue),
                 Kind::Staff => each!(spec.staff, user_code, put_staff),
+                Kind::DoNotCall => each!(spec.do_not_call, number, put_do_not_call),
             }
             for obj in self.list_objects(corp, kind).await? {
                 let key = obj[kind.list_key()].as_str().unwrap_or_default().to_string();

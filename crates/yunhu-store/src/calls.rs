@@ -658,3 +658,19 @@ impl Db {
         Ok(found.filter(|(_, _, expires_at)| *expires_at > now_ms).map(|(t, p, _)| (t, p)))
     }
 }
+
+impl Db {
+    /// When the tenant's latest customer-first call to `number` that a live person answered and no
+    /// agent took (abandoned) was answered, if any since `since_ms`.
+    pub async fn last_abandoned_at(&self, tenant: TenantId, number: &str, since_ms: i64) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT MAX(customer_answer) FROM call_records WHERE tenant_id = $1 AND customer = $2 AND started_at >= $3 \
+             AND method = 'predictive' AND customer_answer IS NOT NULL AND agent_answer IS NULL",
+        )
+        .bind(tenant.0)
+        .bind(number)
+        .bind(since_ms)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+}

@@ -27,6 +27,8 @@ pub const DATA_OBJECTS: Table = Table { name: "data_objects", key: &["code"], co
 pub const SCRIPTS: Table = Table { name: "scripts", key: &["name"], cols: &[t("name"), t("stream_id"), t("content")] };
 /// Caller-ID numbers (外显号码).
 pub const CALLER_IDS: Table = Table { name: "caller_ids", key: &["number"], cols: &[t("number")] };
+/// Numbers the dialer must never call (黑名单 / do-not-call).
+pub const DO_NOT_CALL: Table = Table { name: "do_not_call", key: &["number"], cols: &[t("number"), t("reason")] };
 /// Outbound projects (外呼项目).
 pub const PROJECTS: Table = Table { name: "projects", key: &["code"], cols: &[t("code"), t("name")] };
 /// Skill groups (技能组).
@@ -200,6 +202,31 @@ impl Db {
                 Ok((TenantId(id), Change::Created))
             }
         }
+    }
+
+    /// The tenant's limit on calls at once (0: none).
+    pub async fn tenant_max_calls(&self, id: TenantId) -> Result<i64> {
+        let load = async {
+            let n: Option<i64> = sqlx::query_scalar("SELECT max_calls FROM tenants WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(n.unwrap_or(0))
+        };
+        self.memo.get(format!("max_calls\0{}", id.0), load).await
+    }
+
+    /// Sets the tenant's limit on calls at once; whether it changed.
+    pub async fn set_tenant_max_calls(&self, id: TenantId, limit: i64) -> Result<bool> {
+        let done = sqlx::query("UPDATE tenants SET max_calls = $2 WHERE id = $1 AND max_calls <> $2")
+            .bind(id.0)
+            .bind(limit)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() > 0 {
+            self.memo.invalidate();
+        }
+        Ok(done.rows_affected() > 0)
     }
 
     /// The live tenant with `corp_id`.

@@ -930,7 +930,10 @@ impl Db {
         }
         let list: Vec<String> = (0..states.len()).map(|i| format!("${}", i + 4)).collect();
         let sql = format!(
-            "UPDATE outbound_numbers SET state = 'pending', next_attempt_at = $3, updated_at = $3, \
+            // An abandoned number waits out 72 h from its abandoned call, whatever the recall.
+            "UPDATE outbound_numbers SET state = 'pending', updated_at = $3, next_attempt_at = \
+             CASE WHEN state = 'abandoned' AND COALESCE(last_attempt_at, 0) + 259200000 > $3 \
+             THEN COALESCE(last_attempt_at, 0) + 259200000 ELSE $3 END, \
              retries_left = (SELECT max_attempts - 1 FROM outbound_tasks t WHERE t.tenant_id = $1 AND t.id = $2) \
              WHERE tenant_id = $1 AND task_id = $2 AND state IN ({})",
             list.join(", ")
@@ -942,6 +945,29 @@ impl Db {
         let n = q.execute(&mut *tx).await?.rows_affected();
         tx.commit().await?;
         Ok(Some(n))
+    }
+
+    /// Gives a claimed number back, due again at `due_ms` (the dialer may not call it before).
+    pub async fn defer_number(
+        &self,
+        tenant: TenantId,
+        task_id: i64,
+        number_id: i64,
+        due_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE outbound_numbers SET state = 'pending', next_attempt_at = $4, updated_at = $5 \
+             WHERE tenant_id = $1 AND task_id = $2 AND id = $3 AND state = 'dialing'",
+        )
+        .bind(tenant.0)
+        .bind(task_id)
+        .bind(number_id)
+        .bind(due_ms)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// How many of a task's numbers are in each state.

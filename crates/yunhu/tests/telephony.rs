@@ -931,8 +931,10 @@ async fn a_predictive_task_dials_connects_abandons_retries_and_keeps_its_window(
         .map(String::from),
     );
     let (closed_id, _) = predictive_task(&app, &token, "CLOSED1", "13700000001", ("00:00", "00:01")).await;
-    let (id, code) =
-        predictive_task(&app, &token, "PRED1", "13800000001;13800000002;13800000003", ("00:00", "23:59")).await;
+    let dnc = json!({"number": "13800000004", "reason": "投诉"});
+    app.running.services.put_object("777777", Kind::DoNotCall, dnc).await.unwrap();
+    let numbers = "13800000001;13800000002;13800000003;13800000004";
+    let (id, code) = predictive_task(&app, &token, "PRED1", numbers, ("00:00", "23:59")).await;
 
     // The task ends by itself once every number has an outcome.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -950,7 +952,9 @@ async fn a_predictive_task_dials_connects_abandons_retries_and_keeps_its_window(
     let path = format!("/outboundContacts/pageSearch?outboundId={id}&pageSize=10");
     let contacts = open95(&app, &token, reqwest::Method::GET, &path, Value::Null).await;
     let rows = contacts["data"]["pageData"].as_array().unwrap().clone();
-    assert_eq!(rows.len(), 3);
+    assert_eq!(rows.len(), 4);
+    let barred = rows.iter().find(|c| c["mobile"] == "13800000004").unwrap();
+    assert_eq!(barred["callState"].as_i64(), Some(0), "on the do-not-call list, never dialed: {barred}");
     let filter = yunhu_store::calls::CallRecordFilter::default();
     let records = app.running.services.db().list_call_records(TENANT, &filter, 100).await.unwrap();
     let of_task: Vec<_> = records.iter().filter(|r| r.record.task_id == code).collect();
@@ -975,7 +979,8 @@ async fn a_predictive_task_dials_connects_abandons_retries_and_keeps_its_window(
     }
     assert!(connected >= 1, "the free agent got a call");
     assert_eq!(connected + abandoned, 3);
-    assert_eq!((detail["callNum"].as_i64(), detail["contactNum"].as_i64()), (Some(3), Some(3)), "{detail}");
+    assert_eq!((detail["callNum"].as_i64(), detail["contactNum"].as_i64()), (Some(3), Some(4)), "{detail}");
+    assert!(of_task.iter().all(|r| r.record.customer != "13800000004"));
 
     // Every call was asked for by a pacing decision, and each decision says why.
     let events = app.running.services.db().call_events(TENANT, &format!("task/{id}")).await.unwrap();
@@ -1021,4 +1026,67 @@ async fn a_predictive_task_dials_connects_abandons_retries_and_keeps_its_window(
     let at = tries(&app).await;
     assert_eq!(at.len(), 2);
     assert!(at[1] - at[0] >= 8000, "retried after idleTime: {at:?}");
+
+    // A customer abandoned a moment ago is not dialed again for 72 hours, by any task.
+    let carrier = phone("carrier", "answer.xml", carrier_port, 300);
+    let (abandoned_call, outcome) = customer_first(&app, "13600000006", &[]).await;
+    assert!(carrier.wait().await.success());
+    assert!(matches!(outcome, yunhu_cc::switch::CustomerFirstOutcome::Abandoned { .. }), "{outcome:?}");
+    let abandoned_at = record_of(&app, &abandoned_call).await.record.customer_leg.answer.unwrap();
+    let (rest_id, rest_code) = predictive_task(&app, &token, "REST1", "13600000006", ("00:00", "23:59")).await;
+    let rest: i64 = rest_id.parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let due = loop {
+        let (_, numbers, _) = app.running.services.task_numbers(TENANT, rest, 1, 10).await.unwrap();
+        let n = numbers[0].number.clone();
+        if n.next_attempt_at > abandoned_at + 3_600_000 {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "the dialer never looked at the number: {n:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(due.next_attempt_at, abandoned_at + 72 * 3_600_000, "{due:?}");
+    assert_eq!(due.state, yunhu_cc::outbound::NumberState::Pending);
+    let records = app.running.services.db().list_call_records(TENANT, &filter, 100).await.unwrap();
+    assert!(records.iter().all(|r| r.record.task_id != rest_code), "not dialed");
+    open95(&app, &token, reqwest::Method::PUT, "/artificialOutTask/pauseCall", json!({"id": rest_id})).await;
+
+    // At the tenant's limit of one call at once, the task's calls go one after the other.
+    app.running.services.db().set_tenant_max_calls(TENANT, 1).await.unwrap();
+    let media = free_port().to_string();
+    let carrier = sipp(
+        "carrier",
+        &[
+            "-sf",
+            "answer_then_bye.xml",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &carrier_port.to_string(),
+            "-mp",
+            &media,
+            "-m",
+            "2",
+            "-d",
+            "500",
+        ]
+        .map(String::from),
+    );
+    let (lim_id, lim_code) =
+        predictive_task(&app, &token, "LIMIT1", "13500000001;13500000002", ("00:00", "23:59")).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while task_detail(&app, &token, &lim_id).await["status"] != 5 {
+        assert!(Instant::now() < deadline, "the limited task never ended");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(carrier.wait().await.success());
+    let records = app.running.services.db().list_call_records(TENANT, &filter, 100).await.unwrap();
+    let mut calls: Vec<(i64, i64)> = records
+        .iter()
+        .filter(|r| r.record.task_id == lim_code)
+        .map(|r| (r.record.started_at(), r.record.customer_leg.end.unwrap()))
+        .collect();
+    calls.sort();
+    assert_eq!(calls.len(), 2);
+    assert!(calls[1].0 >= calls[0].1, "never two at once: {calls:?}");
 }

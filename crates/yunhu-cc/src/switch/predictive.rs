@@ -96,6 +96,12 @@ enum Stage {
 }
 
 impl Switch {
+    /// Ids of the tenant's calls that have an agent on them now.
+    pub fn live_call_ids(&self, tenant: crate::TenantId) -> std::collections::HashSet<String> {
+        let live = self.inner.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.iter().filter(|((t, _), _)| *t == tenant).map(|(_, c)| c.call_id.clone()).collect()
+    }
+
     /// Accounts among `agents` that could take a call now: logged in and ready, with a
     /// registered phone, and not in a call.
     pub async fn idle_agents(&self, tenant: &Tenant, agents: &[String]) -> Vec<String> {
