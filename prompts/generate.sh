@@ -9,5 +9,7 @@ gen logout_ok "已退出登录"
 gen your_extension "您的分机号是"
 gen not_found "您拨打的号码不存在"
 gen abandoned "您好，这里是云呼，稍后再联系您"
+gen predictive_on "已加入预测外呼"
+gen predictive_off "已退出预测外呼"
 digits=(零 一 二 三 四 五 六 七 八 九)
 for i in "${!digits[@]}"; do gen "digit_$i" "${digits[$i]}"; done

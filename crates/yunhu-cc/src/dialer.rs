@@ -169,8 +169,15 @@ impl Dialer {
         if !crate::outbound::calling_window_open(task, zone, now) {
             return Ok(());
         }
-        let members: Vec<String> =
-            self.services.task_members(tenant.id, task.id).await?.into_iter().map(|m| m.user_code).collect();
+        // Agents who left predictive work (011) take no calls from predictive tasks.
+        let members: Vec<String> = self
+            .services
+            .task_members(tenant.id, task.id)
+            .await?
+            .into_iter()
+            .map(|m| m.user_code)
+            .filter(|code| self.switch.in_predictive_work(tenant.id, code))
+            .collect();
         let idle = self.switch.idle_agents(tenant, &members).await.len() as u32;
         let at = tokio::time::Instant::now();
         let (mut talking, mut ringing, mut waiting) = (Vec::new(), Vec::new(), Vec::new());

@@ -10,6 +10,8 @@ const BUILT_IN: &[(&str, &[u8])] = &[
     ("your_extension", include_bytes!("../../../prompts/zh/your_extension.wav")),
     ("not_found", include_bytes!("../../../prompts/zh/not_found.wav")),
     ("abandoned", include_bytes!("../../../prompts/zh/abandoned.wav")),
+    ("predictive_on", include_bytes!("../../../prompts/zh/predictive_on.wav")),
+    ("predictive_off", include_bytes!("../../../prompts/zh/predictive_off.wav")),
     ("digit_0", include_bytes!("../../../prompts/zh/digit_0.wav")),
     ("digit_1", include_bytes!("../../../prompts/zh/digit_1.wav")),
     ("digit_2", include_bytes!("../../../prompts/zh/digit_2.wav")),

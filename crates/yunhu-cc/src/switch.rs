@@ -108,6 +108,8 @@ struct SwitchInner {
     config: SwitchConfig,
     live: Mutex<HashMap<(TenantId, String), LiveCall>>,
     presence: Mutex<HashMap<(TenantId, String), Presence>>,
+    /// Agents who left predictive work (feature code 011) and have not rejoined (010).
+    predictive_off: Mutex<std::collections::HashSet<(TenantId, String)>>,
     prompts: Prompts,
 }
 
@@ -289,9 +291,10 @@ impl Switch {
             SipStack::start(config.sip.clone(), directory).await.map_err(|e| CcError::Invalid(format!("SIP: {e}")))?;
         let ports = PortPool::new(config.rtp_ports.0, config.rtp_ports.1);
         let presence = Mutex::new(services.load_presence().await?);
+        let predictive_off = Mutex::new(services.load_predictive_off().await?);
         let prompts = Prompts::new(&config.prompts_dir);
-        let inner =
-            Arc::new(SwitchInner { services, sip, ports, config, live: Mutex::new(HashMap::new()), presence, prompts });
+        let live = Mutex::new(HashMap::new());
+        let inner = Arc::new(SwitchInner { services, sip, ports, config, live, presence, predictive_off, prompts });
         let switch = Switch { inner };
         switch.register_trunks().await?;
         let events_switch = switch.clone();
@@ -376,6 +379,27 @@ impl Switch {
         svc.events.append(tenant, &agent_stream(user_code), event.name(), svc.now_ms(), data).await?;
         let mut map = self.inner.presence.lock().unwrap_or_else(|e| e.into_inner());
         map.insert((tenant, user_code.to_string()), event.presence());
+        Ok(())
+    }
+
+    /// Whether the agent takes predictive calls (they may leave with 011 and rejoin with 010).
+    pub fn in_predictive_work(&self, tenant: TenantId, user_code: &str) -> bool {
+        let off = self.inner.predictive_off.lock().unwrap_or_else(|e| e.into_inner());
+        !off.contains(&(tenant, user_code.to_string()))
+    }
+
+    /// The agent joins (`true`) or leaves predictive work; logged on the `predictive/<account>` stream.
+    pub async fn set_predictive_work(&self, tenant: TenantId, user_code: &str, joined: bool) -> Result<(), CcError> {
+        let svc = &self.inner.services;
+        let data = serde_json::json!({ "joined": joined }).to_string();
+        let kind = if joined { "predictive_join" } else { "predictive_leave" };
+        svc.events.append(tenant, &format!("predictive/{user_code}"), kind, svc.now_ms(), data).await?;
+        let mut off = self.inner.predictive_off.lock().unwrap_or_else(|e| e.into_inner());
+        if joined {
+            off.remove(&(tenant, user_code.to_string()));
+        } else {
+            off.insert((tenant, user_code.to_string()));
+        }
         Ok(())
     }
 
@@ -727,6 +751,18 @@ struct CallPlan {
 }
 
 impl Services {
+    /// The agents whose latest predictive-work event left it (011).
+    async fn load_predictive_off(&self) -> Result<std::collections::HashSet<(TenantId, String)>, CcError> {
+        let mut out = std::collections::HashSet::new();
+        for (tenant, stream, data) in self.db.latest_stream_events("predictive/").await? {
+            let joined = serde_json::from_str::<serde_json::Value>(&data).ok().and_then(|v| v["joined"].as_bool());
+            if let (Some(code), Some(false)) = (stream.strip_prefix("predictive/"), joined) {
+                out.insert((tenant, code.to_string()));
+            }
+        }
+        Ok(out)
+    }
+
     /// Every agent's presence as the event log last left it.
     async fn load_presence(&self) -> Result<HashMap<(TenantId, String), Presence>, CcError> {
         let mut out = HashMap::new();
@@ -871,6 +907,14 @@ impl Switch {
         let (event, prompt) = match dialed.as_str() {
             "000" => feature(AgentEventKind::AgentLogin { via: "feature_code".into() }, "login_ok"),
             "001" => feature(AgentEventKind::AgentLogout { via: "feature_code".into() }, "logout_ok"),
+            "010" | "011" => {
+                let joined = dialed == "010";
+                if let Err(e) = self.set_predictive_work(tenant.id, &user_code, joined).await {
+                    tracing::error!(error = %e, "predictive work");
+                    return leg.reject(500);
+                }
+                (None, vec![if joined { "predictive_on" } else { "predictive_off" }.to_string()])
+            }
             "004" => {
                 let mut names = vec!["your_extension".to_string()];
                 names.extend(caller.chars().filter(char::is_ascii_digit).map(|d| format!("digit_{d}")));

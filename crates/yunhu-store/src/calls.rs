@@ -279,11 +279,11 @@ impl Db {
     }
 
     /// Calls that have events but no record: `(tenant, call_id)`; after a crash these are finished.
-    /// Agent (`agent/…`) and task (`task/…`) streams are not calls.
+    /// Agent (`agent/…`, `predictive/…`) and task (`task/…`) streams are not calls.
     pub async fn calls_without_record(&self) -> Result<Vec<(TenantId, String)>> {
         let rows = sqlx::query(
             "SELECT DISTINCT e.tenant_id, e.call_id FROM events e WHERE e.call_id NOT LIKE 'agent/%' \
-             AND e.call_id NOT LIKE 'task/%' AND NOT EXISTS \
+             AND e.call_id NOT LIKE 'task/%' AND e.call_id NOT LIKE 'predictive/%' AND NOT EXISTS \
              (SELECT 1 FROM call_records c WHERE c.tenant_id = e.tenant_id AND c.call_id = e.call_id)",
         )
         .fetch_all(&self.pool)
@@ -333,11 +333,18 @@ impl Db {
 
     /// The newest presence event of every agent: `(tenant, stream, data)`.
     pub async fn latest_agent_events(&self) -> Result<Vec<(TenantId, String, String)>> {
+        self.latest_stream_events("agent/").await
+    }
+
+    /// The newest event of every stream whose name starts with `prefix` (`agent/`, `predictive/`):
+    /// `(tenant, stream, data)`.
+    pub async fn latest_stream_events(&self, prefix: &str) -> Result<Vec<(TenantId, String, String)>> {
         let rows = sqlx::query(
             "SELECT e.tenant_id, e.call_id, e.data FROM events e JOIN \
-             (SELECT tenant_id, call_id, MAX(id) AS id FROM events WHERE call_id LIKE 'agent/%' GROUP BY tenant_id, call_id) m \
+             (SELECT tenant_id, call_id, MAX(id) AS id FROM events WHERE call_id LIKE $1 GROUP BY tenant_id, call_id) m \
              ON e.id = m.id",
         )
+        .bind(format!("{prefix}%"))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

@@ -605,6 +605,17 @@ async fn feature_codes_log_in_and_out_and_presence_gates_click_to_call() {
     let events = app.running.services.db().call_events(TENANT, "agent/1001").await.unwrap();
     let kinds: Vec<&str> = events.iter().map(|(_, k, _, _)| k.as_str()).collect();
     assert_eq!(kinds, ["agent_login", "agent_logout"]);
+
+    // 011 leaves predictive work, 010 joins it again; both are kept in the event log.
+    let switch = app.running.switch.clone().unwrap();
+    assert!(switch.in_predictive_work(TENANT, "1001"), "agents start in predictive work");
+    assert!(dial_from(sip, "1001", "1001pw", "011", "dial.xml").await.success());
+    assert!(!switch.in_predictive_work(TENANT, "1001"));
+    assert!(dial_from(sip, "1001", "1001pw", "010", "dial.xml").await.success());
+    assert!(switch.in_predictive_work(TENANT, "1001"));
+    let events = app.running.services.db().call_events(TENANT, "predictive/1001").await.unwrap();
+    let kinds: Vec<&str> = events.iter().map(|(_, k, _, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["predictive_leave", "predictive_join"]);
 }
 
 #[tokio::test]
