@@ -29,6 +29,9 @@ mod errno {
     pub const NO_ACTION: &str = "4";
     pub const NOT_LOGGED_IN: &str = "5";
     pub const NOT_REGISTERED: &str = "6";
+    pub const INSERT_FAILED: &str = "9";
+    pub const DUPLICATE: &str = "10";
+    pub const NO_BATCH: &str = "11";
 }
 
 fn answer(errno: &str, message: &str, data: Value) -> Response {
@@ -57,7 +60,8 @@ async fn handle(State(state): State<AppState>, RawQuery(q): RawQuery, headers: H
     let Some(action) = params.get("action").map(str::to_string) else {
         return fail(errno::MISSING, "缺少必要参数 action").into_response();
     };
-    const KNOWN: [&str; 5] = ["SendDial", "HangUp", "ExtenStatus", "GetRecord", "GetCDRList"];
+    const KNOWN: [&str; 7] =
+        ["SendDial", "HangUp", "ExtenStatus", "GetRecord", "GetCDRList", "AddTaskData", "AddCBaseData"];
     if !KNOWN.contains(&action.as_str()) {
         return fail(errno::NO_ACTION, format!("接口不存在: {action}")).into_response();
     }
@@ -93,6 +97,14 @@ async fn handle(State(state): State<AppState>, RawQuery(q): RawQuery, headers: H
             Err(r) => Err(r),
         },
         "GetCDRList" => cdr_list(&state, &tenant, company, &params).await,
+        "AddTaskData" => match (need("batchid"), need("phonenum")) {
+            (Ok(batch), Ok(phone)) => add_task_data(&state, &tenant, batch, phone, &params).await,
+            (Err(r), _) | (_, Err(r)) => Err(r),
+        },
+        "AddCBaseData" => match (need("staffid"), need("phonenum")) {
+            (Ok(staff), Ok(phone)) => add_customer(&state, &tenant, staff, phone, &params).await,
+            (Err(r), _) | (_, Err(r)) => Err(r),
+        },
         _ => match need("uniqueid") {
             Ok(id) => get_record(&state, &tenant, id, &headers).await,
             Err(r) => Err(r),
@@ -273,4 +285,79 @@ async fn cdr_list(state: &AppState, tenant: &Tenant, company: &str, params: &Par
         })
         .collect();
     Ok(Value::Array(rows))
+}
+
+fn check_phone(phone: &str) -> Result<(), Refusal> {
+    let digits = phone.strip_prefix('+').unwrap_or(phone);
+    if (5..=20).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(fail(errno::FAILED, format!("号码不合法: {phone}")))
+    }
+}
+
+/// The customer details a data verb carries, as one description.
+fn customer_details(params: &Params) -> String {
+    ["name", "address", "email", "comment"].iter().filter_map(|k| params.get(k)).collect::<Vec<_>>().join(" ")
+}
+
+/// `AddTaskData`: adds a customer's number to the outbound task (batch) `batchid`.
+async fn add_task_data(
+    state: &AppState,
+    tenant: &Tenant,
+    batch: &str,
+    phone: &str,
+    params: &Params,
+) -> Result<Value, Refusal> {
+    check_phone(phone)?;
+    let svc = &state.services;
+    let filter = yunhu_cc::outbound::TaskFilter { code: Some(batch.to_string()), ..Default::default() };
+    let found = svc.search_tasks(tenant.id, &filter, 1, 1).await.map_err(|e| {
+        tracing::error!(error = %e, "AddTaskData");
+        fail(errno::FAILED, "内部错误")
+    })?;
+    let Some(view) = found.0.into_iter().next() else {
+        return Err(fail(errno::NO_BATCH, format!("任务批次不存在: {batch}")));
+    };
+    let numbers = [(phone.to_string(), customer_details(params))];
+    match svc.append_numbers(tenant.id, view.task.id, "input", &numbers).await {
+        Ok(0) => Err(fail(errno::DUPLICATE, format!("数据重复: {phone} 已在任务批次 {batch} 中"))),
+        Ok(_) => Ok(json!([])),
+        Err(yunhu_cc::CcError::Store(e)) => {
+            tracing::error!(error = %e, "AddTaskData");
+            Err(fail(errno::INSERT_FAILED, "数据插入失败"))
+        }
+        Err(e) => Err(fail(errno::INSERT_FAILED, format!("数据插入失败: {e}"))),
+    }
+}
+
+/// `AddCBaseData`: gives a staff member a customer record.
+async fn add_customer(
+    state: &AppState,
+    tenant: &Tenant,
+    staff: &str,
+    phone: &str,
+    params: &Params,
+) -> Result<Value, Refusal> {
+    check_phone(phone)?;
+    let Ok(account) = state.services.staff_account(tenant.id, staff).await else {
+        return Err(fail(errno::FAILED, format!("工号不存在: {staff}")));
+    };
+    let text = |k: &str| params.get(k).unwrap_or_default().to_string();
+    let customer = yunhu_cc::calls::Customer {
+        staff: account,
+        phone: phone.to_string(),
+        name: text("name"),
+        address: text("address"),
+        email: text("email"),
+        comment: text("comment"),
+    };
+    match state.services.add_customer(tenant.id, &customer).await {
+        Ok(true) => Ok(json!([])),
+        Ok(false) => Err(fail(errno::DUPLICATE, format!("数据重复: {staff} 已有客户 {phone}"))),
+        Err(e) => {
+            tracing::error!(error = %e, "AddCBaseData");
+            Err(fail(errno::INSERT_FAILED, "数据插入失败"))
+        }
+    }
 }

@@ -4,6 +4,7 @@
 use crate::{CcError, Services, TenantId};
 use yunhu_core::agent::AgentEventKind;
 pub use yunhu_store::calls::{AgentEventFilter, CallRecordFilter, StoredCallRecord};
+pub use yunhu_store::outbound::Customer;
 
 /// Largest page any dialect gets.
 pub const MAX_PAGE: i64 = 1000;
@@ -120,5 +121,22 @@ impl Services {
             });
         }
         Ok(out)
+    }
+}
+
+impl Services {
+    /// Gives a staff member a customer record; `false` when they already have that number.
+    pub async fn add_customer(&self, tenant: TenantId, customer: &Customer) -> Result<bool, CcError> {
+        Ok(self.db.add_customer(tenant, customer, self.now_ms()).await?)
+    }
+
+    /// A staff member's customer records.
+    pub async fn customers_of(&self, tenant: TenantId, staff: &str) -> Result<Vec<Customer>, CcError> {
+        Ok(self.db.customers_of(tenant, staff).await?)
+    }
+
+    /// The account of the live staff member with this account or extension.
+    pub async fn staff_account(&self, tenant: TenantId, staff: &str) -> Result<String, CcError> {
+        Ok(self.staff_by_code_or_extension(tenant, staff).await?["user_code"].text().to_string())
     }
 }

@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "call data", include_str!("../migrations/0004_call_data.sql")),
     (5, "outbound", include_str!("../migrations/0005_outbound.sql")),
     (6, "dialing rules", include_str!("../migrations/0006_dialing_rules.sql")),
+    (8, "customers", include_str!("../migrations/0008_customers.sql")),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

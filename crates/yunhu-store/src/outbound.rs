@@ -1323,3 +1323,65 @@ mod tests {
         assert!(all.iter().all(|o| !matches!(o.state(), NumberState::Pending | NumberState::Dialing)));
     }
 }
+
+/// A customer record assigned to a staff member (action `AddCBaseData`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Customer {
+    /// Staff account.
+    pub staff: String,
+    /// Phone number.
+    pub phone: String,
+    /// Name.
+    pub name: String,
+    /// Address.
+    pub address: String,
+    /// E-mail.
+    pub email: String,
+    /// Remark.
+    pub comment: String,
+}
+
+impl Db {
+    /// Adds a customer record; `false` when the staff member already has this phone number.
+    pub async fn add_customer(&self, tenant: TenantId, c: &Customer, now_ms: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO customers (tenant_id, staff, phone, name, address, email, comment, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, staff, phone) DO NOTHING",
+        )
+        .bind(tenant.0)
+        .bind(&c.staff)
+        .bind(&c.phone)
+        .bind(&c.name)
+        .bind(&c.address)
+        .bind(&c.email)
+        .bind(&c.comment)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// A staff member's customer records, oldest first.
+    pub async fn customers_of(&self, tenant: TenantId, staff: &str) -> Result<Vec<Customer>> {
+        let rows = sqlx::query(
+            "SELECT staff, phone, name, address, email, comment FROM customers WHERE tenant_id = $1 AND staff = $2 \
+             ORDER BY id",
+        )
+        .bind(tenant.0)
+        .bind(staff)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Customer {
+                    staff: r.try_get("staff")?,
+                    phone: r.try_get("phone")?,
+                    name: r.try_get("name")?,
+                    address: r.try_get("address")?,
+                    email: r.try_get("email")?,
+                    comment: r.try_get("comment")?,
+                })
+            })
+            .collect()
+    }
+}
