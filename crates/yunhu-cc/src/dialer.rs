@@ -1,4 +1,5 @@
-//! The outbound dialer: every running predictive task is paced by `yunhu-dialer`'s [`Pacer`]
+//! The outbound dialer. Preview tasks (callType 1) hand each free agent of the task its next
+//! number, called agent first. Every running predictive task (callType 0) is paced by `yunhu-dialer`'s [`Pacer`]
 //! from what the switch shows (ready agents, calls ringing, answers waiting, agents talking);
 //! the numbers it claims are dialed customer first, and each outcome goes back to the task's
 //! numbers, its counters and the pacer. Each decision that dials is kept, with its reasons, in
@@ -29,6 +30,8 @@ struct InFlight {
 struct TaskRun {
     pacer: Pacer,
     in_flight: Vec<InFlight>,
+    /// Preview calls placed agent first: the number and the call's id.
+    previews: Vec<(TaskNumber, String)>,
     last: Option<Explanation>,
 }
 
@@ -86,21 +89,24 @@ impl Dialer {
     async fn tick(&self) -> Result<(), CcError> {
         for tenant in self.services.db.list_tenants().await? {
             for task in self.services.running_tasks(tenant.id).await? {
-                if task.call_type != 0 {
-                    continue;
-                }
                 let run = {
                     let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
                     runs.entry((tenant.id, task.id))
                         .or_insert_with(|| {
                             let pacer = Pacer::new(PacingConfig::new(task.ratio as f64));
-                            Arc::new(tokio::sync::Mutex::new(TaskRun { pacer, in_flight: Vec::new(), last: None }))
+                            let run = TaskRun { pacer, in_flight: Vec::new(), previews: Vec::new(), last: None };
+                            Arc::new(tokio::sync::Mutex::new(run))
                         })
                         .clone()
                 };
                 let mut run = run.lock().await;
-                if let Err(e) = self.pace(&tenant, &task, &mut run).await {
-                    tracing::error!(task = task.id, error = %e, "pacing a task");
+                let done = if task.call_type == 0 {
+                    self.pace(&tenant, &task, &mut run).await
+                } else {
+                    self.preview(&tenant, &task, &mut run).await
+                };
+                if let Err(e) = done {
+                    tracing::error!(task = task.id, error = %e, "dialing a task");
                 }
             }
         }
@@ -158,6 +164,85 @@ impl Dialer {
             }
         }
         run.in_flight = still;
+        let mut waiting = Vec::with_capacity(run.previews.len());
+        for (number, call_id) in std::mem::take(&mut run.previews) {
+            let Some(record) = self.services.call_record(tenant, &call_id).await? else {
+                waiting.push((number, call_id));
+                continue;
+            };
+            let r = &record.record;
+            let attempt = if r.connected() {
+                AttemptOutcome::Answered
+            } else if r.agent.answer.is_none() {
+                AttemptOutcome::AgentRejected
+            } else {
+                let cause = r.cause.unwrap_or(Cause::NormalTemporaryFailure);
+                attempt_outcome(&CustomerFirstOutcome::NotAnswered { cause, ring_ms: 0 })
+            };
+            let now = self.services.now_ms();
+            if let Err(e) = self.services.record_attempt(tenant, task, number.id, attempt, &call_id, now).await {
+                tracing::warn!(task, number = number.id, error = %e, "attempt not recorded");
+            }
+        }
+        run.previews = waiting;
+        Ok(())
+    }
+
+    /// Whether a claimed number may be dialed now; if not, it has been settled or deferred.
+    async fn may_dial(
+        &self,
+        tenant: &Tenant,
+        task: &OutboundTask,
+        number: &TaskNumber,
+        now: i64,
+    ) -> Result<bool, CcError> {
+        if self.services.do_not_call(tenant.id, &number.mobile).await? {
+            let outcome = AttemptOutcome::Blacklisted;
+            self.services.record_attempt(tenant.id, task.id, number.id, outcome, "", now).await?;
+            return Ok(false);
+        }
+        let since = now - ABANDONED_REST_MS;
+        if let Some(at) = self.services.db.last_abandoned_at(tenant.id, &number.mobile, since).await? {
+            self.services.db.defer_number(tenant.id, task.id, number.id, at + ABANDONED_REST_MS, now).await?;
+            return Ok(false);
+        }
+        let limit = self.services.db.tenant_max_calls(tenant.id).await?;
+        if limit > 0 && self.calls_in_progress(tenant.id) >= limit as usize {
+            // At the tenant's limit: the number goes back, due now, for a later tick.
+            self.services.db.defer_number(tenant.id, task.id, number.id, now, now).await?;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// A preview task: each free agent of the task gets its next number, called agent first.
+    async fn preview(&self, tenant: &Tenant, task: &OutboundTask, run: &mut TaskRun) -> Result<(), CcError> {
+        self.settle(tenant.id, task.id, run).await?;
+        let now = self.services.now_ms();
+        let zone = yunhu_core::time::zone_or_default(&tenant.time_zone);
+        if !crate::outbound::calling_window_open(task, zone, now) {
+            return Ok(());
+        }
+        let members: Vec<String> =
+            self.services.task_members(tenant.id, task.id).await?.into_iter().map(|m| m.user_code).collect();
+        for agent in self.switch.idle_agents(tenant, &members).await {
+            let Some(number) = self.services.claim_numbers(tenant.id, task.id, 1, now).await?.pop() else { break };
+            if !self.may_dial(tenant, task, &number, now).await? {
+                continue;
+            }
+            let context = crate::switch::CallContext {
+                method: CallMethod::Preview,
+                task_id: task.code.clone(),
+                ..Default::default()
+            };
+            match self.switch.click_to_call(tenant, &agent, &number.mobile, context).await {
+                Ok(call_id) => run.previews.push((number, call_id)),
+                Err(e) => {
+                    tracing::warn!(task = task.id, agent, error = %e, "preview call not placed");
+                    self.services.db.defer_number(tenant.id, task.id, number.id, now, now).await?;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -199,22 +284,8 @@ impl Dialer {
         }
         let numbers = self.services.claim_numbers(tenant.id, task.id, decision.dial as usize, now).await?;
         let mut dialed = 0u32;
-        let limit = self.services.db.tenant_max_calls(tenant.id).await?;
         for number in numbers {
-            if self.services.do_not_call(tenant.id, &number.mobile).await? {
-                let outcome = AttemptOutcome::Blacklisted;
-                self.services.record_attempt(tenant.id, task.id, number.id, outcome, "", now).await?;
-                continue;
-            }
-            let since = now - ABANDONED_REST_MS;
-            if let Some(at) = self.services.db.last_abandoned_at(tenant.id, &number.mobile, since).await? {
-                let due = at + ABANDONED_REST_MS;
-                self.services.db.defer_number(tenant.id, task.id, number.id, due, now).await?;
-                continue;
-            }
-            if limit > 0 && self.calls_in_progress(tenant.id) >= limit as usize {
-                // At the tenant's limit: the number goes back, due now, for a later tick.
-                self.services.db.defer_number(tenant.id, task.id, number.id, now, now).await?;
+            if !self.may_dial(tenant, task, &number, now).await? {
                 continue;
             }
             let dial = CustomerFirst {

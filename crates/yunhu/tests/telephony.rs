@@ -867,6 +867,18 @@ async fn predictive_task(
     numbers: &str,
     window: (&str, &str),
 ) -> (String, String) {
+    outbound_task(app, token, code, numbers, window, "0").await
+}
+
+/// Creates and starts an outbound task of `call_type` (0 predictive, 1 preview) with agent 1001.
+async fn outbound_task(
+    app: &TestApp,
+    token: &str,
+    code: &str,
+    numbers: &str,
+    window: (&str, &str),
+    call_type: &str,
+) -> (String, String) {
     let fields = json!([
         ["outProjectId", "PRO_777777_JH001"],
         ["taskId", code],
@@ -877,7 +889,7 @@ async fn predictive_task(
         ["timeFrom", window.0],
         ["timeTo", window.1],
         ["dataObjId", ""],
-        ["callType", "0"],
+        ["callType", call_type],
         ["ratio", "3"],
         ["idleTime", "8000"],
         ["wordsKey", ""],
@@ -1100,4 +1112,72 @@ async fn a_predictive_task_dials_connects_abandons_retries_and_keeps_its_window(
     calls.sort();
     assert_eq!(calls.len(), 2);
     assert!(calls[1].0 >= calls[0].1, "never two at once: {calls:?}");
+}
+
+#[tokio::test]
+async fn a_preview_task_hands_each_free_agent_its_next_number_agent_first() {
+    let (app, _sip, agent_port) = setup().await;
+    let carrier_port = free_port();
+    carrier_at(&app, carrier_port).await;
+    let token = app.token("demo", "demo-secret", None).await;
+    let media = free_port().to_string();
+    let carrier = sipp(
+        "carrier",
+        &[
+            "-sf",
+            "answer_then_bye.xml",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &carrier_port.to_string(),
+            "-mp",
+            &media,
+            "-m",
+            "2",
+            "-d",
+            "500",
+        ]
+        .map(String::from),
+    );
+    let agent_media = free_port().to_string();
+    let agent = sipp(
+        "agent",
+        &[
+            "-sf",
+            "answer.xml",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &agent_port.to_string(),
+            "-mp",
+            &agent_media,
+            "-m",
+            "2",
+            "-d",
+            "300",
+        ]
+        .map(String::from),
+    );
+    let (id, code) = outbound_task(&app, &token, "PREV1", "13800000011;13800000012", ("00:00", "23:59"), "1").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let detail = loop {
+        let d = task_detail(&app, &token, &id).await;
+        if d["status"] == 5 {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "the preview task never ended: {d}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(carrier.wait().await.success() && agent.wait().await.success());
+    assert_eq!((detail["callNum"].as_i64(), detail["touchNum"].as_i64()), (Some(2), Some(2)), "{detail}");
+    let filter = yunhu_store::calls::CallRecordFilter::default();
+    let records = app.running.services.db().list_call_records(TENANT, &filter, 100).await.unwrap();
+    let mut calls: Vec<_> = records.iter().filter(|r| r.record.task_id == code).map(|r| r.record.clone()).collect();
+    calls.sort_by_key(|r| r.started_at());
+    assert_eq!(calls.len(), 2);
+    for r in &calls {
+        assert_eq!((r.method, r.staff.as_str()), (yunhu_core::call::CallMethod::Preview, "1001"));
+        assert!(r.connected() && r.agent.answer.unwrap() <= r.customer_leg.start.unwrap(), "agent first: {r:?}");
+    }
+    assert!(calls[1].started_at() >= calls[0].customer_leg.end.unwrap(), "one agent, one call at a time");
 }
