@@ -80,7 +80,7 @@ impl Dialer {
         dialer
     }
 
-    /// Why the dialer last dialed for a task, if it has.
+    /// The dialer's latest pacing decision for a task and its reasons, once it has paced it.
     pub fn explain(&self, tenant: TenantId, task: i64) -> Option<Explanation> {
         let run = self.runs.lock().unwrap_or_else(|e| e.into_inner()).get(&(tenant, task)).cloned()?;
         run.try_lock().ok().and_then(|r| r.last.clone())
@@ -89,15 +89,16 @@ impl Dialer {
     async fn tick(&self) -> Result<(), CcError> {
         for tenant in self.services.db.list_tenants().await? {
             for task in self.services.running_tasks(tenant.id).await? {
-                let run = {
-                    let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
-                    runs.entry((tenant.id, task.id))
-                        .or_insert_with(|| {
-                            let pacer = Pacer::new(PacingConfig::new(task.ratio as f64));
-                            let run = TaskRun { pacer, in_flight: Vec::new(), previews: Vec::new(), last: None };
-                            Arc::new(tokio::sync::Mutex::new(run))
-                        })
-                        .clone()
+                let known = self.runs.lock().unwrap_or_else(|e| e.into_inner()).get(&(tenant.id, task.id)).cloned();
+                let run = match known {
+                    Some(run) => run,
+                    None => {
+                        let pacer = self.pacer_for(&tenant, &task).await?;
+                        let run = TaskRun { pacer, in_flight: Vec::new(), previews: Vec::new(), last: None };
+                        let run = Arc::new(tokio::sync::Mutex::new(run));
+                        let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+                        runs.entry((tenant.id, task.id)).or_insert(run).clone()
+                    }
                 };
                 let mut run = run.lock().await;
                 let done = if task.call_type == 0 {
@@ -118,6 +119,35 @@ impl Dialer {
             self.settle(tenant, task, &mut run).await?;
         }
         Ok(())
+    }
+
+    /// A task's pacer: its cap, the tenant's window and line limit, and what the task's calls in
+    /// that window taught (so a restart neither forgets the abandonment so far nor relearns).
+    async fn pacer_for(&self, tenant: &Tenant, task: &OutboundTask) -> Result<Pacer, CcError> {
+        let days = self.services.db.tenant_abandon_window_days(tenant.id).await?;
+        let limit = self.services.db.tenant_max_calls(tenant.id).await?;
+        let config = PacingConfig {
+            abandon_window_ms: (days.max(1) * 24 * 3_600_000) as u64,
+            max_lines: (limit > 0).then_some(limit as u32),
+            ..PacingConfig::new(task.ratio as f64)
+        };
+        let mut pacer = Pacer::new(config.clone());
+        let since = self.services.now_ms() - config.abandon_window_ms as i64;
+        for past in self.services.db.past_attempts(tenant.id, &task.code, since, 100_000).await? {
+            let at = past.at.max(0) as u64;
+            let ring_ms = past.ring_ms as u64;
+            if past.live {
+                pacer.record_dial(at, DialOutcome::Live { ring_ms });
+                if past.abandoned {
+                    pacer.record_abandon(at);
+                } else {
+                    pacer.record_talk(at, past.talk_ms.max(0) as u64);
+                }
+            } else {
+                pacer.record_dial(at, DialOutcome::Failed { ring_ms });
+            }
+        }
+        Ok(pacer)
     }
 
     /// The tenant's calls under way: those the dialer placed and those agents are on.
@@ -280,6 +310,7 @@ impl Dialer {
             Snapshot { idle_agents: idle, busy_talk_ms: &talking, ringing_ms: &ringing, waiting_ms: &waiting };
         let decision = run.pacer.decide(now.max(0) as u64, &snapshot);
         if decision.dial == 0 {
+            run.last = Some(decision.reason);
             return Ok(());
         }
         let numbers = self.services.claim_numbers(tenant.id, task.id, decision.dial as usize, now).await?;

@@ -70,6 +70,9 @@ pub struct TenantSpec {
     /// Most calls the tenant may have at once (the dialer holds back at it); 0 or absent: no limit.
     #[serde(default)]
     pub max_calls: Option<i64>,
+    /// The rolling window the dialer's abandonment cap is measured over: `24h` (default) or `30d`.
+    #[serde(default)]
+    pub abandon_window: Option<String>,
     /// open95 OAuth2 clients.
     #[serde(default)]
     pub api_client: Vec<ApiClientSpec>,
@@ -211,6 +214,16 @@ impl Services {
         }
         if self.db.set_tenant_max_calls(tenant.id, limit).await? {
             report.record(crate::Change::Updated, format!("tenant {corp} max_calls"));
+        }
+        let days = match spec.abandon_window.as_deref() {
+            None | Some("24h") => 1,
+            Some("30d") => 30,
+            Some(other) => {
+                return Err(CcError::Invalid(format!("tenant {corp}: abandon_window is 24h or 30d, not {other:?}")));
+            }
+        };
+        if self.db.set_tenant_abandon_window_days(tenant.id, days).await? {
+            report.record(crate::Change::Updated, format!("tenant {corp} abandon_window"));
         }
         let at = |e: CcError| match e {
             CcError::Invalid(m) => CcError::Invalid(format!("tenant {corp}: {m}")),

@@ -681,3 +681,58 @@ impl Db {
         .await?)
     }
 }
+
+/// One earlier attempt of a task, as the dialer's pacer learns from it after a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PastAttempt {
+    /// When the attempt ended (ms).
+    pub at: i64,
+    /// Dialing to answer (or to the end, unanswered), ms.
+    pub ring_ms: i64,
+    /// A live person answered.
+    pub live: bool,
+    /// Answered, and no agent took it.
+    pub abandoned: bool,
+    /// Talk, ms.
+    pub talk_ms: i64,
+}
+
+impl Db {
+    /// A task's customer-first calls that started since `since_ms`, oldest first (at most `limit`).
+    pub async fn past_attempts(
+        &self,
+        tenant: TenantId,
+        task_code: &str,
+        since_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<PastAttempt>> {
+        let rows = sqlx::query(
+            "SELECT started_at, customer_answer, customer_end, agent_answer, talk_secs FROM call_records \
+             WHERE tenant_id = $1 AND task_id = $2 AND method = 'predictive' AND started_at >= $3 \
+             ORDER BY started_at, id LIMIT $4",
+        )
+        .bind(tenant.0)
+        .bind(task_code)
+        .bind(since_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let start: i64 = r.try_get(0)?;
+                let answer: Option<i64> = r.try_get(1)?;
+                let end: Option<i64> = r.try_get(2)?;
+                let agent: Option<i64> = r.try_get(3)?;
+                let talk: i64 = r.try_get(4)?;
+                let end = end.unwrap_or(start);
+                Ok(PastAttempt {
+                    at: end,
+                    ring_ms: (answer.unwrap_or(end) - start).max(0),
+                    live: answer.is_some(),
+                    abandoned: answer.is_some() && agent.is_none(),
+                    talk_ms: talk * 1000,
+                })
+            })
+            .collect()
+    }
+}

@@ -216,6 +216,32 @@ impl Db {
         self.memo.get(format!("max_calls\0{}", id.0), load).await
     }
 
+    /// Over how many days the tenant's abandonment cap is measured (1 or 30).
+    pub async fn tenant_abandon_window_days(&self, id: TenantId) -> Result<i64> {
+        let load = async {
+            let n: Option<i64> = sqlx::query_scalar("SELECT abandon_window_days FROM tenants WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(n.unwrap_or(1))
+        };
+        self.memo.get(format!("abandon_window\0{}", id.0), load).await
+    }
+
+    /// Sets the tenant's abandonment window in days; whether it changed.
+    pub async fn set_tenant_abandon_window_days(&self, id: TenantId, days: i64) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE tenants SET abandon_window_days = $2 WHERE id = $1 AND abandon_window_days <> $2")
+                .bind(id.0)
+                .bind(days)
+                .execute(&self.pool)
+                .await?;
+        if done.rows_affected() > 0 {
+            self.memo.invalidate();
+        }
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Sets the tenant's limit on calls at once; whether it changed.
     pub async fn set_tenant_max_calls(&self, id: TenantId, limit: i64) -> Result<bool> {
         let done = sqlx::query("UPDATE tenants SET max_calls = $2 WHERE id = $1 AND max_calls <> $2")

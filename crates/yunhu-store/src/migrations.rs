@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "outbound", include_str!("../migrations/0005_outbound.sql")),
     (6, "dialing rules", include_str!("../migrations/0006_dialing_rules.sql")),
     (8, "customers", include_str!("../migrations/0008_customers.sql")),
+    (9, "abandon window", include_str!("../migrations/0009_abandon_window.sql")),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -1181,3 +1181,56 @@ async fn a_preview_task_hands_each_free_agent_its_next_number_agent_first() {
     }
     assert!(calls[1].started_at() >= calls[0].customer_leg.end.unwrap(), "one agent, one call at a time");
 }
+
+#[tokio::test]
+async fn a_restarted_dialer_remembers_the_abandonment_of_its_window() {
+    let app = start(&yunhu_store::testing::scratch_sqlite_url()).await;
+    let svc = &app.running.services;
+    // Four earlier predictive calls of task HIST1: three talked, one abandoned.
+    for (i, abandoned) in [false, false, true, false].into_iter().enumerate() {
+        let id = format!("hist-{i}");
+        let ev = |kind: yunhu_core::call::CallEventKind| svc.log_call_event(TENANT, &id, kind);
+        use yunhu_core::call::{CallEventKind as K, Side};
+        ev(K::Created {
+            direction: "outbound".into(),
+            staff: String::new(),
+            extension: String::new(),
+            customer: format!("1380000010{i}"),
+            caller_id: "53541815".into(),
+            trunk: "carrier".into(),
+            codeid_1: String::new(),
+            codeid_2: String::new(),
+            method: Some(yunhu_core::call::CallMethod::Predictive),
+            task_id: "HIST1".into(),
+            call_data: Default::default(),
+        })
+        .await
+        .unwrap();
+        ev(K::LegCreated { side: Side::Customer }).await.unwrap();
+        app.clock.advance(chrono::Duration::seconds(8));
+        ev(K::Answered { side: Side::Customer }).await.unwrap();
+        if !abandoned {
+            ev(K::Assigned { staff: "1001".into(), extension: "1001".into() }).await.unwrap();
+            ev(K::LegCreated { side: Side::Agent }).await.unwrap();
+            ev(K::Answered { side: Side::Agent }).await.unwrap();
+        }
+        app.clock.advance(chrono::Duration::seconds(30));
+        let (cause, side) = (yunhu_core::call::Cause::NormalClearing, yunhu_core::call::HangupSide::Customer);
+        ev(K::HungUp { cause, side }).await.unwrap();
+        svc.project_call(TENANT, &id).await.unwrap();
+    }
+    // The task runs with no agent logged in: the dialer paces it (and dials nothing).
+    let token = app.token("demo", "demo-secret", None).await;
+    let (id, _) = predictive_task(&app, &token, "HIST1", "13800000201", ("00:00", "23:59")).await;
+    let dialer = app.running.dialer.clone().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let why = loop {
+        if let Some(why) = dialer.explain(TENANT, id.parse().unwrap()) {
+            break why;
+        }
+        assert!(Instant::now() < deadline, "the dialer never paced the task");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!((why.live_answers, why.abandoned, why.dial), (4, 1, 0), "{why:?}");
+    assert_eq!(why.mode, yunhu_dialer::pacing::Mode::NoAgents);
+}
