@@ -36,7 +36,8 @@ fn main() {
     }
     let t = std::time::Instant::now();
     for s in run_policies(&opts, &configs) {
-        let per: Vec<String> = s.runs.iter().map(|r| format!("{:.2}", r.abandonment() * 100.0)).collect();
+        let per: Vec<String> =
+            s.runs.iter().map(|r| format!("{:.3}({}/{})", r.abandonment() * 100.0, r.abandoned, r.live)).collect();
         println!(
             "{:>4} {:<40} occ {:.4} ab {:.2}% worst {:.2}% dials {:.0} live {:.0} [{}]",
             s.agents,

@@ -6,8 +6,21 @@
 //! the next seconds (given how long it has rung already), every busy agent a learned chance of being
 //! free by then (given how long they have talked). A new dial is placed only while the chance that
 //! its own live answer finds no agent within the wait limit stays under a threshold, and that
-//! threshold is moved by feedback from the measured abandonment, so the model's errors are corrected
-//! by what actually happened.
+//! threshold is moved by feedback from the measured abandonment (a PI loop on the unspent budget and
+//! the recent rate), so the model's errors are corrected by what actually happened. Near the cap a
+//! guard switches to recovering mode, where a dial must also not push an earlier one out.
+//!
+//! ```
+//! use yunhu_dialer::pacing::{DialOutcome, Pacer, PacingConfig, Snapshot};
+//!
+//! let mut pacer = Pacer::new(PacingConfig::new(3.0));
+//! pacer.record_dial(1_000, DialOutcome::Live { ring_ms: 9_000 });
+//! pacer.record_talk(2_000, 95_000);
+//! let floor = Snapshot { idle_agents: 2, busy_talk_ms: &[40_000, 70_000], ringing_ms: &[3_000], waiting_ms: &[] };
+//! let decision = pacer.decide(60_000, &floor);
+//! assert_eq!(decision.dial as usize, decision.reason.dial_risks.len());
+//! println!("{}", serde_json::to_string(&decision).unwrap());
+//! ```
 
 mod outcomes;
 mod prob;
@@ -15,7 +28,6 @@ mod prob;
 pub use outcomes::{AbandonStats, DialOutcome, Outcomes};
 
 use outcomes::Laws;
-
 use prob::Moments;
 use serde::{Deserialize, Serialize};
 
@@ -24,12 +36,21 @@ const GRID_MS: f64 = 2_000.0;
 /// Bounds of the threshold; the floor still lets riskless dials out (agents idle, nothing ringing).
 const MIN_THRESHOLD: f64 = 0.002;
 const MAX_THRESHOLD: f64 = 0.5;
+/// Starting threshold, as a multiple of the aimed rate. In simulation the realised rate tracked the
+/// threshold closely; starting a little below and letting the integral open up paced as well while
+/// staying clear of the guard, and a threshold that starts high spends the budget early and then
+/// starves (worse occupancy for more abandons).
+const THRESHOLD_PER_AIM: f64 = 0.8;
 /// Gain of the integral term (the unspent budget).
 const GAIN_INTEGRAL: f64 = 1.0;
 /// Gain of the proportional term (the recent rate against the aim).
 const GAIN_PROPORTIONAL: f64 = 0.3;
-/// The integral is counted in the abandons the aim allows over this many "recent" (~20 min) periods
-/// of live answers: slow enough not to chase single abandons, which cost occupancy at ten agents.
+/// The integral is counted in units of the noise of abandon counts: this many standard deviations of
+/// the abandons the aim allows over `INTEGRAL_PERIODS` "recent" (~20 min) periods. Noise, not volume,
+/// is the yardstick: at ten agents it keeps single abandons from swinging the threshold, and at a
+/// hundred it still corrects a badly calibrated model within the hour (a volume yardstick left
+/// half the budget unspent in a world of short talks).
+const INTEGRAL_NOISE: f64 = 3.0;
 const INTEGRAL_PERIODS: f64 = 10.0;
 /// Below this many live answers a rate is noise: the cap is then read as target × this many abandons.
 const MIN_LIVE_FOR_RATE: f64 = 200.0;
@@ -103,7 +124,8 @@ pub enum Mode {
     NoAgents,
     /// The model and the feedback threshold decided.
     Predictive,
-    /// The window's rate is at or above the cap: only dials with practically no risk go out.
+    /// The window is within a guard of the cap (or over it): only dials with practically no risk,
+    /// to their own answer or to answers already due, go out.
     Recovering,
     /// More dials were wanted but the line limit stopped them.
     LineLimit,
@@ -156,11 +178,12 @@ pub struct Explanation {
     pub budget_remaining: f64,
     /// Abandonment rate of the last ~20 minutes.
     pub recent_abandon_rate: f64,
-    /// Natural log of the factor the feedback applied to the base threshold.
+    /// Natural log of the factor the feedback applied to the starting threshold.
     pub correction: f64,
     /// Highest P(abandon | live answer) a new dial may carry.
     pub threshold: f64,
-    /// P(abandon | live answer) of each dial placed, in order; each is at most the threshold.
+    /// P(abandon | live answer) of each dial placed, in order; each is at most the threshold. When
+    /// recovering it also counts the answers due later that the dial would leave without an agent.
     pub dial_risks: Vec<f64>,
     /// That risk for the first dial refused, if one was evaluated.
     pub marginal_next: Option<f64>,
@@ -258,18 +281,19 @@ impl Pacer {
         if let Some(threshold) = self.fixed_threshold {
             return Control { threshold, correction: 0.0, recovering: false, stats, target, aim };
         }
-        // In simulation the realised rate tracked the threshold closely, so the aim itself is the
-        // starting point; the feedback only has to correct what the model gets wrong.
-        // Integral: the unspent part of the aimed budget, in units of the abandons the aim allows over a
-        // few hours of live answers. Proportional: how far the recent rate is from the aim.
-        let scale = (aim * stats.recent_live * INTEGRAL_PERIODS).max(MIN_SCALE);
+        // Integral: the unspent part of the aimed budget, in units of its noise. Proportional: how far
+        // the recent rate is from the aim.
+        let scale = (INTEGRAL_NOISE * (aim * stats.recent_live * INTEGRAL_PERIODS).sqrt()).max(MIN_SCALE);
         let aimed_budget = aim * stats.live as f64 - AIM_MARGIN_ABANDONS;
         let integral = ((aimed_budget - stats.abandoned as f64) / scale).clamp(-4.0, 2.0);
         let recent = (stats.recent_abandoned + aim * RECENT_PRIOR) / (stats.recent_live + RECENT_PRIOR);
         let proportional = ((aim - recent) / aim).clamp(-3.0, 1.0);
         let correction = GAIN_INTEGRAL * integral + GAIN_PROPORTIONAL * proportional;
-        let threshold =
-            if recovering { MIN_THRESHOLD } else { (aim * correction.exp()).clamp(MIN_THRESHOLD, MAX_THRESHOLD) };
+        let threshold = if recovering {
+            MIN_THRESHOLD
+        } else {
+            (THRESHOLD_PER_AIM * aim * correction.exp()).clamp(MIN_THRESHOLD, MAX_THRESHOLD)
+        };
         Control { threshold, correction, recovering, stats, target, aim }
     }
 

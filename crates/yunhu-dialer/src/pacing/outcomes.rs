@@ -196,6 +196,7 @@ impl Laws {
         (i as f64 - 1.0 + within.clamp(0.0, 1.0)) * RING_BIN_MS as f64
     }
 
+    /// A dial that has rung `ring_ms` without result, looked up once for many horizons.
     pub fn ringing(&self, ring_ms: f64) -> Ringing {
         let bin = RING_BIN_MS as f64;
         Ringing { ring_ms, alive: sample(&self.alive, bin, ring_ms), live: sample(&self.live, bin, ring_ms) }
@@ -219,6 +220,7 @@ impl Laws {
         }
     }
 
+    /// An agent who has talked `talk_ms` so far, looked up once for many horizons.
     pub fn talking(&self, talk_ms: f64) -> Talking {
         Talking { talk_ms, running: self.running(talk_ms) }
     }
@@ -396,12 +398,14 @@ impl Outcomes {
         let censored = censored_at_risk(ringing_ms, bin, n);
         let (mut alive, mut live) = (Vec::with_capacity(n + 1), Vec::with_capacity(n + 1));
         let (mut a, mut l) = (1.0, 0.0);
-        for i in 0..n {
+        let finished =
+            self.answer.counts.iter().zip(&self.failure.counts).zip(self.answer.tail.iter().zip(&self.failure.tail));
+        for (((answers, failures), (answer_tail, failure_tail)), still) in finished.zip(&censored).take(n) {
             alive.push(a);
             live.push(l);
-            let at_risk = self.answer.tail[i] + self.failure.tail[i] + censored[i];
+            let at_risk = answer_tail + failure_tail + still;
             if at_risk > 0.0 {
-                let (ha, hf) = (self.answer.counts[i] / at_risk, self.failure.counts[i] / at_risk);
+                let (ha, hf) = (answers / at_risk, failures / at_risk);
                 l += a * ha;
                 a *= (1.0 - ha - hf).max(0.0);
             }
@@ -422,10 +426,9 @@ impl Outcomes {
         let censored = censored_at_risk(talking_ms, bin, n);
         let mut talking = Vec::with_capacity(n + 1);
         let mut s = 1.0;
-        for i in 0..n {
+        for ((ended, tail), still) in self.talk.counts.iter().zip(&self.talk.tail).zip(&censored).take(n) {
             talking.push(s);
-            let at_risk = self.talk.tail[i] + censored[i];
-            let h = (self.talk.counts[i] + TAIL_SHRINK * h0) / (at_risk + TAIL_SHRINK);
+            let h = (ended + TAIL_SHRINK * h0) / (tail + still + TAIL_SHRINK);
             s *= (1.0 - h).max(0.0);
         }
         talking.push(s);
@@ -513,6 +516,31 @@ mod tests {
         assert!((o.mean_talk_ms() - 65_000.0).abs() < 2_000.0);
         assert!(o.p_free_within(65_000.0, 10_000.0) > 0.9);
         assert!(o.p_free_within(10_000.0, 10_000.0) < 0.02);
+    }
+
+    #[test]
+    fn running_dials_and_talks_count_as_lasting_at_least_so_long() {
+        let mut o = Outcomes::new(86_400_000);
+        // Six seconds into a shift: 20 dials were answered after 4–6 s, 100 are still ringing.
+        for i in 0..20 {
+            o.record_dial(6_000, DialOutcome::Live { ring_ms: 4_000 + i * 100 });
+        }
+        let naive = o.live_probability();
+        let laws = o.laws(&[6_000; 100], &[], 0.0);
+        assert!(naive > 0.6, "{naive}");
+        assert!(laws.live_probability() < 0.45, "{}", laws.live_probability());
+        // Those still ringing keep their chance: they are not taken for dead.
+        assert!(laws.answer_within(&laws.ringing(6_000.0), 20_000.0) > 0.1);
+        // Two minutes in: 30 talks ended after 10–60 s, 70 agents are still talking at 120 s.
+        for i in 0..30 {
+            o.record_talk(120_000, 10_000 + i * 1_700);
+        }
+        assert!(o.mean_talk_ms() < 60_000.0, "{}", o.mean_talk_ms());
+        let busy = [120_000u64; 70];
+        let laws = o.laws(&[], &busy, 0.0);
+        assert!(laws.mean_talk_ms() > 200_000.0, "{}", laws.mean_talk_ms());
+        let naive = o.p_free_within(30_000.0, 20_000.0);
+        assert!(laws.free_within(&laws.talking(30_000.0), 20_000.0) < naive);
     }
 
     #[test]
