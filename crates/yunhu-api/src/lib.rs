@@ -24,6 +24,8 @@ pub struct AppState {
     pub switch: Option<yunhu_cc::switch::Switch>,
     /// Where recordings are kept.
     pub recordings_dir: std::path::PathBuf,
+    /// Where uploaded number files are kept (open95 §6.3.2).
+    pub files_dir: std::path::PathBuf,
 }
 
 /// The whole HTTP router.

@@ -190,7 +190,7 @@ pub struct TaskRequest {
     pub code: String,
     /// Project code.
     pub project: String,
-    /// Where the numbers come from; only `input` is available.
+    /// Where the numbers came from: `input`, `file` or `remoteFile` (the skin reads them).
     pub create_type: String,
     /// The changeable fields.
     pub settings: TaskSettings,
@@ -307,6 +307,16 @@ pub fn parse_numbers(text: &str) -> Result<Vec<(String, String)>, CcError> {
         )));
     }
     Ok(out)
+}
+
+/// The number sources open95 names: typed in, a file sent with the request, an uploaded file.
+fn check_create_type(create_type: &str) -> Result<(), CcError> {
+    match create_type {
+        "input" | "file" | "remoteFile" => Ok(()),
+        other => Err(CcError::Invalid(format!(
+            "createType 只能是 input、file 或 remoteFile (createType must be input, file or remoteFile, got {other:?})"
+        ))),
+    }
 }
 
 fn refused(task: &OutboundTask, op: TaskOp, why: &str) -> CcError {
@@ -459,13 +469,7 @@ impl Services {
         numbers: &[(String, String)],
     ) -> Result<CreatedTask, CcError> {
         check_short("taskId", &req.code, 1, 16)?;
-        if req.create_type != "input" {
-            return Err(CcError::Invalid(format!(
-                "号码文件功能尚未开放，请使用 createType=input (number files are not available yet; \
-                 use createType=input, got {:?})",
-                req.create_type
-            )));
-        }
+        check_create_type(&req.create_type)?;
         self.project(tenant, &req.project).await?;
         let script_name = self.check_settings(tenant, &req.settings).await?;
         if numbers.is_empty() {
@@ -568,12 +572,7 @@ impl Services {
         numbers: &[(String, String)],
     ) -> Result<i64, CcError> {
         let (task, _) = self.plan(tenant, id, TaskOp::Append).await?;
-        if create_type != "input" {
-            return Err(CcError::Invalid(format!(
-                "号码文件功能尚未开放，请使用 createType=input (number files are not available yet; \
-                 use createType=input, got {create_type:?})"
-            )));
-        }
+        check_create_type(create_type)?;
         self.db
             .append_numbers(tenant, id, task.status, numbers, self.now_ms())
             .await?

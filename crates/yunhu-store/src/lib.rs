@@ -9,6 +9,7 @@ mod db;
 pub mod directory;
 mod memo;
 mod migrations;
+pub mod numberfiles;
 pub mod outbound;
 mod rows;
 pub mod testing;

@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "call data", include_str!("../migrations/0004_call_data.sql")),
     (5, "outbound", include_str!("../migrations/0005_outbound.sql")),
     (6, "dialing rules", include_str!("../migrations/0006_dialing_rules.sql")),
+    (7, "number files", include_str!("../migrations/0007_number_files.sql")),
     (8, "customers", include_str!("../migrations/0008_customers.sql")),
     (9, "abandon window", include_str!("../migrations/0009_abandon_window.sql")),
 ];

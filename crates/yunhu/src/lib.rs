@@ -128,6 +128,7 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
         admin_token: admin_token(config)?.into(),
         switch: switch.clone(),
         recordings_dir: config.recordings_dir(),
+        files_dir: config.data_dir.join("numberfiles"),
     };
     let listener = tokio::net::TcpListener::bind(&config.http_listen)
         .await

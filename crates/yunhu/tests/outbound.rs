@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::open95::{Client, bad_param, ok, refused};
 use common::{Answer, Call, TestApp, backends, replay, start};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -13,53 +14,7 @@ use yunhu_store::TenantId;
 
 const A: TenantId = TenantId(10001);
 
-/// A client of one tenant.
-struct Client<'a> {
-    app: &'a TestApp,
-    token: String,
-}
-
-impl<'a> Client<'a> {
-    async fn new(app: &'a TestApp, id: &str, secret: &str) -> Client<'a> {
-        Client { app, token: app.token(id, secret, None).await }
-    }
-
-    /// GET with query parameters, or another method with a form body.
-    async fn call(&self, method: Method, path: &str, params: &[(&str, &str)]) -> Answer {
-        let req = self.app.http.request(method.clone(), self.app.url(path)).bearer_auth(&self.token);
-        let req = if method == Method::GET { req.query(params) } else { req.form(params) };
-        self.app.send(req).await
-    }
-
-    async fn get(&self, path: &str, params: &[(&str, &str)]) -> Answer {
-        self.call(Method::GET, path, params).await
-    }
-
-    async fn json(&self, method: Method, path: &str, body: Value) -> Answer {
-        let req = self.app.http.request(method, self.app.url(path)).bearer_auth(&self.token).json(&body);
-        self.app.send(req).await
-    }
-
-    /// POST multipart/form-data, written out as the seed's examples are.
-    async fn multipart(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
-        let boundary = "----WebKitFormBoundary7MA4YWxkTrZu0gW";
-        let mut body = String::new();
-        for (name, value) in fields {
-            body.push_str(&format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            ));
-        }
-        body.push_str(&format!("--{boundary}--\r\n"));
-        let req = self
-            .app
-            .http
-            .post(self.app.url(path))
-            .bearer_auth(&self.token)
-            .header("Content-Type", format!("multipart/form-data; boundary={boundary}"))
-            .body(body);
-        self.app.send(req).await
-    }
-
+impl Client<'_> {
     /// Creates a manual task over multipart; returns the insert answer's data.
     async fn task(&self, task_id: &str, numbers: &str) -> Value {
         let a = self.multipart("/artificialOutTask/insert", &task_fields(task_id, numbers)).await;
@@ -101,38 +56,6 @@ fn task_fields<'a>(task_id: &'a str, numbers: &'a str) -> Vec<(&'a str, &'a str)
         ("wordsKey", ""),
         ("remark", "remark"),
     ]
-}
-
-/// A success envelope; its JSON.
-#[track_caller]
-fn ok(a: &Answer) -> Value {
-    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
-    let v = a.json();
-    assert_eq!(
-        (v["code"].as_i64(), v["message"].as_str(), v["success"].as_bool()),
-        (Some(0), Some("成功"), Some(true)),
-        "{v}"
-    );
-    v
-}
-
-/// A business error (10101, HTTP 200); its message.
-#[track_caller]
-fn refused(a: &Answer) -> String {
-    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
-    let v = a.json();
-    assert_eq!((v["code"].as_i64(), v["success"].as_bool()), (Some(10101), Some(false)), "{v}");
-    assert!(v.get("data").is_none(), "{v}");
-    v["message"].as_str().unwrap().to_string()
-}
-
-/// A parameter error (1001, HTTP 400); its message.
-#[track_caller]
-fn bad_param(a: &Answer) -> String {
-    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.text);
-    let v = a.json();
-    assert_eq!((v["code"].as_i64(), v["success"].as_bool()), (Some(1001), Some(false)), "{v}");
-    v["message"].as_str().unwrap().to_string()
 }
 
 fn page(v: &Value) -> (&Vec<Value>, i64) {
@@ -589,20 +512,32 @@ async fn every_illegal_transition_is_refused_with_the_state_and_changes_nothing(
 }
 
 #[tokio::test]
-async fn number_files_are_answered_as_not_available_yet() {
+async fn number_file_sources_are_read_and_a_missing_file_changes_nothing() {
+    // The files themselves are tested in tests/files.rs; here: the sources are taken, a file
+    // that is not there is named, and nothing is made or added meanwhile.
     let app = start(&yunhu_store::testing::scratch_sqlite_url()).await;
     let a = Client::new(&app, "demo", "demo-secret").await;
-    for source in ["file", "remoteFile"] {
-        let mut fields = task_fields("FILE1", "");
-        fields.retain(|(k, _)| *k != "createType" && *k != "mobileAndDes");
-        fields.push(("createType", source));
-        fields.push(("remoteFileName", "ivr_example.xls"));
-        let msg = refused(&a.multipart("/artificialOutTask/insert", &fields).await);
-        assert!(msg.contains("号码文件功能尚未开放") && msg.contains("createType=input"), "{msg}");
-    }
+    let mut fields = task_fields("FILE1", "");
+    fields.retain(|(k, _)| *k != "createType" && *k != "mobileAndDes" && *k != "remoteFileName");
+    fields.push(("createType", "remoteFile"));
+    fields.push(("remoteFileName", "ivr_example.xls"));
+    let msg = refused(&a.multipart("/artificialOutTask/insert", &fields).await);
+    assert!(msg.contains("ivr_example.xls") && msg.contains("number file"), "{msg}");
+    // createType=file without the file in importFile is a parameter error naming it.
+    let mut fields = task_fields("FILE1", "");
+    fields.retain(|(k, _)| *k != "createType" && *k != "mobileAndDes");
+    fields.push(("createType", "file"));
+    assert!(bad_param(&a.multipart("/artificialOutTask/insert", &fields).await).contains("importFile"));
     let id = a.task("FILE2", "13800000001").await["outboundInstanceId"].as_str().unwrap().to_string();
     let append = a.multipart("/artificialOutTask/append", &[("id", &id), ("createType", "file")]).await;
-    assert!(refused(&append).contains("not available yet"));
+    assert!(bad_param(&append).contains("importFile"));
+    let append = a
+        .multipart(
+            "/artificialOutTask/append",
+            &[("id", &id), ("createType", "remoteFile"), ("remoteFileName", "x.csv")],
+        )
+        .await;
+    assert!(refused(&append).contains("x.csv"));
     // Nothing was created or added.
     assert_eq!(page(&ok(&a.get("/artificialOutTask/pageSearch", &[]).await)).1, 1);
     assert_eq!(a.task_detail(&id).await["contactNum"], 1);

@@ -7,6 +7,7 @@
 
 mod base;
 mod calls;
+mod files;
 mod oauth;
 mod outbound;
 
@@ -17,7 +18,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use serde_json::{Map, Value, json};
 use std::future::Future;
 use yunhu_cc::auth::{Scope, TokenError};
@@ -47,15 +48,26 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/outProject/pageSearch", get(|s: State<AppState>, r: Request| run(s, r, outbound::project_page)))
         .route("/outProject/findById", get(|s: State<AppState>, r: Request| run(s, r, outbound::project_find)))
         .route("/outProject/update", put(|s: State<AppState>, r: Request| run(s, r, outbound::project_update)))
+        .route("/outProject/delete", delete(|s: State<AppState>, r: Request| run(s, r, outbound::project_delete)))
         .route(
-            "/outProject/delete",
-            axum::routing::delete(|s: State<AppState>, r: Request| run(s, r, outbound::project_delete)),
+            "/files/upload",
+            post(|s: State<AppState>, r: Request| run_upload(s, r, files::upload)).layer(upload_limit()),
         )
-        .route("/artificialOutTask/insert", post(|s: State<AppState>, r: Request| run(s, r, outbound::task_insert)))
+        .route("/files/search", get(|s: State<AppState>, r: Request| run(s, r, files::search)))
+        .route("/files/download", get(|s: State<AppState>, r: Request| run_raw(s, r, files::download)))
+        .route("/files/rename", put(|s: State<AppState>, r: Request| run(s, r, files::rename)))
+        .route("/files/delete", delete(|s: State<AppState>, r: Request| run(s, r, files::remove)))
+        .route(
+            "/artificialOutTask/insert",
+            post(|s: State<AppState>, r: Request| run_upload(s, r, outbound::task_insert)).layer(upload_limit()),
+        )
         .route("/artificialOutTask/pageSearch", get(|s: State<AppState>, r: Request| run(s, r, outbound::task_page)))
         .route("/artificialOutTask/findById", get(|s: State<AppState>, r: Request| run(s, r, outbound::task_find)))
         .route("/artificialOutTask/update", put(|s: State<AppState>, r: Request| run(s, r, outbound::task_update)))
-        .route("/artificialOutTask/append", post(|s: State<AppState>, r: Request| run(s, r, outbound::task_append)))
+        .route(
+            "/artificialOutTask/append",
+            post(|s: State<AppState>, r: Request| run_upload(s, r, outbound::task_append)).layer(upload_limit()),
+        )
         .route("/artificialOutTask/startCall", put(|s: State<AppState>, r: Request| run(s, r, outbound::task_start)))
         .route("/artificialOutTask/pauseCall", put(|s: State<AppState>, r: Request| run(s, r, outbound::task_pause)))
         .route("/artificialOutTask/stopCall", put(|s: State<AppState>, r: Request| run(s, r, outbound::task_stop)))
@@ -65,21 +77,20 @@ pub(crate) fn routes() -> Router<AppState> {
             put(|s: State<AppState>, r: Request| run(s, r, outbound::task_terminate)),
         )
         .route("/artificialOutTask/read", get(|s: State<AppState>, r: Request| run(s, r, outbound::task_read)))
-        .route(
-            "/artificialOutTask/delete",
-            axum::routing::delete(|s: State<AppState>, r: Request| run(s, r, outbound::task_delete)),
-        )
+        .route("/artificialOutTask/delete", delete(|s: State<AppState>, r: Request| run(s, r, outbound::task_delete)))
         .route(
             "/queueUser/pageSearchCanAddUsers",
             get(|s: State<AppState>, r: Request| run(s, r, outbound::members_addable)),
         )
         .route("/queueUser/insert", post(|s: State<AppState>, r: Request| run(s, r, outbound::members_insert)))
         .route("/queueUser/pageSearch", get(|s: State<AppState>, r: Request| run(s, r, outbound::members_page)))
-        .route(
-            "/queueUser/delete",
-            axum::routing::delete(|s: State<AppState>, r: Request| run(s, r, outbound::members_delete)),
-        )
+        .route("/queueUser/delete", delete(|s: State<AppState>, r: Request| run(s, r, outbound::members_delete)))
         .route("/outboundContacts/pageSearch", get(|s: State<AppState>, r: Request| run(s, r, outbound::contacts_page)))
+}
+
+/// The body limit of the routes that take a file, over the router's small default.
+fn upload_limit() -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(files::MAX_UPLOAD_BODY)
 }
 
 /// What an endpoint sees: the services, the token's tenant, the parameters.
@@ -89,6 +100,8 @@ pub(crate) struct Ctx {
     pub params: Params,
     pub state: AppState,
     pub headers: HeaderMap,
+    /// The file parts of a multipart body (endpoints that take files only).
+    pub files: Vec<files::Upload>,
 }
 
 /// An open95 error answer.
@@ -185,17 +198,32 @@ fn bearer(headers: &HeaderMap, params: &Params) -> Option<String> {
 }
 
 /// Reads the parameters and checks the token and its scope.
-async fn authenticate(state: &AppState, parts: &axum::http::request::Parts, body: Body) -> Result<Ctx, Open95Error> {
-    let bytes: Bytes = axum::body::to_bytes(body, crate::body::MAX_BODY)
-        .await
-        .map_err(|_| Open95Error::param("请求体过大 (body too large)"))?;
-    let params = Params::parse(parts.uri.query(), &parts.headers, &bytes).await?;
+async fn authenticate(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    body: Body,
+    takes_files: bool,
+) -> Result<Ctx, Open95Error> {
+    let limit = if takes_files { files::MAX_UPLOAD_BODY } else { crate::body::MAX_BODY };
+    let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        Open95Error::param(format!("请求体过大，上限 {limit} 字节 (body too large: at most {limit} bytes)"))
+    })?;
+    let multipart = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    let (params, files) = if takes_files && multipart {
+        files::read_multipart(parts, &bytes).await?
+    } else {
+        (Params::parse(parts.uri.query(), &parts.headers, &bytes).await?, Vec::new())
+    };
     let token = bearer(&parts.headers, &params).unwrap_or_default();
     let need = if parts.method == Method::GET { Scope::Read } else { Scope::Write };
     let svc = state.services.clone();
     let tenant_id = svc.check_token(&token, need).await?.map_err(Open95Error::token)?;
     let tenant = svc.tenant_by_id(tenant_id).await?;
-    Ok(Ctx { svc, tenant, params, state: state.clone(), headers: parts.headers.clone() })
+    Ok(Ctx { svc, tenant, params, state: state.clone(), headers: parts.headers.clone(), files })
 }
 
 fn error_answer(xml: bool, e: Open95Error) -> Response {
@@ -206,19 +234,48 @@ fn error_answer(xml: bool, e: Open95Error) -> Response {
     resp
 }
 
+/// Authenticates the request, runs the endpoint and answers its result, or the error in the
+/// envelope (XML when the client asks for it). `takes_files` lets the body hold a number file.
+async fn serve<F, Fut, T>(
+    state: AppState,
+    req: Request,
+    takes_files: bool,
+    endpoint: F,
+    ok: fn(bool, T) -> Response,
+) -> Response
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: Future<Output = Result<T, Open95Error>>,
+{
+    let (parts, body) = req.into_parts();
+    let xml = wants_xml(&parts.headers);
+    match async { endpoint(authenticate(&state, &parts, body, takes_files).await?).await }.await {
+        Ok(done) => ok(xml, done),
+        Err(e) => error_answer(xml, e),
+    }
+}
+
+fn success(xml: bool, data: Option<Value>) -> Response {
+    answer(xml, StatusCode::OK, envelope(data, 0, "成功"))
+}
+
 /// Runs an endpoint: reads the parameters, checks the token and its scope, wraps the answer.
 async fn run<F, Fut>(State(state): State<AppState>, req: Request, endpoint: F) -> Response
 where
     F: FnOnce(Ctx) -> Fut,
     Fut: Future<Output = Result<Option<Value>, Open95Error>>,
 {
-    let (parts, body) = req.into_parts();
-    let xml = wants_xml(&parts.headers);
-    let result = async { endpoint(authenticate(&state, &parts, body).await?).await }.await;
-    match result {
-        Ok(data) => answer(xml, StatusCode::OK, envelope(data, 0, "成功")),
-        Err(e) => error_answer(xml, e),
-    }
+    serve(state, req, false, endpoint, success).await
+}
+
+/// [`run`] for the endpoints that take a number file: the body may hold one of up to
+/// [`files::MAX_UPLOAD_BODY`] bytes.
+async fn run_upload<F, Fut>(State(state): State<AppState>, req: Request, endpoint: F) -> Response
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: Future<Output = Result<Option<Value>, Open95Error>>,
+{
+    serve(state, req, true, endpoint, success).await
 }
 
 /// Runs an endpoint that answers with its own body (a download) when it succeeds.
@@ -227,12 +284,7 @@ where
     F: FnOnce(Ctx) -> Fut,
     Fut: Future<Output = Result<Response, Open95Error>>,
 {
-    let (parts, body) = req.into_parts();
-    let xml = wants_xml(&parts.headers);
-    match async { endpoint(authenticate(&state, &parts, body).await?).await }.await {
-        Ok(resp) => resp,
-        Err(e) => error_answer(xml, e),
-    }
+    serve(state, req, false, endpoint, |_, resp| resp).await
 }
 
 impl Ctx {

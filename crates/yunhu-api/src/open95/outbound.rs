@@ -174,19 +174,13 @@ pub(super) async fn project_delete(ctx: Ctx) -> Result<Option<Value>, Open95Erro
 
 // ---- manual outbound tasks (§6.3.3) ----
 
-/// Refuses number files until the files endpoints (§6.3.2) exist.
-fn input_only(create_type: &str) -> Result<(), Open95Error> {
+/// The numbers of an insert or append, from where `createType` says: `mobileAndDes` (input), the
+/// file sent in `importFile` (file), or the uploaded file named by `remoteFileName` (remoteFile).
+async fn task_numbers(ctx: &Ctx, create_type: &str) -> Result<Vec<(String, String)>, Open95Error> {
     match create_type {
-        "input" => Ok(()),
-        "file" | "remoteFile" => Err(Open95Error::with_status(
-            StatusCode::OK,
-            10101,
-            format!(
-                "号码文件功能尚未开放，请使用 createType=input 并在 mobileAndDes 中给出号码 \
-                 (number files are not available yet; use createType=input with the numbers in mobileAndDes; \
-                 got createType={create_type})"
-            ),
-        )),
+        "input" => numbers(ctx),
+        "file" => super::files::import_file_numbers(ctx).await,
+        "remoteFile" => super::files::remote_file_numbers(ctx).await,
         other => Err(Open95Error::param(format!(
             "createType 只能是 input、file 或 remoteFile (createType must be input, file or remoteFile, got {other:?})"
         ))),
@@ -288,14 +282,14 @@ fn task_detail_json(ctx: &Ctx, v: &TaskView) -> Value {
     })
 }
 
-/// `POST /artificialOutTask/insert` (multipart, or a form).
+/// `POST /artificialOutTask/insert` (multipart, or a form); `createType` file takes the file in
+/// `importFile`, remoteFile an uploaded file's name in `remoteFileName`.
 pub(super) async fn task_insert(ctx: Ctx) -> Result<Option<Value>, Open95Error> {
     let project = ctx.required_project("outProjectId")?;
     let code = ctx.required("taskId")?.to_string();
     let settings = settings(&ctx, None)?;
     let create_type = ctx.required("createType")?.to_string();
-    input_only(&create_type)?;
-    let numbers = numbers(&ctx)?;
+    let numbers = task_numbers(&ctx, &create_type).await?;
     let req = TaskRequest { code, project, create_type, settings };
     let made = ctx.svc.create_task(ctx.tenant.id, &req, &numbers).await?;
     Ok(Some(json!({
@@ -369,8 +363,7 @@ pub(super) async fn task_update(ctx: Ctx) -> Result<Option<Value>, Open95Error> 
 pub(super) async fn task_append(ctx: Ctx) -> Result<Option<Value>, Open95Error> {
     let id = ctx.instance("id")?;
     let create_type = ctx.required("createType")?;
-    input_only(create_type)?;
-    let numbers = numbers(&ctx)?;
+    let numbers = task_numbers(&ctx, create_type).await?;
     ctx.svc.append_numbers(ctx.tenant.id, id, create_type, &numbers).await?;
     Ok(None)
 }

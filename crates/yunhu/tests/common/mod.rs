@@ -2,6 +2,8 @@
 //! test can move.
 #![allow(dead_code)]
 
+pub mod open95;
+
 use chrono::TimeZone;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
