@@ -2,6 +2,7 @@
 //! the real thing in-process.
 
 pub mod config;
+pub mod demo;
 pub mod logging;
 
 use anyhow::Context;

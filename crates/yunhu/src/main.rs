@@ -35,6 +35,22 @@ enum Command {
     /// Administer tenants and their directory directly in the database.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Show calls flowing: a demo tenant, simulated agents and a simulated carrier (sipp, real SIP
+    /// and RTP on loopback) and a predictive task whose progress is printed until stopped.
+    Demo {
+        /// Simulated agents.
+        #[arg(long, default_value_t = 5)]
+        agents: u32,
+        /// Mobile numbers the task dials.
+        #[arg(long, default_value_t = 200)]
+        numbers: u32,
+        /// Stop after this many minutes (default: when every number is done, or Ctrl-C).
+        #[arg(long)]
+        minutes: Option<f64>,
+        /// Percent of calls the simulated carrier answers (10 % more are busy, the rest ring out).
+        #[arg(long, default_value_t = 30.0)]
+        answer_percent: f64,
+    },
     /// Run simulations of yunhu's own code.
     #[command(subcommand)]
     Sim(SimCommand),
@@ -119,8 +135,22 @@ fn kind(name: &str) -> anyhow::Result<Kind> {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut config = Config::load(&cli.overrides)?;
-    yunhu::logging::init(&config.log_format);
+    // The demo keeps the terminal for its progress lines and logs to a file instead.
+    if !matches!(cli.command, Command::Demo { .. }) {
+        yunhu::logging::init(&config.log_format);
+    }
     match cli.command {
+        Command::Demo { agents, numbers, minutes, answer_percent } => {
+            let log = yunhu::demo::init_logging(&yunhu::demo::demo_dir(&config), &config.log_format)?;
+            tracing::info!(log = %log.display(), "yunhu demo");
+            let run_for = match minutes {
+                Some(m) if m.is_finite() && m > 0.0 => Some(std::time::Duration::from_secs_f64(m * 60.0)),
+                Some(m) => anyhow::bail!("--minutes must be more than 0, not {m}"),
+                None => None,
+            };
+            let opts = yunhu::demo::DemoOptions { agents, numbers, run_for, answer_share: answer_percent / 100.0 };
+            yunhu::demo::run(&config, &opts, shutdown_signal()).await?;
+        }
         Command::Serve { provision } => {
             config.provision = provision.or(config.provision);
             let running = yunhu::start(&config).await?;
