@@ -78,26 +78,18 @@ impl Drop for Sipp {
     }
 }
 
-/// A phone answering on `port` with media on `media_port`, ringing `ring_ms` first.
+/// A phone answering on `port` with media, ringing `ring_ms` first, for one call.
 fn phone(name: &'static str, scenario: &str, port: u16, ring_ms: u32) -> Sipp {
+    phones(name, scenario, port, ring_ms, 1)
+}
+
+/// A phone (or carrier) answering `calls` calls on `port` with media, ringing `ring_ms` first.
+fn phones(name: &'static str, scenario: &str, port: u16, ring_ms: u32, calls: u32) -> Sipp {
     let media = free_port();
-    sipp(
-        name,
-        &[
-            "-sf".into(),
-            scenario.into(),
-            "-i".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            port.to_string(),
-            "-mp".into(),
-            media.to_string(),
-            "-m".into(),
-            "1".into(),
-            "-d".into(),
-            ring_ms.to_string(),
-        ],
-    )
+    let args = [scenario, "-i", "127.0.0.1", "-p", &port.to_string(), "-mp", &media.to_string()];
+    let mut all: Vec<String> = std::iter::once("-sf").chain(args).map(String::from).collect();
+    all.extend(["-m".to_string(), calls.to_string(), "-d".to_string(), ring_ms.to_string()]);
+    sipp(name, &all)
 }
 
 async fn register(sip: SocketAddr, user: &str, password: &str, contact_port: u16, scenario: &str) -> ExitStatus {
@@ -903,6 +895,19 @@ async fn outbound_task(
     (id, code.to_string())
 }
 
+/// Waits (a minute at most) until task `id` has ended by itself (status 5); its detail.
+async fn task_ended(app: &TestApp, token: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let d = task_detail(app, token, id).await;
+        if d["status"] == 5 {
+            return d;
+        }
+        assert!(Instant::now() < deadline, "task {id} never ended: {d}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn task_detail(app: &TestApp, token: &str, id: &str) -> Value {
     let path = format!("/artificialOutTask/findById?id={id}");
     open95(app, token, reqwest::Method::GET, &path, Value::Null).await["data"].clone()
@@ -914,45 +919,9 @@ async fn a_predictive_task_dials_connects_abandons_retries_and_keeps_its_window(
     let carrier_port = free_port();
     carrier_at(&app, carrier_port).await;
     let token = app.token("demo", "demo-secret", None).await;
-    let media = free_port().to_string();
     // Every customer answers after a second and hangs up three seconds later; the agent answers.
-    let carrier = sipp(
-        "carrier",
-        &[
-            "-sf",
-            "answer_then_bye.xml",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &carrier_port.to_string(),
-            "-mp",
-            &media,
-            "-m",
-            "3",
-            "-d",
-            "1000",
-        ]
-        .map(String::from),
-    );
-    let agent_media = free_port().to_string();
-    let _agent = sipp(
-        "agent",
-        &[
-            "-sf",
-            "answer.xml",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &agent_port.to_string(),
-            "-mp",
-            &agent_media,
-            "-m",
-            "3",
-            "-d",
-            "100",
-        ]
-        .map(String::from),
-    );
+    let carrier = phones("carrier", "answer_then_bye.xml", carrier_port, 1000, 3);
+    let _agent = phones("agent", "answer.xml", agent_port, 100, 3);
     let (closed_id, _) = predictive_task(&app, &token, "CLOSED1", "13700000001", ("00:00", "00:01")).await;
     let dnc = json!({"number": "13800000004", "reason": "投诉"});
     app.running.services.put_object("777777", Kind::DoNotCall, dnc).await.unwrap();
@@ -960,15 +929,7 @@ async fn a_predictive_task_dials_connects_abandons_retries_and_keeps_its_window(
     let (id, code) = predictive_task(&app, &token, "PRED1", numbers, ("00:00", "23:59")).await;
 
     // The task ends by itself once every number has an outcome.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let detail = loop {
-        let d = task_detail(&app, &token, &id).await;
-        if d["status"] == 5 {
-            break d;
-        }
-        assert!(Instant::now() < deadline, "the task never ended: {d}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let detail = task_ended(&app, &token, &id).await;
     assert!(carrier.wait().await.success(), "the carrier took three calls");
 
     // The numbers' execution details, the call records and the counters agree.
@@ -1041,10 +1002,7 @@ async fn a_predictive_task_dials_connects_abandons_retries_and_keeps_its_window(
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(tries(&app).await.len(), 1, "not retried before idleTime");
     app.clock.advance(chrono::Duration::seconds(9));
-    while task_detail(&app, &token, &busy_id).await["status"] != 5 {
-        assert!(Instant::now() < deadline, "the busy task never ended");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    task_ended(&app, &token, &busy_id).await;
     assert!(busy.wait().await.success(), "two attempts reached the carrier");
     let at = tries(&app).await;
     assert_eq!(at.len(), 2);
@@ -1076,32 +1034,10 @@ async fn a_predictive_task_dials_connects_abandons_retries_and_keeps_its_window(
 
     // At the tenant's limit of one call at once, the task's calls go one after the other.
     app.running.services.db().set_tenant_max_calls(TENANT, 1).await.unwrap();
-    let media = free_port().to_string();
-    let carrier = sipp(
-        "carrier",
-        &[
-            "-sf",
-            "answer_then_bye.xml",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &carrier_port.to_string(),
-            "-mp",
-            &media,
-            "-m",
-            "2",
-            "-d",
-            "500",
-        ]
-        .map(String::from),
-    );
+    let carrier = phones("carrier", "answer_then_bye.xml", carrier_port, 500, 2);
     let (lim_id, lim_code) =
         predictive_task(&app, &token, "LIMIT1", "13500000001;13500000002", ("00:00", "23:59")).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while task_detail(&app, &token, &lim_id).await["status"] != 5 {
-        assert!(Instant::now() < deadline, "the limited task never ended");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    task_ended(&app, &token, &lim_id).await;
     assert!(carrier.wait().await.success());
     let records = app.running.services.db().list_call_records(TENANT, &filter, 100).await.unwrap();
     let mut calls: Vec<(i64, i64)> = records
@@ -1120,54 +1056,10 @@ async fn a_preview_task_hands_each_free_agent_its_next_number_agent_first() {
     let carrier_port = free_port();
     carrier_at(&app, carrier_port).await;
     let token = app.token("demo", "demo-secret", None).await;
-    let media = free_port().to_string();
-    let carrier = sipp(
-        "carrier",
-        &[
-            "-sf",
-            "answer_then_bye.xml",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &carrier_port.to_string(),
-            "-mp",
-            &media,
-            "-m",
-            "2",
-            "-d",
-            "500",
-        ]
-        .map(String::from),
-    );
-    let agent_media = free_port().to_string();
-    let agent = sipp(
-        "agent",
-        &[
-            "-sf",
-            "answer.xml",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &agent_port.to_string(),
-            "-mp",
-            &agent_media,
-            "-m",
-            "2",
-            "-d",
-            "300",
-        ]
-        .map(String::from),
-    );
+    let carrier = phones("carrier", "answer_then_bye.xml", carrier_port, 500, 2);
+    let agent = phones("agent", "answer.xml", agent_port, 300, 2);
     let (id, code) = outbound_task(&app, &token, "PREV1", "13800000011;13800000012", ("00:00", "23:59"), "1").await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let detail = loop {
-        let d = task_detail(&app, &token, &id).await;
-        if d["status"] == 5 {
-            break d;
-        }
-        assert!(Instant::now() < deadline, "the preview task never ended: {d}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let detail = task_ended(&app, &token, &id).await;
     assert!(carrier.wait().await.success() && agent.wait().await.success());
     assert_eq!((detail["callNum"].as_i64(), detail["touchNum"].as_i64()), (Some(2), Some(2)), "{detail}");
     let filter = yunhu_store::calls::CallRecordFilter::default();

@@ -37,7 +37,8 @@ fn parse_bool(name: &str, v: &str) -> Result<bool, Open95Error> {
     }
 }
 
-fn staff_json(ctx: &Ctx, s: &StaffEntry) -> Value {
+/// A staff member as the employee listing (§6.2) spells them.
+pub(super) fn staff_json(ctx: &Ctx, s: &StaffEntry) -> Value {
     let corp = &ctx.tenant.corp_id;
     let tenant = ctx.tenant_prefix();
     let long_ext = if s.agent_id.is_empty() { String::new() } else { format!("{tenant}{}", s.agent_id) };

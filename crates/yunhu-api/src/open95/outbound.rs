@@ -17,7 +17,6 @@ use yunhu_cc::outbound::{
     NumberState, NumberView, OutboundTask, Project, ProjectFilter, RecallKind, TaskFilter, TaskOp, TaskRequest,
     TaskSettings, TaskStatus, TaskView, parse_numbers,
 };
-use yunhu_core::Role;
 
 fn not_found(what: String) -> Open95Error {
     CcError::NotFound(what).into()
@@ -414,65 +413,51 @@ pub(super) async fn task_delete(ctx: Ctx) -> Result<Option<Value>, Open95Error> 
 
 // ---- task members (§6.3.3.12) ----
 
-fn role_key(role: Role) -> &'static str {
-    match role {
-        Role::Agent => "ROLE_CC_AGENT",
-        Role::Monitor => "ROLE_CC_MONITOR",
-        Role::Admin => "ROLE_CC_ADMIN",
-    }
-}
-
-fn role_title(role: Role) -> &'static str {
-    match role {
-        Role::Agent => "座席",
-        Role::Monitor => "班组长",
-        Role::Admin => "管理员",
-    }
-}
-
-/// A staff member as pageSearchCanAddUsers lists them. The table says `createdTime`, the
-/// example `createTime`: the example's name is used.
+/// A staff member as pageSearchCanAddUsers lists them: the employee entry of §6.2 in the order
+/// of this endpoint's example, which also names `createTime` (the table says `createdTime`), adds
+/// `userName` and gives `phoneTakeAlong` as text.
 fn candidate_json(ctx: &Ctx, s: &StaffEntry) -> Value {
-    let corp = &ctx.tenant.corp_id;
-    let (grp_stream, grp_name) = match &s.team {
-        Some((code, name)) => (format!("{corp}{code}"), Value::from(name.as_str())),
-        None => (String::new(), Value::Null),
+    let mut staff = match super::base::staff_json(ctx, s) {
+        Value::Object(m) => m,
+        _ => Default::default(),
     };
-    let queue_ids: Vec<String> = s.queue_ids.iter().map(i64::to_string).collect();
-    let default_queue = if s.default_queue.is_empty() { String::new() } else { ctx.long_queue(&s.default_queue) };
-    json!({
-        "streamNumber": s.stream_id,
-        "userCode": format!("{corp}{}", s.user_code),
-        "nameCn": s.name,
-        "agentId": ctx.long_queue(&s.agent_id),
-        "corpId": corp,
-        "tenantId": ctx.tenant.id.0,
-        "isCreateUsers": !s.agent_id.is_empty(),
-        "email": s.email,
-        "workPhone": s.work_phone,
-        "priority": s.priority,
-        "enabled": s.enabled,
-        "roleKey": role_key(s.role),
-        "roleTitle": role_title(s.role),
-        "agtGrpId": format!("{{{}}}", queue_ids.join(",")),
-        "defaultQueue": default_queue,
-        "grpStreamNumber": grp_stream,
-        "grpName": grp_name,
-        "enableVccbar": i64::from(!s.agent_id.is_empty()),
-        "remark": s.remark,
-        "linkTel": s.work_phone,
-        "pstnTel": "",
-        // yunhu keeps no mailbox passwords.
-        "emailPwd": "",
-        "imUserFlag": 0,
-        "createTime": ctx.compact_time(s.created_at),
-        "createdUser": format!("{corp}{}", s.created_by),
-        "lastUpdateTime": ctx.compact_time(s.updated_at),
-        "lastUpdateUser": format!("{corp}{}", s.updated_by),
-        "userName": format!("{corp}{}", s.user_code),
-        "phoneTakeAlong": s.phone_take_along.to_string(),
-        "manageAgtGrpIds": if s.role == Role::Monitor { grp_stream.clone() } else { String::new() },
-    })
+    let mut take = |k: &str| staff.remove(k).unwrap_or(Value::Null);
+    let mut out = serde_json::Map::new();
+    for key in [
+        "streamNumber",
+        "userCode",
+        "nameCn",
+        "agentId",
+        "corpId",
+        "tenantId",
+        "isCreateUsers",
+        "email",
+        "workPhone",
+        "priority",
+        "enabled",
+        "roleKey",
+        "roleTitle",
+        "agtGrpId",
+        "defaultQueue",
+        "grpStreamNumber",
+        "grpName",
+        "enableVccbar",
+        "remark",
+        "linkTel",
+        "pstnTel",
+        "emailPwd",
+        "imUserFlag",
+    ] {
+        out.insert(key.into(), take(key));
+    }
+    out.insert("createTime".into(), take("createdTime"));
+    for key in ["createdUser", "lastUpdateTime", "lastUpdateUser"] {
+        out.insert(key.into(), take(key));
+    }
+    out.insert("userName".into(), out["userCode"].clone());
+    out.insert("phoneTakeAlong".into(), Value::from(s.phone_take_along.to_string()));
+    out.insert("manageAgtGrpIds".into(), take("manageAgtGrpIds"));
+    Value::Object(out)
 }
 
 /// `GET /queueUser/pageSearchCanAddUsers`: staff with an extension not yet in the group.
