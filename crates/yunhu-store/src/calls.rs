@@ -1,7 +1,8 @@
 //! The event log and the call records projected from it.
 
+use crate::filter::{Where, bind_all};
 use crate::rows::{Col, ColType, Table};
-use crate::{Backend, Db, Result, TenantId};
+use crate::{Backend, Db, Result, TenantId, Val};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 use yunhu_core::call::{CallMethod, CallRecord, Cause, HangupSide, LegTimes};
@@ -78,51 +79,14 @@ pub struct CallRecordFilter {
     pub offset: i64,
 }
 
-/// A value bound to a listing query.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Bind {
-    /// Text.
-    Text(String),
-    /// Integer.
-    Int(i64),
-}
-
-/// A WHERE clause being built: its text and the values it binds from `$2` on.
-#[derive(Clone)]
-struct Where {
-    sql: String,
-    binds: Vec<Bind>,
-}
-
-impl Where {
-    /// Appends `clause`, its `$?` becoming the placeholder of `v`.
-    fn value(&mut self, clause: &str, v: Bind) {
-        self.binds.push(v);
-        self.sql.push_str(&clause.replace("$?", &format!("${}", self.binds.len() + 1)));
-    }
-
-    /// Appends `AND col IN (...)` over `values`, when there are any.
-    fn any_of(&mut self, col: &str, values: &[String]) {
-        if values.is_empty() {
-            return;
-        }
-        let mut list = Vec::new();
-        for v in values {
-            self.binds.push(Bind::Text(v.clone()));
-            list.push(format!("${}", self.binds.len() + 1));
-        }
-        self.sql.push_str(&format!(" AND {col} IN ({})", list.join(", ")));
-    }
-}
-
 /// The WHERE clause of a filter (after `tenant_id = $1`) and the values it binds from `$2` on.
-fn record_where(f: &CallRecordFilter, backend: Backend) -> Result<(String, Vec<Bind>)> {
-    let mut w = Where { sql: String::from("tenant_id = $1"), binds: Vec::new() };
+fn record_where(f: &CallRecordFilter, backend: Backend) -> Result<(String, Vec<Val>)> {
+    let mut w = Where::new("tenant_id = $1");
     for (col, v) in
         [("staff", &f.staff), ("customer", &f.customer), ("codeid_1", &f.codeid_1), ("codeid_2", &f.codeid_2)]
     {
         if let Some(v) = v {
-            w.value(&format!(" AND {col} = $?"), Bind::Text(v.clone()));
+            w.value(&format!(" AND {col} = $?"), Val::Text(v.clone()));
         }
     }
     for (key, value) in &f.call_data {
@@ -133,14 +97,14 @@ fn record_where(f: &CallRecordFilter, backend: Backend) -> Result<(String, Vec<B
             Backend::Sqlite => format!("json_extract(call_data, '$.{key}')"),
             Backend::Postgres => format!("(call_data::jsonb ->> '{key}')"),
         };
-        w.value(&format!(" AND {expr} = $?"), Bind::Text(value.clone()));
+        w.value(&format!(" AND {expr} = $?"), Val::Text(value.clone()));
     }
     let methods: Vec<String> = f.methods.iter().map(|m| m.as_str().to_string()).collect();
     w.any_of("extension", &f.extensions);
     w.any_of("direction", &f.directions);
     w.any_of("method", &methods);
     if let Some(side) = f.hangup_side {
-        w.value(" AND hangup_side = $?", Bind::Text(side.as_str().into()));
+        w.value(" AND hangup_side = $?", Val::Text(side.as_str().into()));
     }
     match f.connected {
         Some(true) => w.sql.push_str(" AND agent_answer IS NOT NULL AND customer_answer IS NOT NULL"),
@@ -157,7 +121,7 @@ fn record_where(f: &CallRecordFilter, backend: Backend) -> Result<(String, Vec<B
         (" AND started_at <= $?", f.to_ms),
     ] {
         if let Some(v) = v {
-            w.value(clause, Bind::Int(v));
+            w.value(clause, Val::Int(v));
         }
     }
     if let Some((client, fetched)) = &f.fetched_by {
@@ -167,7 +131,7 @@ fn record_where(f: &CallRecordFilter, backend: Backend) -> Result<(String, Vec<B
                 " AND {not}EXISTS (SELECT 1 FROM record_fetches x WHERE x.tenant_id = call_records.tenant_id \
                  AND x.client = $? AND x.record_id = call_records.id)"
             ),
-            Bind::Text(client.clone()),
+            Val::Text(client.clone()),
         );
     }
     if let Some(after) = f.after_id {
@@ -177,24 +141,10 @@ fn record_where(f: &CallRecordFilter, backend: Backend) -> Result<(String, Vec<B
                 " AND (started_at, id) {op} (SELECT c.started_at, c.id FROM call_records c \
                  WHERE c.tenant_id = $1 AND c.id = $?)"
             ),
-            Bind::Int(after),
+            Val::Int(after),
         );
     }
-    Ok((w.sql, w.binds))
-}
-
-/// Binds listing values to a query, in order.
-pub fn bind_all<'q>(
-    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    binds: Vec<Bind>,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    for b in binds {
-        q = match b {
-            Bind::Text(t) => q.bind(t),
-            Bind::Int(i) => q.bind(i),
-        };
-    }
-    q
+    Ok((w.sql, w.params))
 }
 
 const RECORD_COLS: &str = "id, call_id, direction, staff, extension, customer, caller_id, trunk, agent_start, agent_ring, \
@@ -417,14 +367,14 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<StoredCallRecord>> {
         let (sql, binds) = self.list_call_records_sql(f)?;
-        let q = bind_all(sqlx::query(&sql).bind(tenant.0), binds);
+        let q = bind_all(sqlx::query(&sql).bind(tenant.0), &binds);
         let rows = q.bind(limit).bind(f.offset).fetch_all(&self.pool).await?;
         rows.iter().map(record_from).collect()
     }
 
     /// The SQL a listing runs and the values it binds after the tenant (then limit and offset),
     /// for benchmarks that time the bare query beside the API.
-    pub fn list_call_records_sql(&self, f: &CallRecordFilter) -> Result<(String, Vec<Bind>)> {
+    pub fn list_call_records_sql(&self, f: &CallRecordFilter) -> Result<(String, Vec<Val>)> {
         let (clauses, binds) = record_where(f, self.backend())?;
         let order = if f.ascending { "ASC" } else { "DESC" };
         let sql = format!(
@@ -438,7 +388,7 @@ impl Db {
 
     /// The SQL counting a listing's matches (cursor and offset aside) and the values it binds
     /// after the tenant.
-    pub fn count_call_records_sql(&self, f: &CallRecordFilter) -> Result<(String, Vec<Bind>)> {
+    pub fn count_call_records_sql(&self, f: &CallRecordFilter) -> Result<(String, Vec<Val>)> {
         let f = CallRecordFilter { after_id: None, ..f.clone() };
         let (clauses, binds) = record_where(&f, self.backend())?;
         Ok((format!("SELECT COUNT(*) FROM call_records WHERE {clauses}"), binds))
@@ -447,7 +397,7 @@ impl Db {
     /// How many call records match (cursor and offset aside).
     pub async fn count_call_records(&self, tenant: TenantId, f: &CallRecordFilter) -> Result<i64> {
         let (sql, binds) = self.count_call_records_sql(f)?;
-        let row = bind_all(sqlx::query(&sql).bind(tenant.0), binds).fetch_one(&self.pool).await?;
+        let row = bind_all(sqlx::query(&sql).bind(tenant.0), &binds).fetch_one(&self.pool).await?;
         Ok(row.try_get(0)?)
     }
 
@@ -572,7 +522,7 @@ impl Db {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<StoredAgentEvent>, i64)> {
-        let mut w = Where { sql: "tenant_id = $1 AND call_id LIKE 'agent/%'".into(), binds: Vec::new() };
+        let mut w = Where::new("tenant_id = $1 AND call_id LIKE 'agent/%'");
         if let Some(codes) = &f.user_codes {
             if codes.is_empty() {
                 return Ok((Vec::new(), 0));
@@ -583,15 +533,13 @@ impl Db {
         w.any_of("kind", &f.kinds);
         for (clause, v) in [(" AND at >= $?", f.from_ms), (" AND at <= $?", f.to_ms)] {
             if let Some(v) = v {
-                w.value(clause, Bind::Int(v));
+                w.value(clause, Val::Int(v));
             }
         }
         let count_sql = format!("SELECT COUNT(*) FROM events WHERE {}", w.sql);
-        let total: i64 = bind_all(sqlx::query(&count_sql).bind(tenant.0), w.binds.clone())
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
-        let n = w.binds.len() + 1;
+        let total: i64 =
+            bind_all(sqlx::query(&count_sql).bind(tenant.0), &w.params).fetch_one(&self.pool).await?.try_get(0)?;
+        let n = w.params.len() + 1;
         let sql = format!(
             "SELECT id, call_id, at, data, (SELECT MIN(n.at) FROM events n WHERE n.tenant_id = events.tenant_id \
              AND n.call_id = events.call_id AND n.id > events.id) AS until FROM events WHERE {} ORDER BY id DESC \
@@ -600,8 +548,11 @@ impl Db {
             n + 1,
             n + 2
         );
-        let rows =
-            bind_all(sqlx::query(&sql).bind(tenant.0), w.binds).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let rows = bind_all(sqlx::query(&sql).bind(tenant.0), &w.params)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
         let events = rows
             .iter()
             .map(|r| {

@@ -7,6 +7,7 @@
 pub mod calls;
 mod db;
 pub mod directory;
+pub mod filter;
 mod memo;
 mod migrations;
 pub mod numberfiles;

@@ -2,45 +2,12 @@
 //! memberships (open95 §6.3). Every query is scoped to one tenant; every change that touches a
 //! task's numbers and its counters runs in one transaction, so the counters never drift.
 
-use crate::{Db, Result, StoreError, TenantId, Val};
+use crate::filter::{Where, bind_all};
+use crate::{Db, Result, StoreError, TenantId};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
-
-fn bind_all<'q>(mut q: AnyQuery<'q>, params: &[Val]) -> AnyQuery<'q> {
-    for p in params {
-        q = match p {
-            Val::Int(i) => q.bind(*i),
-            Val::Text(s) => q.bind(s.clone()),
-        };
-    }
-    q
-}
-
-/// A WHERE clause under construction; `$1` is always the tenant.
-struct Where {
-    sql: String,
-    params: Vec<Val>,
-}
-
-impl Where {
-    fn new(base: &str) -> Self {
-        Self { sql: base.to_string(), params: Vec::new() }
-    }
-
-    /// Adds `AND <clause> $n` with `v` bound to `$n`.
-    fn and(&mut self, clause: &str, v: impl Into<Val>) {
-        self.params.push(v.into());
-        self.sql.push_str(&format!(" AND {clause} ${}", self.params.len() + 1));
-    }
-
-    /// The placeholder number after the filter's own.
-    fn next(&self) -> usize {
-        self.params.len() + 2
-    }
-}
 
 /// `%text%` for LIKE, without the wildcards a caller could slip in.
 fn contains(text: &str) -> String {

@@ -2,8 +2,8 @@
 //! idempotent upsert: a row is written only when it differs from what is stored.
 
 use crate::{Db, Result, StoreError, TenantId};
+use sqlx::Row as _;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row as _};
 use std::collections::BTreeMap;
 
 /// The storage type of a column.
@@ -98,7 +98,7 @@ pub enum Change {
     Unchanged,
 }
 
-type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+use crate::filter::AnyQuery;
 
 fn bind_val<'q>(q: AnyQuery<'q>, v: &Val) -> AnyQuery<'q> {
     match v {

@@ -5,7 +5,8 @@
 //! `cargo run --release -p yunhu --example listing_bench -- <sqlite|postgres> <records> <dir>`
 
 use std::time::{Duration, Instant};
-use yunhu_store::calls::{CallRecordFilter, bind_all};
+use yunhu_store::calls::CallRecordFilter;
+use yunhu_store::filter::bind_all;
 use yunhu_store::{Backend, Db};
 
 /// First call of the generated history: 2026-01-01 00:00 Asia/Shanghai, one call every 3 s.
@@ -99,12 +100,12 @@ where
 /// The bare queries a listing runs: its page and, for page-numbered dialects, its count.
 async fn raw(db: &Db, filter: &CallRecordFilter, limit: i64, with_count: bool) {
     let (sql, binds) = db.list_call_records_sql(filter).expect("listing SQL");
-    let q = bind_all(sqlx::query(&sql).bind(10001_i64), binds).bind(limit).bind(filter.offset);
+    let q = bind_all(sqlx::query(&sql).bind(10001_i64), &binds).bind(limit).bind(filter.offset);
     let rows = q.fetch_all(db.pool()).await.expect("raw page");
     assert!(!rows.is_empty(), "the window holds records");
     if with_count {
         let (sql, binds) = db.count_call_records_sql(filter).expect("count SQL");
-        let q = bind_all(sqlx::query(&sql).bind(10001_i64), binds);
+        let q = bind_all(sqlx::query(&sql).bind(10001_i64), &binds);
         q.fetch_one(db.pool()).await.expect("raw count");
     }
 }
