@@ -1032,6 +1032,27 @@ async fn a_predictive_task_dials_connects_abandons_retries_and_keeps_its_window(
     assert!(records.iter().all(|r| r.record.task_id != rest_code), "not dialed");
     open95(&app, &token, reqwest::Method::PUT, "/artificialOutTask/pauseCall", json!({"id": rest_id})).await;
 
+    // The only agent turns every call down: the answered customer waits 2 s, hears who called,
+    // and the number ends abandoned.
+    let carrier = phones("carrier", "answer.xml", carrier_port, 500, 1);
+    let refusing = phones("agent-busy", "busy.xml", agent_port, 0, 1000);
+    let (ab_id, ab_code) = predictive_task(&app, &token, "ABAND1", "13400000001", ("00:00", "23:59")).await;
+    let detail = task_ended(&app, &token, &ab_id).await;
+    assert!(carrier.wait().await.success(), "yunhu hung up on the customer");
+    drop(refusing);
+    let path = format!("/outboundContacts/pageSearch?outboundId={ab_id}");
+    let row = open95(&app, &token, reqwest::Method::GET, &path, Value::Null).await["data"]["pageData"][0].clone();
+    assert_eq!(row["callState"].as_i64(), Some(8), "answered, no agent free: {row}");
+    let records = app.running.services.db().list_call_records(TENANT, &filter, 100).await.unwrap();
+    let r = records.iter().find(|r| r.record.task_id == ab_code).expect("its call record").record.clone();
+    assert!(r.customer_leg.answer.is_some() && !r.connected(), "{r:?}");
+    assert!(r.customer_leg.end.unwrap() - r.customer_leg.answer.unwrap() >= 2000 + 4000, "waited, then the prompt");
+    // Dialed once; not reached (touchNum counts customers put through to an agent).
+    assert_eq!((detail["callNum"].as_i64(), detail["touchNum"].as_i64()), (Some(1), Some(0)), "{detail}");
+    let events = app.running.services.db().call_events(TENANT, &format!("task/{ab_id}")).await.unwrap();
+    let why: Value = serde_json::from_str(&events.last().expect("a pacing decision").3).unwrap();
+    assert!(why["idle_agents"].as_i64().unwrap() >= 1 && why["dial"].as_i64() == Some(1), "{why}");
+
     // At the tenant's limit of one call at once, the task's calls go one after the other.
     app.running.services.db().set_tenant_max_calls(TENANT, 1).await.unwrap();
     let carrier = phones("carrier", "answer_then_bye.xml", carrier_port, 500, 2);
