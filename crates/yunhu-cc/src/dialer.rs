@@ -63,11 +63,17 @@ fn attempt_outcome(outcome: &CustomerFirstOutcome) -> AttemptOutcome {
 }
 
 impl Dialer {
-    /// Starts dialing for every tenant's running predictive tasks, ticking every `tick`.
+    /// Starts dialing for every tenant's running tasks, ticking every `tick`. Numbers a previous
+    /// run had claimed and not settled (it stopped or crashed) are given back first.
     pub fn start(services: Services, switch: Switch, tick: Duration) -> Dialer {
         let dialer = Dialer { services, switch, runs: Arc::default(), placed: Arc::default() };
         let d = dialer.clone();
         tokio::spawn(async move {
+            match d.services.db.release_claimed_numbers(d.services.now_ms()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(numbers = n, "numbers an earlier run had claimed are due again"),
+                Err(e) => tracing::error!(error = %e, "releasing claimed numbers"),
+            }
             let mut interval = tokio::time::interval(tick);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {

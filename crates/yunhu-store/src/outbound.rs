@@ -914,6 +914,18 @@ impl Db {
         Ok(Some(n))
     }
 
+    /// Gives every claimed number back, due at `now_ms`: the dialer that claimed them is gone
+    /// (a restart); their interrupted calls got records from the recovery. Returns how many.
+    pub async fn release_claimed_numbers(&self, now_ms: i64) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE outbound_numbers SET state = 'pending', next_attempt_at = $1, updated_at = $1 WHERE state = 'dialing'",
+        )
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Gives a claimed number back, due again at `due_ms` (the dialer may not call it before).
     pub async fn defer_number(
         &self,

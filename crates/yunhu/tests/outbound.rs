@@ -900,3 +900,22 @@ async fn another_tenant_cannot_see_or_change_a_task_by_its_id_on_both_databases(
         assert!(svc.task_numbers(b_id, id.parse().unwrap(), 1, 10).await.is_err());
     }
 }
+
+#[tokio::test]
+async fn numbers_a_stopped_dialer_had_claimed_are_due_again() {
+    let app = start(&yunhu_store::testing::scratch_sqlite_url()).await;
+    let a = Client::new(&app, "demo", "demo-secret").await;
+    let id: i64 = a.task("CLAIM1", "13800000001").await["outboundInstanceId"].as_str().unwrap().parse().unwrap();
+    ok(&a.op("startCall", &id.to_string()).await);
+    let svc = &app.running.services;
+    let claimed = svc.claim_numbers(A, id, 5, now_ms(&app)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let state = |app: &TestApp| {
+        let svc = app.running.services.clone();
+        async move { svc.task_numbers(A, id, 1, 10).await.unwrap().1[0].number.state }
+    };
+    assert_eq!(state(&app).await, NumberState::Dialing);
+    assert_eq!(svc.db().release_claimed_numbers(now_ms(&app)).await.unwrap(), 1);
+    assert_eq!(state(&app).await, NumberState::Pending);
+    assert_eq!(svc.claim_numbers(A, id, 5, now_ms(&app)).await.unwrap().len(), 1, "dialable again");
+}
