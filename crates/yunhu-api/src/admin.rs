@@ -25,6 +25,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/yunhu/v1/tenants/{corp}", get(get_tenant).put(put_tenant).delete(delete_tenant))
         .route("/yunhu/v1/tenants/{corp}/{kind}", get(list_objects))
         .route("/yunhu/v1/tenants/{corp}/{kind}/{key}", axum::routing::put(put_object).delete(delete_object))
+        .route("/yunhu/v1/tenants/{corp}/tasks/{id}/pacing", get(task_pacing))
 }
 
 struct AdminError(StatusCode, String);
@@ -185,4 +186,25 @@ async fn delete_object(
     authorize(&s, &headers)?;
     s.services.delete_object(&corp, kind(&kind_name)?, &key).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /yunhu/v1/tenants/{corp}/tasks/{id}/pacing`: why the dialer dials what it does for an
+/// outbound task: its latest decision, and the decisions that dialed (newest first, at most 50).
+async fn task_pacing(
+    State(state): State<AppState>,
+    Path((corp, id)): Path<(String, i64)>,
+    headers: HeaderMap,
+) -> AdminResult {
+    authorize(&state, &headers)?;
+    let tenant = state.services.tenant(&corp).await?;
+    state.services.task(tenant.id, id).await?;
+    let latest = state.dialer.as_ref().and_then(|d| d.explain(tenant.id, id));
+    let events = state.services.db().call_events(tenant.id, &format!("task/{id}")).await.map_err(CcError::from)?;
+    let decisions: Vec<Value> = events
+        .iter()
+        .rev()
+        .take(50)
+        .map(|(_, _, at, data)| json!({ "at": at, "decision": serde_json::from_str::<Value>(data).unwrap_or(Value::Null) }))
+        .collect();
+    Ok(Json(json!({ "task": id, "latest": latest, "decisions": decisions })).into_response())
 }

@@ -22,6 +22,8 @@ pub struct AppState {
     pub admin_token: std::sync::Arc<str>,
     /// The switch, when telephony runs.
     pub switch: Option<yunhu_cc::switch::Switch>,
+    /// The outbound dialer, when telephony runs.
+    pub dialer: Option<yunhu_cc::dialer::Dialer>,
     /// Where recordings are kept.
     pub recordings_dir: std::path::PathBuf,
     /// Where uploaded number files are kept (open95 §6.3.2).

@@ -128,6 +128,7 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
         services: services.clone(),
         admin_token: admin_token(config)?.into(),
         switch: switch.clone(),
+        dialer: dialer.clone(),
         recordings_dir: config.recordings_dir(),
         files_dir: config.data_dir.join("numberfiles"),
     };

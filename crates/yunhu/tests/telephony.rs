@@ -971,6 +971,10 @@ async fn a_predictive_task_dials_connects_abandons_retries_and_keeps_its_window(
     let decisions: Vec<Value> = events.iter().map(|(_, _, _, data)| serde_json::from_str(data).unwrap()).collect();
     let dialed: i64 = decisions.iter().map(|d| d["dial"].as_i64().unwrap()).sum();
     assert_eq!(dialed, 3, "{decisions:?}");
+    let shown = app.admin(reqwest::Method::GET, &format!("/yunhu/v1/tenants/777777/tasks/{id}/pacing"), None).await;
+    let shown: Vec<Value> = shown.json()["decisions"].as_array().unwrap().clone();
+    assert_eq!(shown.len(), decisions.len(), "the admin API lists the same decisions");
+    assert_eq!(shown.iter().map(|d| d["decision"]["dial"].as_i64().unwrap()).sum::<i64>(), 3);
     assert!(decisions.iter().all(|d| d["mode"].is_string() && d["live_probability"].as_f64().unwrap() > 0.0));
 
     // A task outside its calling window dialed nothing while the other ran.
@@ -1146,4 +1150,16 @@ async fn a_restarted_dialer_remembers_the_abandonment_of_its_window() {
     };
     assert_eq!((why.live_answers, why.abandoned, why.dial), (4, 1, 0), "{why:?}");
     assert_eq!(why.mode, yunhu_dialer::pacing::Mode::NoAgents);
+    // The admin API shows the same decision.
+    let path = format!("/yunhu/v1/tenants/777777/tasks/{id}/pacing");
+    let shown = app.admin(reqwest::Method::GET, &path, None).await;
+    assert_eq!(shown.status, reqwest::StatusCode::OK, "{}", shown.text);
+    let shown = shown.json();
+    assert_eq!(
+        (shown["latest"]["live_answers"].as_i64(), shown["latest"]["mode"].as_str()),
+        (Some(4), Some("no_agents"))
+    );
+    assert_eq!(shown["decisions"], json!([]), "nothing dialed, so no dialing decision is logged");
+    let missing = app.admin(reqwest::Method::GET, "/yunhu/v1/tenants/777777/tasks/999999/pacing", None).await;
+    assert_eq!(missing.status, reqwest::StatusCode::NOT_FOUND);
 }
