@@ -287,13 +287,9 @@ async fn cdr_list(state: &AppState, tenant: &Tenant, company: &str, params: &Par
     Ok(Value::Array(rows))
 }
 
-fn check_phone(phone: &str) -> Result<(), Refusal> {
-    let digits = phone.strip_prefix('+').unwrap_or(phone);
-    if (5..=20).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(())
-    } else {
-        Err(fail(errno::FAILED, format!("号码不合法: {phone}")))
-    }
+/// The customer number a data verb carries, as number files take numbers.
+fn check_phone(phone: &str) -> Result<String, Refusal> {
+    yunhu_cc::numberfile::normalize(phone).map_err(|why| fail(errno::FAILED, format!("号码不合法 ({why}): {phone}")))
 }
 
 /// The customer details a data verb carries, as one description.
@@ -309,7 +305,7 @@ async fn add_task_data(
     phone: &str,
     params: &Params,
 ) -> Result<Value, Refusal> {
-    check_phone(phone)?;
+    let phone = &check_phone(phone)?;
     let svc = &state.services;
     let filter = yunhu_cc::outbound::TaskFilter { code: Some(batch.to_string()), ..Default::default() };
     let found = svc.search_tasks(tenant.id, &filter, 1, 1).await.map_err(|e| {
@@ -339,7 +335,7 @@ async fn add_customer(
     phone: &str,
     params: &Params,
 ) -> Result<Value, Refusal> {
-    check_phone(phone)?;
+    let phone = &check_phone(phone)?;
     let Ok(account) = state.services.staff_account(tenant.id, staff).await else {
         return Err(fail(errno::FAILED, format!("工号不存在: {staff}")));
     };

@@ -210,8 +210,8 @@ impl Rows {
 }
 
 /// A number as dialed: spaces and dashes taken out, then an optional `+` and digits, 5-20
-/// characters in all.
-fn normalize(raw: &str) -> Result<String, &'static str> {
+/// characters in all. Number files and the action dialect's data verbs take numbers by it.
+pub fn normalize(raw: &str) -> Result<String, &'static str> {
     let n: String = raw.chars().filter(|c| !matches!(c, ' ' | '-' | '\u{3000}')).collect();
     let digits = n.strip_prefix('+').unwrap_or(&n);
     if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {

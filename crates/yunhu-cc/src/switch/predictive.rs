@@ -105,6 +105,17 @@ impl Switch {
     /// Accounts among `agents` that could take a call now: logged in and ready, with a
     /// registered phone, and not in a call.
     pub async fn idle_agents(&self, tenant: &Tenant, agents: &[String]) -> Vec<String> {
+        self.idle_members(tenant, agents).await.into_iter().map(|(code, _, _)| code).collect()
+    }
+
+    /// [`Switch::idle_agents`] with each one's extension and where its phone is registered. The
+    /// dialer asks twice a second, so extensions come from the cached staff roster.
+    async fn idle_members(
+        &self,
+        tenant: &Tenant,
+        agents: &[String],
+    ) -> Vec<(String, String, yunhu_sip::registrar::Binding)> {
+        let Ok(roster) = self.inner.services.roster(tenant.id, false).await else { return Vec::new() };
         let mut out = Vec::new();
         for code in agents {
             if self.presence(tenant.id, code) != Presence::Ready {
@@ -113,9 +124,9 @@ impl Switch {
             if self.inner.live.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&(tenant.id, code.clone())) {
                 continue;
             }
-            let Ok(row) = self.inner.services.staff_by_code_or_extension(tenant.id, code).await else { continue };
-            if !self.inner.sip.bindings(&tenant.sip_domain, row["agent_id"].text()).is_empty() {
-                out.push(code.clone());
+            let Some(member) = roster.iter().find(|m| m.user_code == *code && !m.agent_id.is_empty()) else { continue };
+            if let Some(binding) = self.inner.sip.bindings(&tenant.sip_domain, &member.agent_id).pop() {
+                out.push((code.clone(), member.agent_id.clone(), binding));
             }
         }
         out
@@ -177,10 +188,7 @@ impl Switch {
         call_id: &str,
         commands: &mpsc::UnboundedSender<super::CallCommand>,
     ) -> Option<(String, yunhu_sip::registrar::Binding, String, LiveGuard)> {
-        for code in self.idle_agents(&dial.tenant, &dial.agents).await {
-            let Ok(row) = self.inner.services.staff_by_code_or_extension(dial.tenant.id, &code).await else { continue };
-            let ext = row["agent_id"].text().to_string();
-            let Some(binding) = self.inner.sip.bindings(&dial.tenant.sip_domain, &ext).pop() else { continue };
+        for (code, ext, binding) in self.idle_members(&dial.tenant, &dial.agents).await {
             let key = (dial.tenant.id, code.clone());
             let mut live = self.inner.live.lock().unwrap_or_else(|e| e.into_inner());
             if live.contains_key(&key) {
