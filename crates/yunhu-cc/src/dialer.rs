@@ -53,6 +53,8 @@ fn attempt_outcome(outcome: &CustomerFirstOutcome) -> AttemptOutcome {
     match outcome {
         CustomerFirstOutcome::Connected { .. } => AttemptOutcome::Answered,
         CustomerFirstOutcome::Abandoned { .. } => AttemptOutcome::Abandoned,
+        // Hung up unanswered after the drop age: nobody was reached, so the number is due again.
+        CustomerFirstOutcome::Dropped { .. } => AttemptOutcome::NoAnswer,
         CustomerFirstOutcome::NotAnswered { cause, .. } => match cause {
             Cause::UserBusy => AttemptOutcome::Busy,
             Cause::NoAnswer | Cause::OriginatorCancel | Cause::RecoveryOnTimerExpire => AttemptOutcome::NoAnswer,
@@ -149,6 +151,8 @@ impl Dialer {
                 } else {
                     pacer.record_talk(at, past.talk_ms.max(0) as u64);
                 }
+            } else if past.dropped {
+                pacer.record_dial(at, DialOutcome::Dropped { ring_ms });
             } else {
                 pacer.record_dial(at, DialOutcome::Failed { ring_ms });
             }
@@ -187,6 +191,9 @@ impl Dialer {
                 }
                 CustomerFirstOutcome::NotAnswered { ring_ms, .. } => {
                     run.pacer.record_dial(now, DialOutcome::Failed { ring_ms: *ring_ms as u64 });
+                }
+                CustomerFirstOutcome::Dropped { ring_ms } => {
+                    run.pacer.record_dial(now, DialOutcome::Dropped { ring_ms: *ring_ms as u64 });
                 }
             }
             if let Some(ids) = self.placed.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&tenant) {
@@ -302,11 +309,16 @@ impl Dialer {
         let idle = self.switch.idle_agents(tenant, &members).await.len() as u32;
         let at = tokio::time::Instant::now();
         let (mut talking, mut ringing, mut waiting) = (Vec::new(), Vec::new(), Vec::new());
+        // Which call each `ringing` entry is, for the dials the pacer hangs up.
+        let mut ringing_calls = Vec::new();
         for f in &run.in_flight {
             let (stage, since) = *f.call.progress.borrow();
             let ms = at.duration_since(since).as_millis() as u64;
             match stage {
-                Progress::Ringing => ringing.push(ms),
+                Progress::Ringing => {
+                    ringing.push(ms);
+                    ringing_calls.push(&f.call);
+                }
                 Progress::Waiting => waiting.push(ms),
                 Progress::Talking => talking.push(ms),
                 Progress::Ended => {}
@@ -315,7 +327,13 @@ impl Dialer {
         let snapshot =
             Snapshot { idle_agents: idle, busy_talk_ms: &talking, ringing_ms: &ringing, waiting_ms: &waiting };
         let decision = run.pacer.decide(now.max(0) as u64, &snapshot);
+        for &i in &decision.drop {
+            ringing_calls[i].hang_up_if_ringing();
+        }
         if decision.dial == 0 {
+            if !decision.drop.is_empty() {
+                self.log_decision(tenant.id, task.id, now, &decision.reason).await?;
+            }
             run.last = Some(decision.reason);
             return Ok(());
         }
@@ -352,12 +370,18 @@ impl Dialer {
         // numbers are not), with the figures that asked for them.
         let mut reason = decision.reason;
         reason.dial = dialed;
-        if dialed > 0
-            && let Ok(data) = serde_json::to_string(&reason)
-        {
-            self.services.events.append(tenant.id, &format!("task/{}", task.id), "pacing", now, data).await?;
+        if dialed > 0 || reason.dropped > 0 {
+            self.log_decision(tenant.id, task.id, now, &reason).await?;
         }
         run.last = Some(reason);
+        Ok(())
+    }
+
+    /// Keeps a decision that dialed or hung up, with its figures, in the task's event stream.
+    async fn log_decision(&self, tenant: TenantId, task: i64, now: i64, reason: &Explanation) -> Result<(), CcError> {
+        if let Ok(data) = serde_json::to_string(reason) {
+            self.services.events.append(tenant, &format!("task/{task}"), "pacing", now, data).await?;
+        }
         Ok(())
     }
 }

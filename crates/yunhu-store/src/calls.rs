@@ -644,6 +644,8 @@ pub struct PastAttempt {
     pub live: bool,
     /// Answered, and no agent took it.
     pub abandoned: bool,
+    /// Hung up by the dialer while still ringing: its ringing time is a lower bound only.
+    pub dropped: bool,
     /// Talk, ms.
     pub talk_ms: i64,
 }
@@ -658,7 +660,8 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<PastAttempt>> {
         let rows = sqlx::query(
-            "SELECT started_at, customer_answer, customer_end, agent_answer, talk_secs FROM call_records \
+            "SELECT started_at, customer_answer, customer_end, agent_answer, talk_secs, cause, hangup_side \
+             FROM call_records \
              WHERE tenant_id = $1 AND task_id = $2 AND method = 'predictive' AND started_at >= $3 \
              ORDER BY started_at, id LIMIT $4",
         )
@@ -675,12 +678,17 @@ impl Db {
                 let end: Option<i64> = r.try_get(2)?;
                 let agent: Option<i64> = r.try_get(3)?;
                 let talk: i64 = r.try_get(4)?;
+                let cause: String = r.try_get(5)?;
+                let side: String = r.try_get(6)?;
                 let end = end.unwrap_or(start);
                 Ok(PastAttempt {
                     at: end,
                     ring_ms: (answer.unwrap_or(end) - start).max(0),
                     live: answer.is_some(),
                     abandoned: answer.is_some() && agent.is_none(),
+                    dropped: answer.is_none()
+                        && cause == Cause::OriginatorCancel.name()
+                        && side == HangupSide::System.as_str(),
                     talk_ms: talk * 1000,
                 })
             })

@@ -57,6 +57,11 @@ pub enum CustomerFirstOutcome {
         /// From dialing to the answer, ms.
         ring_ms: i64,
     },
+    /// Hung up by the dialer while still ringing ([`CustomerFirstCall::hang_up_if_ringing`]).
+    Dropped {
+        /// From dialing to the hang-up, ms.
+        ring_ms: i64,
+    },
 }
 
 /// Where a customer-first call stands, as the dialer's pacing snapshot needs it.
@@ -81,6 +86,15 @@ pub struct CustomerFirstCall {
     pub progress: tokio::sync::watch::Receiver<(Progress, tokio::time::Instant)>,
     /// How it ended, once it has.
     pub done: tokio::task::JoinHandle<CustomerFirstOutcome>,
+    hang_up_unanswered: mpsc::UnboundedSender<()>,
+}
+
+impl CustomerFirstCall {
+    /// Hangs up the call if the customer has not answered yet; an answered call goes on. The call
+    /// then ends as [`CustomerFirstOutcome::Dropped`], with cause ORIGINATOR_CANCEL.
+    pub fn hang_up_if_ringing(&self) {
+        let _ = self.hang_up_unanswered.send(());
+    }
 }
 
 /// Where the customer-first call stands.
@@ -167,8 +181,10 @@ impl Switch {
         let id = call_id.clone();
         let trunk_tcp = trunk["transport"].text() == "tcp";
         let (progress_tx, progress) = tokio::sync::watch::channel((Progress::Ringing, tokio::time::Instant::now()));
+        let (hang_up_unanswered, drops) = mpsc::unbounded_channel();
         let handle = tokio::spawn(async move {
-            let outcome = switch.run_customer_first(&dial, &id, trunk_addr, trunk_tcp, &caller_id, &progress_tx).await;
+            let trunk = (trunk_addr, trunk_tcp);
+            let outcome = switch.run_customer_first(&dial, &id, trunk, &caller_id, &progress_tx, drops).await;
             let _ = progress_tx.send((Progress::Ended, tokio::time::Instant::now()));
             match outcome {
                 Ok(outcome) => outcome,
@@ -178,7 +194,7 @@ impl Switch {
                 }
             }
         });
-        Ok(CustomerFirstCall { call_id, progress, done: handle })
+        Ok(CustomerFirstCall { call_id, progress, done: handle, hang_up_unanswered })
     }
 
     /// Reserves the first idle agent of `agents` for `call_id`: marks them ringing.
@@ -206,10 +222,10 @@ impl Switch {
         &self,
         dial: &CustomerFirst,
         call_id: &str,
-        trunk_addr: SocketAddr,
-        trunk_tcp: bool,
+        (trunk_addr, trunk_tcp): (SocketAddr, bool),
         caller_id: &str,
         progress: &tokio::sync::watch::Sender<(Progress, tokio::time::Instant)>,
+        mut drops: mpsc::UnboundedReceiver<()>,
     ) -> Result<CustomerFirstOutcome, CcError> {
         let report = |p: Progress| {
             let _ = progress.send((p, tokio::time::Instant::now()));
@@ -260,6 +276,7 @@ impl Switch {
         let mut customer_media = None;
         let mut outcome: Option<(Cause, HangupSide)> = None;
         let mut recording_rel = String::new();
+        let mut dropped = false;
         let poll = Duration::from_millis(100);
         loop {
             if customer_ended && agent_ended {
@@ -358,6 +375,13 @@ impl Switch {
                         log(kind).await;
                     }
                 }
+                // Only while ringing: an answer that came first wins, and the request is moot.
+                Some(()) = drops.recv(), if stage == Stage::Ringing => {
+                    outcome.get_or_insert((Cause::OriginatorCancel, HangupSide::System));
+                    dropped = true;
+                    stage = Stage::Ending;
+                    customer_hangup.hangup().await;
+                }
                 Some(super::CallCommand::Hangup) = commands.recv() => {
                     outcome.get_or_insert((Cause::NormalClearing, HangupSide::System));
                     stage = Stage::Ending;
@@ -441,6 +465,7 @@ impl Switch {
                 talk_ms: now.duration_since(b).as_millis() as i64,
             },
             (Some(a), _, _) => CustomerFirstOutcome::Abandoned { ring_ms: ms_since(a) },
+            (None, _, _) if dropped => CustomerFirstOutcome::Dropped { ring_ms: ms_since(now) },
             (None, _, _) => CustomerFirstOutcome::NotAnswered { cause, ring_ms: ms_since(now) },
         })
     }

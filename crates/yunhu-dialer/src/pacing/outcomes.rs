@@ -19,6 +19,11 @@ pub enum DialOutcome {
         /// Time from dialling to the failure.
         ring_ms: u64,
     },
+    /// The dialer hung up while it was still ringing: it lasted at least this long, no more is known.
+    Dropped {
+        /// Ringing time when it was hung up.
+        ring_ms: u64,
+    },
 }
 
 /// Prior live-answer probability, used until real attempts outweigh it.
@@ -323,6 +328,8 @@ pub struct AbandonStats {
 pub struct Outcomes {
     answer: Histogram,
     failure: Histogram,
+    /// Dials hung up while ringing: they only count as at risk up to their age.
+    dropped: Histogram,
     talk: Histogram,
     record: AbandonRecord,
 }
@@ -337,7 +344,8 @@ impl Outcomes {
         failure.add_prior(PRIOR_ATTEMPTS * (1.0 - PRIOR_LIVE_P), uniform(5_000.0, 60_000.0));
         let mut talk = Histogram::new(TALK_BIN_MS, TALK_BINS);
         talk.add_prior(PRIOR_TALKS, |a, b| (-a / PRIOR_TALK_MS).exp() - (-b / PRIOR_TALK_MS).exp());
-        Self { answer, failure, talk, record: AbandonRecord::new(window_ms) }
+        let dropped = Histogram::new(RING_BIN_MS, RING_BINS);
+        Self { answer, failure, dropped, talk, record: AbandonRecord::new(window_ms) }
     }
 
     /// Learns from one finished attempt; a live answer also enters the abandonment record.
@@ -348,11 +356,13 @@ impl Outcomes {
                 self.record.push(now_ms, 1, 0);
             }
             DialOutcome::Failed { ring_ms } => self.failure.add(ring_ms as f64, 1.0),
+            DialOutcome::Dropped { ring_ms } => self.dropped.add(ring_ms as f64, 1.0),
         }
-        // Both halves of the ringing law age together, or their ratio (the live probability) drifts.
-        if self.answer.total + self.failure.total > MEMORY {
+        // The ringing histograms age together, or their ratios (the live probability) drift.
+        if self.answer.total + self.failure.total + self.dropped.total > MEMORY {
             self.answer.scale(0.5);
             self.failure.scale(0.5);
+            self.dropped.scale(0.5);
         }
     }
 
@@ -394,16 +404,19 @@ impl Outcomes {
         // Ringing: answers and failures compete; each bin's hazards are its events over those at risk.
         let bin = RING_BIN_MS as f64;
         let oldest = ringing_ms.iter().max().map_or(0, |&g| (g as f64 / bin) as usize + 1);
-        let n = self.answer.used.max(self.failure.used).max(oldest).clamp(1, RING_BINS);
+        let n = self.answer.used.max(self.failure.used).max(self.dropped.used).max(oldest).clamp(1, RING_BINS);
         let censored = censored_at_risk(ringing_ms, bin, n);
         let (mut alive, mut live) = (Vec::with_capacity(n + 1), Vec::with_capacity(n + 1));
         let (mut a, mut l) = (1.0, 0.0);
         let finished =
             self.answer.counts.iter().zip(&self.failure.counts).zip(self.answer.tail.iter().zip(&self.failure.tail));
-        for (((answers, failures), (answer_tail, failure_tail)), still) in finished.zip(&censored).take(n) {
+        // A dropped dial was at risk up to its age, like one still ringing.
+        for ((((answers, failures), (answer_tail, failure_tail)), still), dropped) in
+            finished.zip(&censored).zip(&self.dropped.tail).take(n)
+        {
             alive.push(a);
             live.push(l);
-            let at_risk = answer_tail + failure_tail + still;
+            let at_risk = answer_tail + failure_tail + still + dropped;
             if at_risk > 0.0 {
                 let (ha, hf) = (answers / at_risk, failures / at_risk);
                 l += a * ha;

@@ -28,6 +28,14 @@ impl Moments {
         self.m3 -= v * (1.0 - 2.0 * p);
     }
 
+    /// Takes back an earlier `sub(p)`.
+    pub fn unsub(&mut self, p: f64) {
+        let v = p * (1.0 - p);
+        self.mean += p;
+        self.var -= v;
+        self.m3 += v * (1.0 - 2.0 * p);
+    }
+
     /// P(sum <= t) for an integer `t`, by the refined normal approximation (normal plus a skew term).
     pub fn cdf(&self, t: f64) -> f64 {
         if self.var < 1e-12 {

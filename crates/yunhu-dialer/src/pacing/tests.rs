@@ -166,3 +166,48 @@ fn config_clamps_the_cap() {
     assert_eq!(PacingConfig::new(0.2).target_abandon_pct, 1.0);
     assert_eq!(PacingConfig::default().max_wait_for_agent_ms, 2_000);
 }
+
+#[test]
+fn late_ringing_dials_are_dropped_only_when_their_answer_would_find_nobody() {
+    // Every agent has just started a talk: an answer in the next seconds would be abandoned.
+    let busy = [5_000u64; 10];
+    let ringing = [16_000u64, 17_000, 3_000];
+    let mut pacer = trained(PacingConfig::default());
+    let d = pacer.decide(HOUR, &floor(0, &busy, &ringing));
+    let mut dropped = d.drop.clone();
+    dropped.sort();
+    assert_eq!(dropped, vec![0, 1], "{:?}", d.reason);
+    assert_eq!(d.reason.dropped, 2);
+    // With agents idle the same dials are welcome: nothing is dropped.
+    let d = pacer.decide(HOUR, &floor(5, &busy, &ringing));
+    assert!(d.drop.is_empty(), "{:?}", d.reason);
+    // Without a drop age nothing is ever hung up.
+    let mut never = trained(PacingConfig { drop_after_ms: None, ..PacingConfig::default() });
+    assert!(never.decide(HOUR, &floor(0, &busy, &ringing)).drop.is_empty());
+    // Younger than the drop age (15 s by default), a dial rings on however risky it is.
+    assert!(pacer.decide(HOUR, &floor(0, &busy, &[14_000, 3_000])).drop.is_empty());
+}
+
+#[test]
+fn dropped_dials_do_not_bias_the_live_probability() {
+    // Half of all dials are hung up at 15 s; of those, a fifth would have been answered later.
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut pacer = Pacer::new(PacingConfig::default());
+    for i in 0..4_000u64 {
+        let (live, ring) = if rng.gen_bool(0.3) {
+            (true, rng.gen_range(4_000..=20_000))
+        } else {
+            (false, rng.gen_range(5_000..=30_000))
+        };
+        let outcome = if ring > 15_000 && i % 2 == 0 {
+            DialOutcome::Dropped { ring_ms: 15_000 }
+        } else if live {
+            DialOutcome::Live { ring_ms: ring }
+        } else {
+            DialOutcome::Failed { ring_ms: ring }
+        };
+        pacer.record_dial(i * 1_000, outcome);
+    }
+    let p = pacer.outcomes().live_probability();
+    assert!((p - 0.3).abs() < 0.025, "{p}");
+}
