@@ -829,6 +829,65 @@ async fn customer_first_calls_connect_a_free_agent_or_identify_and_abandon() {
     assert!(matches!(outcome, Out::NotAnswered { cause: yunhu_core::call::Cause::UserBusy, .. }), "{outcome:?}");
 }
 
+#[tokio::test]
+async fn the_dialer_hangs_up_a_ringing_customer_first_call_but_never_an_answered_one() {
+    use yunhu_cc::switch::CustomerFirstOutcome as Out;
+    let (app, _sip, agent_port) = setup().await;
+    let carrier_port = free_port();
+    carrier_at(&app, carrier_port).await;
+    let switch = app.running.switch.clone().unwrap();
+    let tenant = app.running.services.tenant("777777").await.unwrap();
+    let dial = |number: &str| yunhu_cc::switch::CustomerFirst {
+        tenant: tenant.clone(),
+        number: number.into(),
+        task_id: "T1".into(),
+        method: yunhu_core::call::CallMethod::Predictive,
+        agents: vec!["1001".into()],
+        connect_within: Duration::from_secs(2),
+    };
+    let ends = |call: yunhu_cc::switch::CustomerFirstCall| async move {
+        tokio::time::timeout(Duration::from_secs(40), call.done).await.expect("the call ends").unwrap()
+    };
+
+    // Still ringing: the carrier gets CANCEL, and the call ends dropped, not as a no-answer.
+    let carrier = phone("carrier", "ring_forever.xml", carrier_port, 0);
+    let call = switch.customer_first(dial("13600136000")).await.unwrap();
+    let call_id = call.call_id.clone();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !events_of(&app, &call_id).await.iter().any(|e| e["kind"] == "ringing") {
+        assert!(Instant::now() < deadline, "the carrier never rang");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    call.hang_up_if_ringing();
+    let outcome = ends(call).await;
+    assert!(carrier.wait().await.success(), "the ringing carrier got CANCEL");
+    assert!(matches!(outcome, Out::Dropped { ring_ms } if ring_ms < 4_000), "before the ring timeout: {outcome:?}");
+    let r = record_of(&app, &call_id).await.record;
+    assert_eq!((r.cause.unwrap().name(), r.hangup_side.unwrap().as_str()), ("ORIGINATOR_CANCEL", "system"));
+    assert!(r.customer_leg.answer.is_none() && r.agent.start.is_none());
+    // After a restart the pacer relearns it as dropped (a lower bound on ringing), not as a failure.
+    let past = app.running.services.db().past_attempts(TENANT, "T1", 0, 10).await.unwrap();
+    assert_eq!(past.iter().map(|p| (p.live, p.dropped)).collect::<Vec<_>>(), [(false, true)]);
+
+    // Answered: the same request comes too late and the conversation goes on.
+    let carrier = phone("carrier", "answer_then_bye.xml", carrier_port, 300);
+    let agent = phone("agent", "answer.xml", agent_port, 200);
+    let call = switch.customer_first(dial("13600136001")).await.unwrap();
+    let mut progress = call.progress.clone();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        progress.wait_for(|(p, _)| *p == yunhu_cc::switch::Progress::Talking),
+    )
+    .await
+    .expect("customer and agent talk")
+    .unwrap();
+    call.hang_up_if_ringing();
+    let outcome = ends(call).await;
+    assert!(carrier.wait().await.success() && agent.wait().await.success());
+    let Out::Connected { talk_ms, .. } = outcome else { panic!("connected: {outcome:?}") };
+    assert!(talk_ms >= 2_000, "the customer hung up after talking, not the dialer: {talk_ms} ms");
+}
+
 /// open95 calls for the dialer test: multipart POST or JSON.
 async fn open95(app: &TestApp, token: &str, method: reqwest::Method, path: &str, body: Value) -> Value {
     let req = app.http.request(method, app.url(path)).bearer_auth(token);
