@@ -11,10 +11,13 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use serde::Serialize;
 use serde_json::{Value, json};
 use yunhu_cc::Tenant;
+use yunhu_cc::calls::StoredCallRecord;
 use yunhu_cc::switch::{CallCommand, DialError, PhoneState};
 use yunhu_core::agent::Presence;
+use yunhu_core::time::{LocalStamp, Style, local_stamp};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/action", any(handle)).route("/action.php", any(handle))
@@ -34,9 +37,23 @@ mod errno {
     pub const NO_BATCH: &str = "11";
 }
 
-fn answer(errno: &str, message: &str, data: Value) -> Response {
-    let body = json!({ "errno": errno, "message": message, "data": data });
-    ([(header::CONTENT_TYPE, "application/json;charset=utf-8")], body.to_string()).into_response()
+/// `{errno, message, data}`, in that order.
+#[derive(Serialize)]
+struct Envelope<'a, D> {
+    errno: &'a str,
+    message: &'a str,
+    data: D,
+}
+
+fn answer(errno: &str, message: &str, data: impl Serialize) -> Response {
+    let body = crate::json_body(&Envelope { errno, message, data });
+    ([(header::CONTENT_TYPE, "application/json;charset=utf-8")], body).into_response()
+}
+
+/// What a verb answers: a `Value`, or GetCDRList's records spelt straight from their rows.
+enum Reply {
+    Value(Value),
+    Cdr(CdrPage),
 }
 
 /// A refusal: errno and message, answered with empty data.
@@ -84,34 +101,40 @@ async fn handle(State(state): State<AppState>, RawQuery(q): RawQuery, headers: H
     let result = match action.as_str() {
         "SendDial" => match (need("staffid"), need("phonenum")) {
             (Ok(staff), Ok(number)) => {
-                send_dial(&state, &tenant, staff, number, params.get("codeid_1"), params.get("codeid_2")).await
+                send_dial(&state, &tenant, staff, number, params.get("codeid_1"), params.get("codeid_2"))
+                    .await
+                    .map(Reply::Value)
             }
             (Err(r), _) | (_, Err(r)) => Err(r),
         },
         "HangUp" => match need("staffid") {
-            Ok(staff) => hang_up(&state, &tenant, staff).await,
+            Ok(staff) => hang_up(&state, &tenant, staff).await.map(Reply::Value),
             Err(r) => Err(r),
         },
         "ExtenStatus" => match need("staffid") {
-            Ok(staff) => exten_status(&state, &tenant, staff).await,
+            Ok(staff) => exten_status(&state, &tenant, staff).await.map(Reply::Value),
             Err(r) => Err(r),
         },
-        "GetCDRList" => cdr_list(&state, &tenant, company, &params).await,
+        "GetCDRList" => cdr_list(&state, &tenant, &params).await.map(Reply::Cdr),
         "AddTaskData" => match (need("batchid"), need("phonenum")) {
-            (Ok(batch), Ok(phone)) => add_task_data(&state, &tenant, batch, phone, &params).await,
+            (Ok(batch), Ok(phone)) => add_task_data(&state, &tenant, batch, phone, &params).await.map(Reply::Value),
             (Err(r), _) | (_, Err(r)) => Err(r),
         },
         "AddCBaseData" => match (need("staffid"), need("phonenum")) {
-            (Ok(staff), Ok(phone)) => add_customer(&state, &tenant, staff, phone, &params).await,
+            (Ok(staff), Ok(phone)) => add_customer(&state, &tenant, staff, phone, &params).await.map(Reply::Value),
             (Err(r), _) | (_, Err(r)) => Err(r),
         },
         _ => match need("uniqueid") {
-            Ok(id) => get_record(&state, &tenant, id, &headers).await,
+            Ok(id) => get_record(&state, &tenant, id, &headers).await.map(Reply::Value),
             Err(r) => Err(r),
         },
     };
     match result {
-        Ok(data) => answer(errno::OK, "成功", data),
+        Ok(Reply::Value(data)) => answer(errno::OK, "成功", data),
+        Ok(Reply::Cdr(page)) => {
+            let rows = page.records.iter().map(|s| cdr(page.zone, company, s)).collect::<Vec<_>>();
+            answer(errno::OK, "成功", rows)
+        }
         Err(r) => r.into_response(),
     }
 }
@@ -224,7 +247,75 @@ fn int_param(params: &Params, name: &str) -> Result<Option<i64>, Refusal> {
         .transpose()
 }
 
-async fn cdr_list(state: &AppState, tenant: &Tenant, company: &str, params: &Params) -> Result<Value, Refusal> {
+/// GetCDRList's records before they are spelt.
+struct CdrPage {
+    records: Vec<StoredCallRecord>,
+    zone: chrono_tz::Tz,
+}
+
+/// A call record as GetCDRList spells it (every value text), fields in the seed's order.
+#[derive(Serialize)]
+struct Cdr<'a> {
+    id: Text,
+    src: &'a str,
+    dst: &'a str,
+    calldate: LocalStamp,
+    duration_int: Text,
+    billsec_int: Text,
+    disposition: &'static str,
+    customerid: &'static str,
+    companyid: &'a str,
+    #[serde(rename = "ClassifId")]
+    classif_id: &'static str,
+    #[serde(rename = "ProjectId")]
+    project_id: &'static str,
+    staffid: &'a str,
+    exten: &'a str,
+    codeid_1: &'a str,
+    codeid_2: &'a str,
+    uniqueid: &'a str,
+    calltype: &'static str,
+}
+
+/// An integer the seed spells as text, written without an interim string.
+struct Text(i64);
+
+impl Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+fn cdr<'a>(zone: chrono_tz::Tz, company: &'a str, s: &'a StoredCallRecord) -> Cdr<'a> {
+    let r = &s.record;
+    let inbound = r.direction == "inbound";
+    let (src, dst) = if inbound { (&r.customer, &r.extension) } else { (&r.caller_id, &r.customer) };
+    let start = r.agent.start.or(r.customer_leg.start).unwrap_or_default();
+    let end = r.agent.end.or(r.customer_leg.end).unwrap_or(start);
+    let answered = r.customer_leg.answer.is_some() && r.agent.answer.is_some();
+    Cdr {
+        id: Text(s.id),
+        src,
+        dst,
+        calldate: local_stamp(start, zone, Style::Dashed),
+        duration_int: Text((end - start).max(0) / 1000),
+        billsec_int: Text(r.talk_secs),
+        disposition: r.cause.map(|c| c.asterisk_disposition(answered)).unwrap_or("UNKNOWN"),
+        customerid: "",
+        companyid: company,
+        classif_id: "",
+        project_id: "",
+        staffid: &r.staff,
+        exten: &r.extension,
+        codeid_1: &r.codeid_1,
+        codeid_2: &r.codeid_2,
+        uniqueid: if r.recording.is_empty() { "" } else { &s.call_id },
+        // Seed 004: 0 outbound, 1 inbound, 3 predictive.
+        calltype: if inbound { "1" } else { "0" },
+    }
+}
+
+async fn cdr_list(state: &AppState, tenant: &Tenant, params: &Params) -> Result<CdrPage, Refusal> {
     let text = |n: &str| params.get(n).map(str::to_string);
     let ascending = match params.get("Sort").map(str::to_ascii_uppercase).as_deref() {
         None | Some("DESC") => false,
@@ -251,40 +342,7 @@ async fn cdr_list(state: &AppState, tenant: &Tenant, company: &str, params: &Par
         tracing::error!(error = %e, "GetCDRList");
         fail(errno::FAILED, "内部错误")
     })?;
-    let zone = yunhu_core::time::zone_or_default(&tenant.time_zone);
-    let rows: Vec<Value> = records
-        .iter()
-        .map(|s| {
-            let r = &s.record;
-            let inbound = r.direction == "inbound";
-            let (src, dst) = if inbound { (&r.customer, &r.extension) } else { (&r.caller_id, &r.customer) };
-            let start = r.agent.start.or(r.customer_leg.start).unwrap_or_default();
-            let end = r.agent.end.or(r.customer_leg.end).unwrap_or(start);
-            let answered = r.customer_leg.answer.is_some() && r.agent.answer.is_some();
-            let disposition = r.cause.map(|c| c.asterisk_disposition(answered)).unwrap_or("UNKNOWN");
-            json!({
-                "id": s.id.to_string(),
-                "src": src,
-                "dst": dst,
-                "calldate": yunhu_core::time::format_in_zone(start, zone, "%Y-%m-%d %H:%M:%S"),
-                "duration_int": ((end - start).max(0) / 1000).to_string(),
-                "billsec_int": r.talk_secs.to_string(),
-                "disposition": disposition,
-                "customerid": "",
-                "companyid": company,
-                "ClassifId": "",
-                "ProjectId": "",
-                "staffid": r.staff,
-                "exten": r.extension,
-                "codeid_1": r.codeid_1,
-                "codeid_2": r.codeid_2,
-                "uniqueid": if r.recording.is_empty() { String::new() } else { s.call_id.clone() },
-                // Seed 004: 0 outbound, 1 inbound, 3 predictive.
-                "calltype": if inbound { "1" } else { "0" },
-            })
-        })
-        .collect();
-    Ok(Value::Array(rows))
+    Ok(CdrPage { records, zone: yunhu_core::time::zone_or_default(&tenant.time_zone) })
 }
 
 /// The customer number a data verb carries, as number files take numbers.
@@ -355,5 +413,64 @@ async fn add_customer(
             tracing::error!(error = %e, "AddCBaseData");
             Err(fail(errno::INSERT_FAILED, "数据插入失败"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::samples;
+
+    /// The spelling before GetCDRList rows were typed: a `Value` built field by field.
+    fn value_cdr(zone: chrono_tz::Tz, company: &str, s: &StoredCallRecord) -> Value {
+        let r = &s.record;
+        let inbound = r.direction == "inbound";
+        let (src, dst) = if inbound { (&r.customer, &r.extension) } else { (&r.caller_id, &r.customer) };
+        let start = r.agent.start.or(r.customer_leg.start).unwrap_or_default();
+        let end = r.agent.end.or(r.customer_leg.end).unwrap_or(start);
+        let answered = r.customer_leg.answer.is_some() && r.agent.answer.is_some();
+        let disposition = r.cause.map(|c| c.asterisk_disposition(answered)).unwrap_or("UNKNOWN");
+        let calldate = yunhu_core::time::from_millis(start).with_timezone(&zone).format("%Y-%m-%d %H:%M:%S");
+        json!({
+            "id": s.id.to_string(),
+            "src": src,
+            "dst": dst,
+            "calldate": calldate.to_string(),
+            "duration_int": ((end - start).max(0) / 1000).to_string(),
+            "billsec_int": r.talk_secs.to_string(),
+            "disposition": disposition,
+            "customerid": "",
+            "companyid": company,
+            "ClassifId": "",
+            "ProjectId": "",
+            "staffid": r.staff,
+            "exten": r.extension,
+            "codeid_1": r.codeid_1,
+            "codeid_2": r.codeid_2,
+            "uniqueid": if r.recording.is_empty() { String::new() } else { s.call_id.clone() },
+            "calltype": if inbound { "1" } else { "0" },
+        })
+    }
+
+    #[tokio::test]
+    async fn typed_cdr_rows_spell_the_bytes_the_value_spelling_gave() {
+        let records = samples::records(3000);
+        for zone in [chrono_tz::Asia::Shanghai, chrono_tz::America::New_York] {
+            for s in &records {
+                for company in ["8", "公司\"x"] {
+                    let typed = serde_json::to_string(&cdr(zone, company, s)).unwrap();
+                    assert_eq!(typed, value_cdr(zone, company, s).to_string());
+                }
+            }
+        }
+        let zone = chrono_tz::Asia::Shanghai;
+        let rows = records[..20].iter().map(|s| cdr(zone, "8", s)).collect::<Vec<_>>();
+        let bytes = axum::body::to_bytes(answer(errno::OK, "成功", rows).into_body(), usize::MAX).await.unwrap();
+        let rows: Vec<Value> = records[..20].iter().map(|s| value_cdr(zone, "8", s)).collect();
+        let value = json!({ "errno": "1", "message": "成功", "data": rows });
+        assert_eq!(String::from_utf8(bytes.to_vec()).unwrap(), value.to_string());
+        let refused = fail(errno::AUTH, "认证失败").into_response();
+        let bytes = axum::body::to_bytes(refused.into_body(), usize::MAX).await.unwrap();
+        assert_eq!(bytes, r#"{"errno":"3","message":"认证失败","data":[]}"#.as_bytes());
     }
 }

@@ -12,12 +12,15 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use chrono_tz::Tz;
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use yunhu_cc::Tenant;
 use yunhu_cc::auth::SignError;
 use yunhu_cc::calls::{CallRecordFilter, StoredCallRecord};
 use yunhu_core::call::{Cause, HangupSide};
+use yunhu_core::time::{LocalStamp, Style, local_stamp};
 
 pub(crate) fn routes() -> Router<AppState> {
     let mut r = Router::new();
@@ -67,12 +70,21 @@ fn hangup_reason(cause: Cause) -> Option<u8> {
     }
 }
 
-fn envelope(status: StatusCode, code: u16, message: &str, data: Value) -> Response {
-    let body = json!({ "code": code, "message": message, "visible": false, "data": data });
-    (status, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], body.to_string()).into_response()
+/// `{code, message, visible, data}`, in that order.
+#[derive(Serialize)]
+struct Envelope<'a, D> {
+    code: u16,
+    message: &'a str,
+    visible: bool,
+    data: D,
 }
 
-fn ok(data: Value) -> Response {
+fn envelope(status: StatusCode, code: u16, message: &str, data: impl Serialize) -> Response {
+    let body = crate::json_body(&Envelope { code, message, visible: false, data });
+    (status, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], body).into_response()
+}
+
+fn ok(data: impl Serialize) -> Response {
     envelope(StatusCode::OK, 200, "OK", data)
 }
 
@@ -123,13 +135,49 @@ fn tenant_time(tenant: &Tenant, name: &str, value: &str) -> Result<i64, CrmError
         .ok_or_else(|| refuse(400, format!("{name} must be yyyy-MM-dd HH:mm:ss, not {value:?}")))
 }
 
+/// A call record spelt the seed's way, fields in the seed's order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CallLog<'a> {
+    id: i64,
+    create_time: LocalStamp,
+    customer_number: &'a str,
+    province: Option<&'static str>,
+    city: Option<&'static str>,
+    agent_name: Option<&'a str>,
+    duration: i64,
+    result: u8,
+    ringing_duration: i64,
+    sp_number: &'a str,
+    call_type: u8,
+    seat_type: u8,
+    drop_side: Option<u8>,
+    hangup_cause_id: Option<u8>,
+    call_id: &'a str,
+    customer_name: (),
+    business_id: (),
+    business_log_type: (),
+    conversation_id: &'a str,
+    /// The one-call view adds the recording.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channel_user_type: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    call_log_record_found_response_list: Option<Vec<RecordUrl>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RecordUrl {
+    record_url: String,
+}
+
 /// A call record spelt the seed's way.
-fn call_log(
-    tenant: &Tenant,
-    s: &StoredCallRecord,
-    names: &HashMap<String, String>,
+fn call_log<'a>(
+    zone: Tz,
+    s: &'a StoredCallRecord,
+    names: &'a HashMap<String, String>,
     recording_url: Option<String>,
-) -> Value {
+) -> CallLog<'a> {
     let r = &s.record;
     let inbound = r.direction == "inbound";
     let agent_answered = r.agent.answer.is_some();
@@ -146,33 +194,46 @@ fn call_log(
     let region = yunhu_core::geo::cn_region(&r.customer);
     let start = r.agent.start.or(r.customer_leg.start).unwrap_or_default();
     let reason = if !inbound && agent_answered && !customer_answered { r.cause.and_then(hangup_reason) } else { None };
-    let mut v = json!({
-        "id": s.id,
-        "createTime": yunhu_core::time::format_in_zone(start, zone(tenant), "%Y-%m-%d %H:%M:%S"),
-        "customerNumber": r.customer,
-        "province": region.map(|g| g.province),
-        "city": region.map(|g| g.city),
-        "agentName": names.get(&r.staff),
-        "duration": r.talk_secs,
-        "result": result,
-        "ringingDuration": r.ring_secs,
-        "spNumber": r.caller_id,
-        "callType": if inbound { 1 } else { 2 },
-        "seatType": 1,
-        "dropSide": match r.hangup_side { Some(HangupSide::Customer) => json!(1), Some(HangupSide::Agent) => json!(2), _ => Value::Null },
-        "hangupCauseId": reason,
-        "callId": s.call_id,
-        "customerName": null,
-        "businessId": null,
-        "businessLogType": null,
-        "conversationId": s.call_id,
-    });
-    if let Some(url) = recording_url {
-        let urls: Vec<Value> = if r.recording.is_empty() { Vec::new() } else { vec![json!({ "recordUrl": url })] };
-        v["channelUserType"] = json!(2);
-        v["callLogRecordFoundResponseList"] = Value::Array(urls);
+    let recording =
+        recording_url.map(|url| if r.recording.is_empty() { Vec::new() } else { vec![RecordUrl { record_url: url }] });
+    CallLog {
+        id: s.id,
+        create_time: local_stamp(start, zone, Style::Dashed),
+        customer_number: &r.customer,
+        province: region.map(|g| g.province),
+        city: region.map(|g| g.city),
+        agent_name: names.get(&r.staff).map(String::as_str),
+        duration: r.talk_secs,
+        result,
+        ringing_duration: r.ring_secs,
+        sp_number: &r.caller_id,
+        call_type: if inbound { 1 } else { 2 },
+        seat_type: 1,
+        drop_side: match r.hangup_side {
+            Some(HangupSide::Customer) => Some(1),
+            Some(HangupSide::Agent) => Some(2),
+            _ => None,
+        },
+        hangup_cause_id: reason,
+        call_id: &s.call_id,
+        customer_name: (),
+        business_id: (),
+        business_log_type: (),
+        conversation_id: &s.call_id,
+        channel_user_type: recording.as_ref().map(|_| 2),
+        call_log_record_found_response_list: recording,
     }
-    v
+}
+
+/// A page of call logs.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LogPage<'a> {
+    list: Vec<CallLog<'a>>,
+    page_num: i64,
+    page_size: i64,
+    total: i64,
+    paging: (),
 }
 
 fn int_or(params: &Params, name: &str, default: i64) -> Result<i64, CrmError> {
@@ -182,23 +243,24 @@ fn int_or(params: &Params, name: &str, default: i64) -> Result<i64, CrmError> {
     }
 }
 
+/// A page of call logs, answered.
 async fn page(
     state: &AppState,
     tenant: &Tenant,
     filter: CallRecordFilter,
     page_num: i64,
     size: i64,
-) -> Result<Value, CrmError> {
+) -> Result<Response, CrmError> {
     let internal = |e: yunhu_cc::CcError| {
         tracing::error!(error = %e, "crm call logs");
         refuse(500, "internal error")
     };
-    let total = state.services.count_call_records(tenant.id, &filter).await.map_err(internal)?;
     let filter = CallRecordFilter { offset: (page_num - 1).saturating_mul(size), ..filter };
-    let rows = state.services.list_call_records(tenant.id, &filter, size).await.map_err(internal)?;
+    let (rows, total) = state.services.list_call_records_counted(tenant.id, &filter, size).await.map_err(internal)?;
     let names = state.services.staff_names(tenant.id).await.map_err(internal)?;
-    let list: Vec<Value> = rows.iter().map(|r| call_log(tenant, r, &names, None)).collect();
-    Ok(json!({ "list": list, "pageNum": page_num, "pageSize": size, "total": total, "paging": null }))
+    let zone = zone(tenant);
+    let list = rows.iter().map(|r| call_log(zone, r, &names, None)).collect();
+    Ok(ok(LogPage { list, page_num, page_size: size, total, paging: () }))
 }
 
 /// `GET /api/v1/callLogs`.
@@ -216,7 +278,7 @@ async fn call_logs(State(state): State<AppState>, RawQuery(q): RawQuery, headers
         let filter = CallRecordFilter { from_ms: Some(from), to_ms: Some(to), ..Default::default() };
         page(&state, &tenant, filter, page_num, size).await
     };
-    run.await.map(ok).unwrap_or_else(IntoResponse::into_response)
+    run.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 /// `GET /api/v1/callLogs/view`.
@@ -229,9 +291,9 @@ async fn view(State(state): State<AppState>, RawQuery(q): RawQuery, headers: Hea
         let names = state.services.staff_names(tenant.id).await.map_err(|_| refuse(500, "internal error"))?;
         let url =
             crate::recordings::absolute(&headers, &state.services.recording_url(tenant.id, &record.record.recording));
-        Ok::<Value, CrmError>(json!([call_log(&tenant, &record, &names, Some(url))]))
+        Ok::<Response, CrmError>(ok([call_log(zone(&tenant), &record, &names, Some(url))]))
     };
-    run.await.map(ok).unwrap_or_else(IntoResponse::into_response)
+    run.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 /// `POST /api/v1/callLogs/search`: an agent's latest calls.
@@ -242,7 +304,7 @@ async fn search(State(state): State<AppState>, RawQuery(q): RawQuery, headers: H
         let filter = CallRecordFilter { staff: Some(agent.to_string()), ..Default::default() };
         page(&state, &tenant, filter, 1, 20).await
     };
-    run.await.map(ok).unwrap_or_else(IntoResponse::into_response)
+    run.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 /// `GET /api/v1/hangupReasons`.
@@ -267,4 +329,92 @@ async fn hangup_reasons(
         "extra": null,
     });
     ([(header::CONTENT_TYPE, "application/json;charset=UTF-8")], body.to_string()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::samples;
+
+    /// The spelling before call logs were typed: a `Value` built field by field.
+    fn value_call_log(
+        zone: Tz,
+        s: &StoredCallRecord,
+        names: &HashMap<String, String>,
+        recording_url: Option<String>,
+    ) -> Value {
+        let r = &s.record;
+        let inbound = r.direction == "inbound";
+        let agent_answered = r.agent.answer.is_some();
+        let customer_answered = r.customer_leg.answer.is_some();
+        let refused_by_agent = matches!(r.cause, Some(Cause::UserBusy | Cause::CallRejected)) && !agent_answered;
+        let result = match (inbound, agent_answered, customer_answered) {
+            (_, false, _) if refused_by_agent => 4,
+            (_, false, _) => 3,
+            (true, true, _) => 5,
+            (false, true, true) => 1,
+            (false, true, false) => 2,
+        };
+        let region = yunhu_core::geo::cn_region(&r.customer);
+        let start = r.agent.start.or(r.customer_leg.start).unwrap_or_default();
+        let reason =
+            if !inbound && agent_answered && !customer_answered { r.cause.and_then(hangup_reason) } else { None };
+        let create_time = yunhu_core::time::from_millis(start).with_timezone(&zone).format("%Y-%m-%d %H:%M:%S");
+        let mut v = json!({
+            "id": s.id,
+            "createTime": create_time.to_string(),
+            "customerNumber": r.customer,
+            "province": region.map(|g| g.province),
+            "city": region.map(|g| g.city),
+            "agentName": names.get(&r.staff),
+            "duration": r.talk_secs,
+            "result": result,
+            "ringingDuration": r.ring_secs,
+            "spNumber": r.caller_id,
+            "callType": if inbound { 1 } else { 2 },
+            "seatType": 1,
+            "dropSide": match r.hangup_side { Some(HangupSide::Customer) => json!(1), Some(HangupSide::Agent) => json!(2), _ => Value::Null },
+            "hangupCauseId": reason,
+            "callId": s.call_id,
+            "customerName": null,
+            "businessId": null,
+            "businessLogType": null,
+            "conversationId": s.call_id,
+        });
+        if let Some(url) = recording_url {
+            let urls: Vec<Value> = if r.recording.is_empty() { Vec::new() } else { vec![json!({ "recordUrl": url })] };
+            v["channelUserType"] = json!(2);
+            v["callLogRecordFoundResponseList"] = Value::Array(urls);
+        }
+        v
+    }
+
+    async fn body_of(resp: Response) -> String {
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn typed_call_logs_spell_the_bytes_the_value_spelling_gave() {
+        let names = samples::names();
+        let records = samples::records(3000);
+        for zone in [chrono_tz::Asia::Shanghai, chrono_tz::America::New_York] {
+            for s in &records {
+                for url in [None, Some("http://h/r?a=\"1\"".to_string())] {
+                    let typed = serde_json::to_string(&call_log(zone, s, &names, url.clone())).unwrap();
+                    assert_eq!(typed, value_call_log(zone, s, &names, url).to_string());
+                }
+            }
+        }
+        let zone = chrono_tz::Asia::Shanghai;
+        let page = &records[..20];
+        let list = page.iter().map(|r| call_log(zone, r, &names, None)).collect();
+        let typed = body_of(ok(LogPage { list, page_num: 3, page_size: 20, total: 1234, paging: () })).await;
+        let list: Vec<Value> = page.iter().map(|r| value_call_log(zone, r, &names, None)).collect();
+        let data = json!({ "list": list, "pageNum": 3, "pageSize": 20, "total": 1234, "paging": null });
+        let value = json!({ "code": 200, "message": "OK", "visible": false, "data": data });
+        assert_eq!(typed, value.to_string());
+        let refused = body_of(refuse(401, "sign was already used").into_response()).await;
+        assert_eq!(refused, r#"{"code":401,"message":"sign was already used","visible":false,"data":null}"#);
+    }
 }

@@ -8,6 +8,8 @@ pub mod body;
 pub mod crm;
 pub mod open95;
 mod recordings;
+#[cfg(test)]
+mod samples;
 pub mod sipcdr;
 
 use axum::Router;
@@ -28,6 +30,15 @@ pub struct AppState {
     pub recordings_dir: std::path::PathBuf,
     /// Where uploaded number files are kept (open95 §6.3.2).
     pub files_dir: std::path::PathBuf,
+}
+
+/// A JSON answer's bytes, written straight from typed values: listings skip building a
+/// `serde_json::Value` tree per row (a map and a string per field).
+pub(crate) fn json_body(value: &impl serde::Serialize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 * 1024);
+    // Serializing typed values into memory fails only on non-string map keys, which these lack.
+    serde_json::to_writer(&mut out, value).unwrap_or_else(|e| tracing::error!(error = %e, "JSON answer"));
+    out
 }
 
 /// The whole HTTP router.

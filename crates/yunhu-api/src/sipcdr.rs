@@ -42,11 +42,13 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use yunhu_cc::Tenant;
 use yunhu_cc::calls::{CallRecordFilter, StoredCallRecord};
 use yunhu_core::call::{CallMethod, Cause, HangupSide};
+use yunhu_core::time::{LocalStamp, Style, local_stamp};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/", post(handle)).route("/index.php", post(handle)).route("/sipcdr", post(handle))
@@ -70,12 +72,32 @@ fn internal(e: yunhu_cc::CcError) -> Refusal {
 /// What a service answers: success with a result, or a handled failure (`status` 1).
 enum Outcome {
     Done(&'static str, Value),
+    /// GetBill's page, written straight from its rows.
+    Bills(BillPage),
     Failed(String),
 }
 
-fn envelope(ret: u16, data: Value, msg: &str) -> Response {
-    let body = json!({ "ret": ret, "data": data, "msg": msg });
-    ([(header::CONTENT_TYPE, "application/json;charset=utf-8")], body.to_string()).into_response()
+/// `{ret, data, msg}`, in that order.
+#[derive(Serialize)]
+struct Envelope<'a, D> {
+    ret: u16,
+    data: D,
+    msg: &'a str,
+}
+
+/// The `data` of a handled request.
+#[derive(Serialize)]
+struct Handled<'a, R> {
+    status: u8,
+    desc: &'a str,
+    result: R,
+    reqtime: i64,
+    rsptime: i64,
+}
+
+fn envelope(ret: u16, data: impl Serialize, msg: &str) -> Response {
+    let body = crate::json_body(&Envelope { ret, data, msg });
+    ([(header::CONTENT_TYPE, "application/json;charset=utf-8")], body).into_response()
 }
 
 async fn handle(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
@@ -95,16 +117,15 @@ async fn handle(State(state): State<AppState>, RawQuery(q): RawQuery, headers: H
     .await;
     let rsptime = state.services.clock().now().timestamp();
     match result {
-        Ok(Outcome::Done(desc, result)) => envelope(
-            200,
-            json!({ "status": 0, "desc": desc, "result": result, "reqtime": reqtime, "rsptime": rsptime }),
-            "",
-        ),
-        Ok(Outcome::Failed(desc)) => envelope(
-            200,
-            json!({ "status": 1, "desc": desc, "result": null, "reqtime": reqtime, "rsptime": rsptime }),
-            "",
-        ),
+        Ok(Outcome::Done(desc, result)) => envelope(200, Handled { status: 0, desc, result, reqtime, rsptime }, ""),
+        Ok(Outcome::Bills(page)) => {
+            let bills = page.rows.iter().map(|r| bill(page.zone, r, &page.host)).collect::<Vec<_>>();
+            let result = Bills { totalitems: page.total, currentpage: page.page, itemsperpage: page.size, bills };
+            envelope(200, Handled { status: 0, desc: "获取成功", result, reqtime, rsptime }, "")
+        }
+        Ok(Outcome::Failed(desc)) => {
+            envelope(200, Handled { status: 1, desc: &desc, result: (), reqtime, rsptime }, "")
+        }
         Err(Refusal(ret, msg)) => envelope(ret, json!({}), &msg),
     }
 }
@@ -173,9 +194,54 @@ fn methods_of(code: i64) -> Vec<CallMethod> {
     yunhu_core::call::ALL_METHODS.into_iter().filter(|m| call_method(*m) == code).collect()
 }
 
-fn bill(tenant: &Tenant, s: &StoredCallRecord, download_host: &str) -> Value {
+/// A GetBill page before it is spelt: its rows and what the spelling needs.
+struct BillPage {
+    rows: Vec<StoredCallRecord>,
+    total: i64,
+    page: i64,
+    size: i64,
+    zone: chrono_tz::Tz,
+    /// `downloadip`: the host recordings are fetched from.
+    host: String,
+}
+
+/// GetBill's `result`.
+#[derive(Serialize)]
+struct Bills<'a> {
+    totalitems: i64,
+    currentpage: i64,
+    itemsperpage: i64,
+    bills: Vec<Bill<'a>>,
+}
+
+/// A call record as GetBill spells it, fields in the seed's order.
+#[derive(Serialize)]
+struct Bill<'a> {
+    id: i64,
+    extnumber: &'a str,
+    destnumber: &'a str,
+    displaynumber: &'a str,
+    starttime: Option<LocalStamp>,
+    answertime: Option<LocalStamp>,
+    endtime: Option<LocalStamp>,
+    duration: i64,
+    billsec: i64,
+    direction: &'static str,
+    callmethod: i64,
+    userid: &'a str,
+    memberid: &'a str,
+    chengshudu: &'a str,
+    customuuid: &'a str,
+    recordfilename: &'a str,
+    downloadip: &'a str,
+    hangupdirection: i64,
+    hangupcause: i64,
+    userkey: &'a str,
+}
+
+fn bill<'a>(zone: chrono_tz::Tz, s: &'a StoredCallRecord, download_host: &'a str) -> Bill<'a> {
     let r = &s.record;
-    let time = |ms: Option<i64>| ms.map(|t| yunhu_core::time::format_in_zone(t, zone(tenant), "%Y-%m-%d %H:%M:%S"));
+    let time = |ms: Option<i64>| ms.map(|t| local_stamp(t, zone, Style::Dashed));
     let start = r.started_at();
     let end = r.customer_leg.end.or(r.agent.end);
     let inbound = r.method == CallMethod::Inbound;
@@ -185,30 +251,30 @@ fn bill(tenant: &Tenant, s: &StoredCallRecord, download_host: &str) -> Value {
         (Some(HangupSide::Agent), false) | (Some(HangupSide::Customer), true) => 10040,
         (Some(HangupSide::Agent), true) | (Some(HangupSide::Customer), false) => 10041,
     };
-    let custom = |k: &str| r.call_data.get(k).cloned().unwrap_or_default();
-    json!({
-        "id": s.id,
-        "extnumber": r.extension,
-        "destnumber": r.customer,
-        "displaynumber": r.caller_id,
-        "starttime": time(Some(start)),
-        "answertime": time(r.customer_leg.answer.filter(|_| r.connected())),
-        "endtime": time(end),
-        "duration": end.map(|e| (e - start).max(0) / 1000).unwrap_or(0),
+    let custom = |k: &str| r.call_data.get(k).map(String::as_str).unwrap_or_default();
+    Bill {
+        id: s.id,
+        extnumber: &r.extension,
+        destnumber: &r.customer,
+        displaynumber: &r.caller_id,
+        starttime: time(Some(start)),
+        answertime: time(r.customer_leg.answer.filter(|_| r.connected())),
+        endtime: time(end),
+        duration: end.map(|e| (e - start).max(0) / 1000).unwrap_or(0),
         // 通话时长: the seconds both sides talked (as action's billsec_int, crm's duration).
-        "billsec": r.talk_secs,
-        "direction": if inbound { "callin" } else { "callout" },
-        "callmethod": call_method(r.method),
-        "userid": custom("userid"),
-        "memberid": custom("memberid"),
-        "chengshudu": custom("chengshudu"),
-        "customuuid": custom("customuuid"),
-        "recordfilename": r.recording,
-        "downloadip": if r.recording.is_empty() { "" } else { download_host },
-        "hangupdirection": hangup_direction,
-        "hangupcause": hangup_cause(r.cause),
-        "userkey": r.digits,
-    })
+        billsec: r.talk_secs,
+        direction: if inbound { "callin" } else { "callout" },
+        callmethod: call_method(r.method),
+        userid: custom("userid"),
+        memberid: custom("memberid"),
+        chengshudu: custom("chengshudu"),
+        customuuid: custom("customuuid"),
+        recordfilename: &r.recording,
+        downloadip: if r.recording.is_empty() { "" } else { download_host },
+        hangupdirection: hangup_direction,
+        hangupcause: hangup_cause(r.cause),
+        userkey: &r.digits,
+    }
 }
 
 async fn get_bill(state: &AppState, params: &Params, headers: &HeaderMap) -> Result<Outcome, Refusal> {
@@ -258,15 +324,13 @@ async fn get_bill(state: &AppState, params: &Params, headers: &HeaderMap) -> Res
         nothing = filter.methods.is_empty();
     }
     let svc = &state.services;
-    let (total, rows) = if nothing {
-        (0, Vec::new())
+    let (rows, total) = if nothing {
+        (Vec::new(), 0)
     } else {
-        let total = svc.count_call_records(tenant.id, &filter).await.map_err(internal)?;
-        let rows = svc.list_call_records(tenant.id, &filter, size).await.map_err(|e| match e {
+        svc.list_call_records_counted(tenant.id, &filter, size).await.map_err(|e| match e {
             yunhu_cc::CcError::Invalid(m) => illegal(m),
             e => internal(e),
-        })?;
-        (total, rows)
+        })?
     };
     if syncflag == 1 {
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
@@ -274,11 +338,7 @@ async fn get_bill(state: &AppState, params: &Params, headers: &HeaderMap) -> Res
     }
     // `downloadip`: the host recordings are fetched from (GetRecodeFile gives the full address).
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let bills: Vec<Value> = rows.iter().map(|r| bill(&tenant, r, &host)).collect();
-    Ok(Outcome::Done(
-        "获取成功",
-        json!({ "totalitems": total, "currentpage": page, "itemsperpage": size, "bills": bills }),
-    ))
+    Ok(Outcome::Bills(BillPage { rows, total, page, size, zone: zone(&tenant), host }))
 }
 
 async fn record_file(state: &AppState, params: &Params, headers: &HeaderMap) -> Result<Outcome, Refusal> {
@@ -318,5 +378,77 @@ fn dial_failure(e: &yunhu_cc::switch::DialError) -> String {
         D::Busy(x) => format!("1003 分机正在通话: {x}"),
         D::BadNumber(x) => format!("1002 号码不正确: {x}"),
         other => format!("1003 呼叫失败: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::samples;
+
+    /// The spelling before bills were typed: a `Value` built field by field.
+    fn value_bill(zone: chrono_tz::Tz, s: &StoredCallRecord, download_host: &str) -> Value {
+        let r = &s.record;
+        let time = |ms: Option<i64>| {
+            ms.map(|t| yunhu_core::time::from_millis(t).with_timezone(&zone).format("%Y-%m-%d %H:%M:%S").to_string())
+        };
+        let start = r.started_at();
+        let end = r.customer_leg.end.or(r.agent.end);
+        let inbound = r.method == CallMethod::Inbound;
+        let hangup_direction = match (r.hangup_side, inbound) {
+            (Some(HangupSide::System) | None, _) => 10007,
+            (Some(HangupSide::Agent), false) | (Some(HangupSide::Customer), true) => 10040,
+            (Some(HangupSide::Agent), true) | (Some(HangupSide::Customer), false) => 10041,
+        };
+        let custom = |k: &str| r.call_data.get(k).cloned().unwrap_or_default();
+        json!({
+            "id": s.id,
+            "extnumber": r.extension,
+            "destnumber": r.customer,
+            "displaynumber": r.caller_id,
+            "starttime": time(Some(start)),
+            "answertime": time(r.customer_leg.answer.filter(|_| r.connected())),
+            "endtime": time(end),
+            "duration": end.map(|e| (e - start).max(0) / 1000).unwrap_or(0),
+            "billsec": r.talk_secs,
+            "direction": if inbound { "callin" } else { "callout" },
+            "callmethod": call_method(r.method),
+            "userid": custom("userid"),
+            "memberid": custom("memberid"),
+            "chengshudu": custom("chengshudu"),
+            "customuuid": custom("customuuid"),
+            "recordfilename": r.recording,
+            "downloadip": if r.recording.is_empty() { "" } else { download_host },
+            "hangupdirection": hangup_direction,
+            "hangupcause": hangup_cause(r.cause),
+            "userkey": r.digits,
+        })
+    }
+
+    #[test]
+    fn typed_bills_spell_the_bytes_the_value_spelling_gave() {
+        let records = samples::records(3000);
+        for zone in [chrono_tz::Asia::Shanghai, chrono_tz::America::New_York] {
+            for s in &records {
+                for host in ["", "yunhu.example:8080"] {
+                    let typed = serde_json::to_string(&bill(zone, s, host)).unwrap();
+                    assert_eq!(typed, value_bill(zone, s, host).to_string());
+                }
+            }
+        }
+        // The envelope around a page, as `handle` writes it.
+        let zone = chrono_tz::Asia::Shanghai;
+        let bills = records[..20].iter().map(|r| bill(zone, r, "h")).collect::<Vec<_>>();
+        let result = Bills { totalitems: 99, currentpage: 2, itemsperpage: 20, bills };
+        let data = Handled { status: 0, desc: "获取成功", result, reqtime: 17, rsptime: 18 };
+        let typed = String::from_utf8(crate::json_body(&Envelope { ret: 200, data, msg: "" })).unwrap();
+        let bills: Vec<Value> = records[..20].iter().map(|r| value_bill(zone, r, "h")).collect();
+        let result = json!({ "totalitems": 99, "currentpage": 2, "itemsperpage": 20, "bills": bills });
+        let data = json!({ "status": 0, "desc": "获取成功", "result": result, "reqtime": 17, "rsptime": 18 });
+        assert_eq!(typed, json!({ "ret": 200, "data": data, "msg": "" }).to_string());
+        let failed = Handled { status: 1, desc: "1029 录音文件不存在: x", result: (), reqtime: 1, rsptime: 2 };
+        let typed = String::from_utf8(crate::json_body(&Envelope { ret: 200, data: failed, msg: "" })).unwrap();
+        let data = json!({ "status": 1, "desc": "1029 录音文件不存在: x", "result": null, "reqtime": 1, "rsptime": 2 });
+        assert_eq!(typed, json!({ "ret": 200, "data": data, "msg": "" }).to_string());
     }
 }

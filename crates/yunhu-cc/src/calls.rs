@@ -43,6 +43,15 @@ pub struct AgentHistoryEntry {
     pub event: AgentEventKind,
 }
 
+fn check_offset(offset: i64) -> Result<(), CcError> {
+    if !(0..=MAX_PAGED_OFFSET).contains(&offset) {
+        return Err(CcError::Invalid(format!(
+            "pages reach {MAX_PAGED_OFFSET} records deep; narrow the time range to see older ones"
+        )));
+    }
+    Ok(())
+}
+
 impl Services {
     /// A keyset page of the tenant's call records (`filter.after_id` is the cursor).
     pub async fn list_call_records(
@@ -51,12 +60,20 @@ impl Services {
         filter: &CallRecordFilter,
         limit: i64,
     ) -> Result<Vec<StoredCallRecord>, CcError> {
-        if !(0..=MAX_PAGED_OFFSET).contains(&filter.offset) {
-            return Err(CcError::Invalid(format!(
-                "pages reach {MAX_PAGED_OFFSET} records deep; narrow the time range to see older ones"
-            )));
-        }
+        check_offset(filter.offset)?;
         Ok(self.db.list_call_records(tenant, filter, limit.clamp(1, MAX_PAGE)).await?)
+    }
+
+    /// A page of the tenant's call records (as [`Services::list_call_records`]) and how many
+    /// match `filter` (cursor and offset aside), for the dialects that number pages.
+    pub async fn list_call_records_counted(
+        &self,
+        tenant: TenantId,
+        filter: &CallRecordFilter,
+        limit: i64,
+    ) -> Result<(Vec<StoredCallRecord>, i64), CcError> {
+        check_offset(filter.offset)?;
+        Ok(self.db.list_call_records_counted(tenant, filter, limit.clamp(1, MAX_PAGE)).await?)
     }
 
     /// Notes that `client` has fetched these records (sipcdr syncflag).

@@ -46,7 +46,112 @@ pub fn from_millis(ms: i64) -> DateTime<Utc> {
 
 /// Formats a stored timestamp in `zone` with a chrono pattern (e.g. `%Y%m%d%H%M%S`).
 pub fn format_in_zone(ms: i64, zone: Tz, pattern: &str) -> String {
-    from_millis(ms).with_timezone(&zone).format(pattern).to_string()
+    let style = match pattern {
+        DASHED => Style::Dashed,
+        COMPACT => Style::Compact,
+        _ => return from_millis(ms).with_timezone(&zone).format(pattern).to_string(),
+    };
+    local_stamp(ms, zone, style).as_str().to_string()
+}
+
+const DASHED: &str = "%Y-%m-%d %H:%M:%S";
+const COMPACT: &str = "%Y%m%d%H%M%S";
+
+/// The two ways the dialects spell a local time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// `yyyy-MM-dd HH:mm:ss` (chrono `%Y-%m-%d %H:%M:%S`).
+    Dashed,
+    /// `yyyyMMddHHmmss` (chrono `%Y%m%d%H%M%S`).
+    Compact,
+}
+
+/// A local time spelt into a fixed buffer: listings print several per row, and chrono's
+/// pattern-driven formatting and the `String` it returns cost more than the query's own rows.
+#[derive(Clone, Copy)]
+pub struct LocalStamp {
+    // A sign and six year digits at most (chrono's range), then `-MM-dd HH:mm:ss`.
+    buf: [u8; 24],
+    len: u8,
+}
+
+impl LocalStamp {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits, signs, dashes, colons and a space are ever written.
+        std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for LocalStamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for LocalStamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for LocalStamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// A stored timestamp in `zone`, spelt as `style`; the same text as [`format_in_zone`] with
+/// the matching chrono pattern.
+pub fn local_stamp(ms: i64, zone: Tz, style: Style) -> LocalStamp {
+    use chrono::{Datelike, Offset, Timelike};
+    let zoned = from_millis(ms).with_timezone(&zone);
+    let mut out = LocalStamp { buf: [0; 24], len: 0 };
+    let Some(t) = zoned.naive_utc().checked_add_offset(zoned.offset().fix()) else {
+        // Past the end of chrono's calendar, where only its own formatting knows the spelling.
+        let pattern = if style == Style::Dashed { DASHED } else { COMPACT };
+        let text = zoned.format(pattern).to_string();
+        let len = text.len().min(out.buf.len());
+        out.buf[..len].copy_from_slice(&text.as_bytes()[..len]);
+        out.len = len as u8;
+        return out;
+    };
+    let mut at = 0;
+    let mut put = |bytes: &[u8]| {
+        out.buf[at..at + bytes.len()].copy_from_slice(bytes);
+        at += bytes.len();
+    };
+    let year = t.year();
+    // chrono's %Y: four digits within 0-9999, else a sign and at least four digits.
+    let mut digits = [0u8; 8];
+    let mut n = year.unsigned_abs();
+    let mut i = digits.len();
+    while n > 0 || digits.len() - i < 4 {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    if !(0..=9999).contains(&year) {
+        put(if year < 0 { b"-" } else { b"+" });
+    }
+    put(&digits[i..]);
+    let two = |v: u32| [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8];
+    let (date_sep, mid, time_sep): (&[u8], &[u8], &[u8]) = match style {
+        Style::Dashed => (b"-", b" ", b":"),
+        Style::Compact => (b"", b"", b""),
+    };
+    put(date_sep);
+    put(&two(t.month()));
+    put(date_sep);
+    put(&two(t.day()));
+    put(mid);
+    put(&two(t.hour()));
+    put(time_sep);
+    put(&two(t.minute()));
+    put(time_sep);
+    put(&two(t.second()));
+    out.len = at as u8;
+    out
 }
 
 #[cfg(test)]
@@ -63,5 +168,31 @@ mod tests {
         assert_eq!(parse_local("2018-07-30 18:52:36", zone), Some(ms));
         assert_eq!(parse_local("2018-07-30T18:52:36", zone), None);
         assert_eq!(zone_or_default("Mars/Olympus"), zone);
+    }
+
+    #[test]
+    fn stamps_spell_what_chrono_spells() {
+        let zones = [chrono_tz::Asia::Shanghai, chrono_tz::America::New_York, chrono_tz::Australia::Lord_Howe];
+        let chrono =
+            |ms: i64, zone: Tz, pattern: &str| from_millis(ms).with_timezone(&zone).format(pattern).to_string();
+        let mut samples =
+            vec![0, -1, 1, i64::MIN, i64::MAX, -62_135_596_800_000, -62_135_596_800_001, 253_402_300_799_999];
+        samples.extend([253_402_300_800_000, 8_210_266_876_799_999, -8_334_601_228_800_000, 1_767_196_800_000]);
+        // A pseudo-random walk over ±400 years, crossing DST changes in the zones that have them.
+        let mut x: i64 = 0x2545_f491;
+        for _ in 0..20_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            samples.push((x >> 16) % 12_600_000_000_000);
+        }
+        for ms in samples {
+            for zone in zones {
+                assert_eq!(local_stamp(ms, zone, Style::Dashed).as_str(), chrono(ms, zone, DASHED), "{ms} {zone}");
+                assert_eq!(local_stamp(ms, zone, Style::Compact).as_str(), chrono(ms, zone, COMPACT), "{ms} {zone}");
+                assert_eq!(format_in_zone(ms, zone, "%H:%M"), chrono(ms, zone, "%H:%M"));
+            }
+        }
+        let ms = Utc.with_ymd_and_hms(2018, 7, 30, 10, 52, 36).unwrap().timestamp_millis();
+        let stamp = local_stamp(ms, chrono_tz::Asia::Shanghai, Style::Dashed);
+        assert_eq!(format!("{stamp} {stamp:?}"), "2018-07-30 18:52:36 \"2018-07-30 18:52:36\"");
     }
 }

@@ -372,6 +372,26 @@ impl Db {
         rows.iter().map(record_from).collect()
     }
 
+    /// A page of call records (as [`Db::list_call_records`]) and how many match (as
+    /// [`Db::count_call_records`]), both read on one connection: each pool checkout costs a
+    /// round trip to the connection (SQLite's worker thread) on the way out and back.
+    pub async fn list_call_records_counted(
+        &self,
+        tenant: TenantId,
+        f: &CallRecordFilter,
+        limit: i64,
+    ) -> Result<(Vec<StoredCallRecord>, i64)> {
+        let (count_sql, count_binds) = self.count_call_records_sql(f)?;
+        let (sql, binds) = self.list_call_records_sql(f)?;
+        let mut conn = self.pool.acquire().await?;
+        let total: i64 =
+            bind_all(sqlx::query(&count_sql).bind(tenant.0), &count_binds).fetch_one(&mut *conn).await?.try_get(0)?;
+        let q = bind_all(sqlx::query(&sql).bind(tenant.0), &binds);
+        let rows = q.bind(limit).bind(f.offset).fetch_all(&mut *conn).await?;
+        drop(conn);
+        Ok((rows.iter().map(record_from).collect::<Result<_>>()?, total))
+    }
+
     /// The SQL a listing runs and the values it binds after the tenant (then limit and offset),
     /// for benchmarks that time the bare query beside the API.
     pub fn list_call_records_sql(&self, f: &CallRecordFilter) -> Result<(String, Vec<Val>)> {

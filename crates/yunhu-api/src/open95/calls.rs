@@ -10,11 +10,15 @@ use super::{Ctx, Open95Error, page_data};
 use crate::recordings::DownloadError;
 use axum::http::StatusCode;
 use axum::response::Response;
+use chrono_tz::Tz;
+use serde::Serialize;
+use serde::ser::{SerializeStruct, Serializer};
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use yunhu_cc::calls::{AgentEventFilter, CallRecordFilter, RosterEntry, StoredCallRecord};
 use yunhu_core::agent::AgentEventKind;
 use yunhu_core::call::{CallMethod, HangupSide};
+use yunhu_core::time::{Style, local_stamp};
 
 /// open95 `callType` of a call method.
 fn call_type(m: CallMethod) -> i64 {
@@ -90,101 +94,172 @@ async fn record_filter(ctx: &Ctx) -> Result<Option<CallRecordFilter>, Open95Erro
 async fn listing(ctx: &Ctx, filter: Option<CallRecordFilter>) -> Result<(Vec<StoredCallRecord>, i64), Open95Error> {
     let (page, size) = ctx.page()?;
     let Some(filter) = filter else { return Ok((Vec::new(), 0)) };
-    let total = ctx.svc.count_call_records(ctx.tenant.id, &filter).await?;
     let filter = CallRecordFilter { offset: (page - 1) * size, ..filter };
-    Ok((ctx.svc.list_call_records(ctx.tenant.id, &filter, size).await?, total))
+    Ok(ctx.svc.list_call_records_counted(ctx.tenant.id, &filter, size).await?)
 }
 
 fn roster_by_account(roster: Vec<RosterEntry>) -> HashMap<String, RosterEntry> {
     roster.into_iter().map(|m| (m.user_code.clone(), m)).collect()
 }
 
-/// A call as callHistory spells it.
-fn history_json(ctx: &Ctx, s: &StoredCallRecord, staff: &HashMap<String, RosterEntry>) -> Value {
-    let r = &s.record;
-    let member = staff.get(&r.staff);
-    let has_agent = !r.extension.is_empty();
-    let mut data = r.call_data.clone();
-    for (k, v) in [("codeid_1", &r.codeid_1), ("codeid_2", &r.codeid_2)] {
-        if !v.is_empty() {
-            data.insert(k.into(), v.clone());
-        }
+/// A page of callHistory (`{pageData, total}`), spelt straight from its records.
+pub(crate) struct HistoryPage {
+    rows: Vec<StoredCallRecord>,
+    total: i64,
+    staff: HashMap<String, RosterEntry>,
+    zone: Tz,
+    tenant_id: i64,
+}
+
+impl HistoryPage {
+    fn new(ctx: &Ctx, rows: Vec<StoredCallRecord>, total: i64, roster: Vec<RosterEntry>) -> Self {
+        let zone = yunhu_core::time::zone_or_default(&ctx.tenant.time_zone);
+        Self { rows, total, staff: roster_by_account(roster), zone, tenant_id: ctx.tenant.id.0 }
     }
-    let or_null = |v: &str| if v.is_empty() { Value::Null } else { Value::from(v) };
-    let end = r.customer_leg.end.or(r.agent.end);
-    json!({
-        "id": s.id,
-        "customer": r.customer,
-        "talksec": r.talk_secs,
-        "callResult": if r.connected() { "已接通" } else { "未接通" },
-        "callId": s.call_id,
-        "callSid": s.call_id,
-        "cStartTime": ctx.dashed_time(Some(r.started_at())),
-        "cAnswerTime": ctx.dashed_time(r.customer_leg.answer),
-        "cEndTime": ctx.dashed_time(end),
-        "cHangupCause": r.cause.map(|c| c.name()),
-        "agent": ctx.long_extension(&r.extension),
-        "agentName": member.map(|m| m.name.as_str()),
-        "agentType": if !has_agent { Value::Null } else if member.is_some_and(|m| m.phone_take_along) { json!("pta") } else { json!("") },
-        "auuid": if has_agent { Value::from(s.call_id.as_str()) } else { Value::Null },
-        "aStartTime": ctx.dashed_time(r.agent.start),
-        "aAnswerTime": ctx.dashed_time(r.agent.answer),
-        "aEndTime": ctx.dashed_time(r.agent.end),
-        "callType": call_type(r.method),
-        "campaignId": or_null(&r.task_id),
-        "queue": null,
-        "exitStatus": null,
-        "queueName": null,
-        "queueTimes": -1,
-        "queueStartTime": null,
-        "queueEndTime": null,
-        "ivrId": -1,
-        "ivrDigits": or_null(&r.digits),
-        "ivrStartTime": null,
-        "ivrEndTime": null,
-        "ivrLastNode": -1,
-        "ivrName": null,
-        "ivrLastDigit": r.digits.chars().last().map(String::from),
-        "billsec": r.bill_secs,
-        "ringsec": r.ring_secs,
-        "dnis": or_null(&r.caller_id),
-        "recordId": null,
-        "filename": or_null(&r.recording),
-        "recordsec": if r.recording.is_empty() { 0 } else { r.talk_secs },
-        "satisfaction": -1,
-        "arrangesec": 0,
-        "lastCallbackAgent": null,
-        "lastCallbackAgentName": null,
-        "alreadyCallback": 0,
-        "orderTime": 0,
-        "maxTimes": 0,
-        "autoTimes": 0,
-        "manualTimes": 0,
-        "autoAnswerTimes": 0,
-        "manualAnswerTimes": 0,
-        "lastCallbackTime": null,
-        "tenantId": ctx.tenant.id.0,
-        "cost": "0.000",
-        "ivrSec": null,
-        "queueSec": null,
-        "startAt": ctx.dashed_time(Some(r.started_at())),
-        "answerAt": ctx.dashed_time(r.customer_leg.answer),
-        "releaseAt": ctx.dashed_time(end),
-        "cityCode": null,
-        "taskId": or_null(&r.task_id),
-        "callData": if data.is_empty() { Value::Null } else { Value::from(serde_json::to_string(&data).unwrap_or_default()) },
-        "isRobotGuide": null,
-        "robotGuideStartTime": null,
-        "robotGuideEndTime": null,
-        "robotGuideTimeLength": null,
-        "abridgeTime": ctx.dashed_time(r.agent.answer.filter(|_| r.connected())),
-        "cbridgeTime": ctx.dashed_time(r.customer_leg.answer.filter(|_| r.connected())),
-        "qcSv": null,
-    })
+}
+
+impl Serialize for HistoryPage {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_struct("HistoryPage", 2)?;
+        m.serialize_field("pageData", &HistoryRows(self))?;
+        m.serialize_field("total", &self.total)?;
+        m.end()
+    }
+}
+
+struct HistoryRows<'a>(&'a HistoryPage);
+
+impl Serialize for HistoryRows<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.rows.iter().map(|record| HistoryRow { page: self.0, s: record }))
+    }
+}
+
+/// A call as callHistory spells it.
+struct HistoryRow<'a> {
+    page: &'a HistoryPage,
+    s: &'a StoredCallRecord,
+}
+
+/// An extension in its long form (tenant id + extension), written without an interim string.
+struct LongExtension<'a>(i64, &'a str);
+
+impl Serialize for LongExtension<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{}{}", self.0, self.1))
+    }
+}
+
+/// A call's custom data with its `codeid_1` / `codeid_2` (when set) merged in, keys sorted.
+struct MergedData<'a>(&'a BTreeMap<String, String>, [(&'static str, &'a str); 2]);
+
+impl Serialize for MergedData<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let extra = self.1.iter().filter(|(_, v)| !v.is_empty());
+        let own = self.0.iter().filter(|(k, _)| !extra.clone().any(|(e, _)| e == k));
+        let mut all: Vec<(&str, &str)> = own.map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        all.extend(extra.copied());
+        all.sort_unstable_by_key(|(k, _)| *k);
+        s.collect_map(all)
+    }
+}
+
+/// Empty text as null.
+fn or_null(v: &str) -> Option<&str> {
+    if v.is_empty() { None } else { Some(v) }
+}
+
+impl Serialize for HistoryRow<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let (s, r) = (self.s, &self.s.record);
+        let member = self.page.staff.get(&r.staff);
+        let has_agent = !r.extension.is_empty();
+        let time = |ms: Option<i64>| ms.map(|t| local_stamp(t, self.page.zone, Style::Dashed));
+        let end = r.customer_leg.end.or(r.agent.end);
+        let data = MergedData(&r.call_data, [("codeid_1", &r.codeid_1), ("codeid_2", &r.codeid_2)]);
+        let call_data = if r.call_data.is_empty() && r.codeid_1.is_empty() && r.codeid_2.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(&data).unwrap_or_default())
+        };
+        let agent_type = if !has_agent {
+            None
+        } else if member.is_some_and(|m| m.phone_take_along) {
+            Some("pta")
+        } else {
+            Some("")
+        };
+        let mut m = ser.serialize_struct("CallHistory", 70)?;
+        m.serialize_field("id", &s.id)?;
+        m.serialize_field("customer", &r.customer)?;
+        m.serialize_field("talksec", &r.talk_secs)?;
+        m.serialize_field("callResult", if r.connected() { "已接通" } else { "未接通" })?;
+        m.serialize_field("callId", &s.call_id)?;
+        m.serialize_field("callSid", &s.call_id)?;
+        m.serialize_field("cStartTime", &time(Some(r.started_at())))?;
+        m.serialize_field("cAnswerTime", &time(r.customer_leg.answer))?;
+        m.serialize_field("cEndTime", &time(end))?;
+        m.serialize_field("cHangupCause", &r.cause.map(|c| c.name()))?;
+        m.serialize_field("agent", &has_agent.then_some(LongExtension(self.page.tenant_id, &r.extension)))?;
+        m.serialize_field("agentName", &member.map(|m| m.name.as_str()))?;
+        m.serialize_field("agentType", &agent_type)?;
+        m.serialize_field("auuid", &has_agent.then_some(s.call_id.as_str()))?;
+        m.serialize_field("aStartTime", &time(r.agent.start))?;
+        m.serialize_field("aAnswerTime", &time(r.agent.answer))?;
+        m.serialize_field("aEndTime", &time(r.agent.end))?;
+        m.serialize_field("callType", &call_type(r.method))?;
+        m.serialize_field("campaignId", &or_null(&r.task_id))?;
+        m.serialize_field("queue", &())?;
+        m.serialize_field("exitStatus", &())?;
+        m.serialize_field("queueName", &())?;
+        m.serialize_field("queueTimes", &-1)?;
+        m.serialize_field("queueStartTime", &())?;
+        m.serialize_field("queueEndTime", &())?;
+        m.serialize_field("ivrId", &-1)?;
+        m.serialize_field("ivrDigits", &or_null(&r.digits))?;
+        m.serialize_field("ivrStartTime", &())?;
+        m.serialize_field("ivrEndTime", &())?;
+        m.serialize_field("ivrLastNode", &-1)?;
+        m.serialize_field("ivrName", &())?;
+        m.serialize_field("ivrLastDigit", &r.digits.chars().last())?;
+        m.serialize_field("billsec", &r.bill_secs)?;
+        m.serialize_field("ringsec", &r.ring_secs)?;
+        m.serialize_field("dnis", &or_null(&r.caller_id))?;
+        m.serialize_field("recordId", &())?;
+        m.serialize_field("filename", &or_null(&r.recording))?;
+        m.serialize_field("recordsec", &if r.recording.is_empty() { 0 } else { r.talk_secs })?;
+        m.serialize_field("satisfaction", &-1)?;
+        m.serialize_field("arrangesec", &0)?;
+        m.serialize_field("lastCallbackAgent", &())?;
+        m.serialize_field("lastCallbackAgentName", &())?;
+        for name in ["alreadyCallback", "orderTime", "maxTimes", "autoTimes", "manualTimes"] {
+            m.serialize_field(name, &0)?;
+        }
+        m.serialize_field("autoAnswerTimes", &0)?;
+        m.serialize_field("manualAnswerTimes", &0)?;
+        m.serialize_field("lastCallbackTime", &())?;
+        m.serialize_field("tenantId", &self.page.tenant_id)?;
+        m.serialize_field("cost", "0.000")?;
+        m.serialize_field("ivrSec", &())?;
+        m.serialize_field("queueSec", &())?;
+        m.serialize_field("startAt", &time(Some(r.started_at())))?;
+        m.serialize_field("answerAt", &time(r.customer_leg.answer))?;
+        m.serialize_field("releaseAt", &time(end))?;
+        m.serialize_field("cityCode", &())?;
+        m.serialize_field("taskId", &or_null(&r.task_id))?;
+        m.serialize_field("callData", &call_data)?;
+        for name in ["isRobotGuide", "robotGuideStartTime", "robotGuideEndTime", "robotGuideTimeLength"] {
+            m.serialize_field(name, &())?;
+        }
+        m.serialize_field("abridgeTime", &time(r.agent.answer.filter(|_| r.connected())))?;
+        m.serialize_field("cbridgeTime", &time(r.customer_leg.answer.filter(|_| r.connected())))?;
+        m.serialize_field("qcSv", &())?;
+        m.end()
+    }
 }
 
 /// `GET /callHistory/pageSearchCallHistory`.
-pub(crate) async fn call_history(ctx: Ctx) -> Result<Option<Value>, Open95Error> {
+pub(crate) async fn call_history(ctx: Ctx) -> Result<HistoryPage, Open95Error> {
     let hangup_side = match ctx.optional("hangupType") {
         None => None,
         Some("0") => Some(HangupSide::Agent),
@@ -201,18 +276,18 @@ pub(crate) async fn call_history(ctx: Ctx) -> Result<Option<Value>, Open95Error>
     let filter =
         record_filter(&ctx).await?.map(|f| CallRecordFilter { hangup_side, connected, talk_min, talk_max, ..f });
     let (rows, total) = listing(&ctx, filter).await?;
-    let staff = roster_by_account(ctx.svc.roster(ctx.tenant.id, false).await?);
-    Ok(Some(page_data(rows.iter().map(|r| history_json(&ctx, r, &staff)).collect(), total)))
+    let roster = ctx.svc.roster(ctx.tenant.id, false).await?;
+    Ok(HistoryPage::new(&ctx, rows, total, roster))
 }
 
 /// `GET /callHistory/detailBySid`.
-pub(crate) async fn call_detail(ctx: Ctx) -> Result<Option<Value>, Open95Error> {
+pub(crate) async fn call_detail(ctx: Ctx) -> Result<HistoryPage, Open95Error> {
     let sid = ctx.required("sid")?;
     let found = ctx.svc.call_record(ctx.tenant.id, sid).await?;
     let record = found.ok_or_else(|| yunhu_cc::CcError::NotFound(format!("话单 {sid}")))?;
-    let staff = roster_by_account(ctx.svc.roster(ctx.tenant.id, false).await?);
+    let roster = ctx.svc.roster(ctx.tenant.id, false).await?;
     // The seed's example answers with a one-row page.
-    Ok(Some(page_data(vec![history_json(&ctx, &record, &staff)], 1)))
+    Ok(HistoryPage::new(&ctx, vec![record], 1, roster))
 }
 
 /// `GET /record/pageSearch4Record`.
@@ -350,4 +425,138 @@ pub(crate) async fn agent_history(ctx: Ctx) -> Result<Option<Value>, Open95Error
         })
         .collect();
     Ok(Some(page_data(items, total)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::samples;
+
+    /// The spelling before callHistory rows were typed: a `Value` built field by field.
+    fn value_history(zone: Tz, tenant: i64, s: &StoredCallRecord, staff: &HashMap<String, RosterEntry>) -> Value {
+        let dashed_time = |ms: Option<i64>| {
+            let spell = |t| yunhu_core::time::from_millis(t).with_timezone(&zone).format("%Y-%m-%d %H:%M:%S");
+            ms.map(|t| Value::from(spell(t).to_string())).unwrap_or(Value::Null)
+        };
+        let long_extension =
+            |ext: &str| if ext.is_empty() { Value::Null } else { Value::from(format!("{tenant}{ext}")) };
+        let r = &s.record;
+        let member = staff.get(&r.staff);
+        let has_agent = !r.extension.is_empty();
+        let mut data = r.call_data.clone();
+        for (k, v) in [("codeid_1", &r.codeid_1), ("codeid_2", &r.codeid_2)] {
+            if !v.is_empty() {
+                data.insert(k.into(), v.clone());
+            }
+        }
+        let or_null = |v: &str| if v.is_empty() { Value::Null } else { Value::from(v) };
+        let end = r.customer_leg.end.or(r.agent.end);
+        json!({
+            "id": s.id,
+            "customer": r.customer,
+            "talksec": r.talk_secs,
+            "callResult": if r.connected() { "已接通" } else { "未接通" },
+            "callId": s.call_id,
+            "callSid": s.call_id,
+            "cStartTime": dashed_time(Some(r.started_at())),
+            "cAnswerTime": dashed_time(r.customer_leg.answer),
+            "cEndTime": dashed_time(end),
+            "cHangupCause": r.cause.map(|c| c.name()),
+            "agent": long_extension(&r.extension),
+            "agentName": member.map(|m| m.name.as_str()),
+            "agentType": if !has_agent { Value::Null } else if member.is_some_and(|m| m.phone_take_along) { json!("pta") } else { json!("") },
+            "auuid": if has_agent { Value::from(s.call_id.as_str()) } else { Value::Null },
+            "aStartTime": dashed_time(r.agent.start),
+            "aAnswerTime": dashed_time(r.agent.answer),
+            "aEndTime": dashed_time(r.agent.end),
+            "callType": call_type(r.method),
+            "campaignId": or_null(&r.task_id),
+            "queue": null,
+            "exitStatus": null,
+            "queueName": null,
+            "queueTimes": -1,
+            "queueStartTime": null,
+            "queueEndTime": null,
+            "ivrId": -1,
+            "ivrDigits": or_null(&r.digits),
+            "ivrStartTime": null,
+            "ivrEndTime": null,
+            "ivrLastNode": -1,
+            "ivrName": null,
+            "ivrLastDigit": r.digits.chars().last().map(String::from),
+            "billsec": r.bill_secs,
+            "ringsec": r.ring_secs,
+            "dnis": or_null(&r.caller_id),
+            "recordId": null,
+            "filename": or_null(&r.recording),
+            "recordsec": if r.recording.is_empty() { 0 } else { r.talk_secs },
+            "satisfaction": -1,
+            "arrangesec": 0,
+            "lastCallbackAgent": null,
+            "lastCallbackAgentName": null,
+            "alreadyCallback": 0,
+            "orderTime": 0,
+            "maxTimes": 0,
+            "autoTimes": 0,
+            "manualTimes": 0,
+            "autoAnswerTimes": 0,
+            "manualAnswerTimes": 0,
+            "lastCallbackTime": null,
+            "tenantId": tenant,
+            "cost": "0.000",
+            "ivrSec": null,
+            "queueSec": null,
+            "startAt": dashed_time(Some(r.started_at())),
+            "answerAt": dashed_time(r.customer_leg.answer),
+            "releaseAt": dashed_time(end),
+            "cityCode": null,
+            "taskId": or_null(&r.task_id),
+            "callData": if data.is_empty() { Value::Null } else { Value::from(serde_json::to_string(&data).unwrap_or_default()) },
+            "isRobotGuide": null,
+            "robotGuideStartTime": null,
+            "robotGuideEndTime": null,
+            "robotGuideTimeLength": null,
+            "abridgeTime": dashed_time(r.agent.answer.filter(|_| r.connected())),
+            "cbridgeTime": dashed_time(r.customer_leg.answer.filter(|_| r.connected())),
+            "qcSv": null,
+        })
+    }
+
+    async fn body_of(resp: Response) -> String {
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn typed_history_spells_the_bytes_the_value_spelling_gave() {
+        let records = samples::records(3000);
+        let staff = roster_by_account(samples::roster());
+        for (zone, tenant) in [(chrono_tz::Asia::Shanghai, 10001), (chrono_tz::America::New_York, 7)] {
+            for chunk in records.chunks(20) {
+                let page =
+                    HistoryPage { rows: chunk.to_vec(), total: 4321, staff: staff.clone(), zone, tenant_id: tenant };
+                let items: Vec<Value> = chunk.iter().map(|s| value_history(zone, tenant, s, &staff)).collect();
+                let value = page_data(items, 4321);
+                assert_eq!(serde_json::to_string(&page).unwrap(), value.to_string());
+            }
+        }
+        // The whole answer, JSON and XML, as the endpoint's runner writes it.
+        let zone = chrono_tz::Asia::Shanghai;
+        let page = |rows: &[StoredCallRecord]| HistoryPage {
+            rows: rows.to_vec(),
+            total: 3,
+            staff: staff.clone(),
+            zone,
+            tenant_id: 10001,
+        };
+        let value = |rows: &[StoredCallRecord]| {
+            Some(page_data(rows.iter().map(|s| value_history(zone, 10001, s, &staff)).collect(), 3))
+        };
+        for rows in [&records[..0], &records[..3]] {
+            for xml in [false, true] {
+                let typed = body_of(super::super::success_typed(xml, page(rows))).await;
+                assert_eq!(typed, body_of(super::super::success(xml, value(rows))).await);
+            }
+        }
+    }
 }

@@ -39,9 +39,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/employeeHistories/pageSearch", get(|s: State<AppState>, r: Request| run(s, r, calls::agent_history)))
         .route(
             "/callHistory/pageSearchCallHistory",
-            get(|s: State<AppState>, r: Request| run(s, r, calls::call_history)),
+            get(|s: State<AppState>, r: Request| run_typed(s, r, calls::call_history)),
         )
-        .route("/callHistory/detailBySid", get(|s: State<AppState>, r: Request| run(s, r, calls::call_detail)))
+        .route("/callHistory/detailBySid", get(|s: State<AppState>, r: Request| run_typed(s, r, calls::call_detail)))
         .route("/record/pageSearch4Record", get(|s: State<AppState>, r: Request| run(s, r, calls::recordings)))
         .route("/record/recordDownload", get(|s: State<AppState>, r: Request| run_raw(s, r, calls::download)))
         .route("/outProject/insert", post(|s: State<AppState>, r: Request| run(s, r, outbound::project_insert)))
@@ -266,6 +266,39 @@ where
     Fut: Future<Output = Result<Option<Value>, Open95Error>>,
 {
     serve(state, req, false, endpoint, success).await
+}
+
+/// `{data, code, message, success}` of a success, in the seed's order.
+#[derive(serde::Serialize)]
+struct Success<'a, D> {
+    data: &'a D,
+    code: i64,
+    message: &'a str,
+    success: bool,
+}
+
+/// A success whose data is written straight from typed rows; XML still goes by way of a
+/// `Value`, as [`crate::body::to_xml`] reads one.
+fn success_typed<D: serde::Serialize>(xml: bool, data: D) -> Response {
+    if xml {
+        let value = serde_json::to_value(&data).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "open95 answer");
+            Value::Null
+        });
+        return success(true, Some(value));
+    }
+    let body = crate::json_body(&Success { data: &data, code: 0, message: "成功", success: true });
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], body).into_response()
+}
+
+/// [`run`] for listings whose data is typed rather than a `Value`.
+async fn run_typed<F, Fut, D>(State(state): State<AppState>, req: Request, endpoint: F) -> Response
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: Future<Output = Result<D, Open95Error>>,
+    D: serde::Serialize,
+{
+    serve(state, req, false, endpoint, success_typed::<D>).await
 }
 
 /// [`run`] for the endpoints that take a number file: the body may hold one of up to
