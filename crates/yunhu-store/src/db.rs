@@ -33,7 +33,8 @@ impl Db {
         };
         let options = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
-            .acquire_timeout(Duration::from_secs(10));
+            .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(backend != Backend::Sqlite);
         let options = if backend == Backend::Sqlite {
             // FULL sync: a call record that was committed survives a power cut.
             options.after_connect(|conn, _| {

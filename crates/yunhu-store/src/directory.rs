@@ -472,10 +472,13 @@ impl Db {
         if agent_id.is_empty() {
             return Ok(None);
         }
-        let cols = STAFF.cols.iter().map(|c| c.name).collect::<Vec<_>>().join(", ");
-        let sql = format!("SELECT {cols} FROM staff WHERE tenant_id = $1 AND agent_id = $2 AND deleted = 0");
-        let row = sqlx::query(&sql).bind(tenant.0).bind(agent_id).fetch_optional(&self.pool).await?;
-        row.as_ref().map(|r| crate::rows::decode(r, &STAFF)).transpose()
+        let load = async {
+            let cols = STAFF.cols.iter().map(|c| c.name).collect::<Vec<_>>().join(", ");
+            let sql = format!("SELECT {cols} FROM staff WHERE tenant_id = $1 AND agent_id = $2 AND deleted = 0");
+            let row = sqlx::query(&sql).bind(tenant.0).bind(agent_id).fetch_optional(&self.pool).await?;
+            row.as_ref().map(|r| crate::rows::decode(r, &STAFF)).transpose()
+        };
+        self.memo.get(format!("staff_by_extension\0{}\0{agent_id}", tenant.0), load).await
     }
 
     /// The queue codes a staff member belongs to, sorted.

@@ -110,3 +110,26 @@ async fn staff_queue_sets_are_replaced_whole() {
         assert_eq!(db.staff_queue_codes(a, "1001").await.unwrap(), codes(&["8002"]));
     }
 }
+
+#[tokio::test]
+async fn a_batch_of_events_gets_one_id_each_in_the_order_given() {
+    for db in each_backend().await {
+        let (t, _) = db.put_tenant("777777", "A", "Asia/Shanghai", "a.yunhu", 1).await.unwrap();
+        let lone = db.write_batch(&[(t, "c1".into(), "created", 1, "{}".into())], &[]).await.unwrap();
+        let batch: Vec<_> =
+            (0..200).map(|i| (t, format!("c{}", i % 3), "dtmf", 10 + i, format!("{{\"n\":{i}}}"))).collect();
+        let ids = db.write_batch(&batch, &[]).await.unwrap();
+        assert_eq!(ids.len(), batch.len());
+        assert!(ids.windows(2).all(|w| w[0] < w[1]) && ids[0] > lone[0], "{lone:?} {ids:?}");
+        // Each id names the event given at its place.
+        for call in ["c0", "c1", "c2"] {
+            for (id, _, at, data) in db.call_events(t, call).await.unwrap() {
+                if id == lone[0] {
+                    continue;
+                }
+                let k = ids.iter().position(|&x| x == id).expect("id returned");
+                assert_eq!((batch[k].1.as_str(), batch[k].3, batch[k].4.as_str()), (call, at, data.as_str()));
+            }
+        }
+    }
+}
