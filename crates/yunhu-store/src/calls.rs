@@ -161,15 +161,16 @@ fn record_from(r: &AnyRow) -> Result<StoredCallRecord> {
             end: r.try_get(at + 3)?,
         })
     };
-    let side: String = r.try_get(20)?;
-    let direction: String = r.try_get(2)?;
-    let call_data: String = r.try_get(26)?;
+    // Columns only looked at are read in place, not copied out of the row.
+    let side: &str = r.try_get(20)?;
+    let direction: &str = r.try_get(2)?;
+    let call_data: &str = r.try_get(26)?;
     Ok(StoredCallRecord {
         id: r.try_get(0)?,
         call_id: r.try_get(1)?,
         record: CallRecord {
-            method: CallMethod::parse(&r.try_get::<String, _>(25)?, &direction),
-            direction,
+            method: CallMethod::parse(r.try_get(25)?, direction),
+            direction: direction.to_string(),
             staff: r.try_get(3)?,
             extension: r.try_get(4)?,
             customer: r.try_get(5)?,
@@ -180,8 +181,8 @@ fn record_from(r: &AnyRow) -> Result<StoredCallRecord> {
             ring_secs: r.try_get(16)?,
             talk_secs: r.try_get(17)?,
             bill_secs: r.try_get(18)?,
-            cause: Cause::parse(&r.try_get::<String, _>(19)?),
-            hangup_side: match side.as_str() {
+            cause: Cause::parse(r.try_get(19)?),
+            hangup_side: match side {
                 "agent" => Some(HangupSide::Agent),
                 "customer" => Some(HangupSide::Customer),
                 "system" => Some(HangupSide::System),
@@ -195,7 +196,7 @@ fn record_from(r: &AnyRow) -> Result<StoredCallRecord> {
             call_data: if call_data == "{}" {
                 Default::default()
             } else {
-                serde_json::from_str(&call_data).unwrap_or_default()
+                serde_json::from_str(call_data).unwrap_or_default()
             },
             digits: r.try_get(28)?,
         },
@@ -576,7 +577,7 @@ impl Db {
         let events = rows
             .iter()
             .map(|r| {
-                let stream: String = r.try_get("call_id")?;
+                let stream: &str = r.try_get("call_id")?;
                 Ok(StoredAgentEvent {
                     id: r.try_get("id")?,
                     user_code: stream.trim_start_matches("agent/").to_string(),

@@ -35,8 +35,10 @@ impl Db {
             .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
             .acquire_timeout(Duration::from_secs(10));
         let options = if backend == Backend::Sqlite {
-            // FULL sync: a call record that was committed survives a power cut.
-            options.after_connect(|conn, _| {
+            // An embedded connection cannot be dropped by a peer: no ping (a round trip to its
+            // worker thread) before each checkout. FULL sync: a committed call record survives a
+            // power cut.
+            options.test_before_acquire(false).after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute(
                         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
