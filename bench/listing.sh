@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Call-record listing at scale: generates RECORDS call records (default 10 million) once per
-# backend, then times each dialect's list request over HTTP beside the bare SQL it runs (page and,
-# for page-numbered dialects, count), on SQLite and PostgreSQL. Prints p50/p99 and the p99 ratio.
+# backend, then times each dialect's list request over HTTP beside the bare SQL it runs (one
+# statement: the page, each row with the count of matches for page-numbered dialects), on SQLite
+# and PostgreSQL. Prints p50/p99 and the p99 ratio.
 #
 #   bash bench/listing.sh [records] [sqlite|postgres|both]
 set -euo pipefail
