@@ -12,7 +12,8 @@ which=${2:-both}
 dir=${BENCH_DIR:-target/bench-listing}
 bash scripts/setup >/dev/null
 cargo build --release --locked -q -p yunhu --example listing_bench
+bin=${CARGO_TARGET_DIR:-target}/release/examples/listing_bench
 for backend in sqlite postgres; do
   [ "$which" = both ] || [ "$which" = "$backend" ] || continue
-  target/release/examples/listing_bench "$backend" "$records" "$dir"
+  "$bin" "$backend" "$records" "$dir"
 done
