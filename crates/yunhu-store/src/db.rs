@@ -33,11 +33,12 @@ impl Db {
         };
         let options = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
-            .acquire_timeout(Duration::from_secs(10))
-            .test_before_acquire(backend != Backend::Sqlite);
+            .acquire_timeout(Duration::from_secs(10));
         let options = if backend == Backend::Sqlite {
-            // FULL sync: a call record that was committed survives a power cut.
-            options.after_connect(|conn, _| {
+            // An embedded connection cannot be dropped by a peer: no ping (a round trip to its
+            // worker thread) before each checkout. FULL sync: a committed call record survives a
+            // power cut.
+            options.test_before_acquire(false).after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute(
                         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \

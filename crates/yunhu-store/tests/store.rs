@@ -133,3 +133,39 @@ async fn a_batch_of_events_gets_one_id_each_in_the_order_given() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_counted_page_is_the_page_and_the_count_read_apart() {
+    use yunhu_core::call::{CallRecord, LegTimes};
+    use yunhu_store::calls::CallRecordFilter;
+    for db in each_backend().await {
+        let (t, _) = db.put_tenant("777777", "A", "Asia/Shanghai", "a.yunhu", 1).await.unwrap();
+        for i in 0..25_i64 {
+            let record = CallRecord {
+                direction: "outbound".into(),
+                staff: format!("s{}", i % 3),
+                customer: format!("1380000{i:04}"),
+                agent: LegTimes { start: Some(1_000 * (i % 7)), ..Default::default() },
+                ..Default::default()
+            };
+            db.put_call_record(t, &format!("call-{i}"), &record).await.unwrap();
+        }
+        let filters = [
+            CallRecordFilter::default(),
+            CallRecordFilter { staff: Some("s1".into()), offset: 3, ..Default::default() },
+            CallRecordFilter { from_ms: Some(2_000), to_ms: Some(5_000), ascending: true, ..Default::default() },
+            CallRecordFilter { fetched_by: Some(("app".into(), false)), offset: 10, ..Default::default() },
+            // A page past the end, and a filter nothing matches.
+            CallRecordFilter { offset: 40, ..Default::default() },
+            CallRecordFilter { staff: Some("nobody".into()), ..Default::default() },
+            CallRecordFilter { after_id: Some(5), ..Default::default() },
+        ];
+        for f in &filters {
+            for limit in [1, 4, 100] {
+                let (page, total) = db.list_call_records_counted(t, f, limit).await.unwrap();
+                assert_eq!(page, db.list_call_records(t, f, limit).await.unwrap(), "{f:?}");
+                assert_eq!(total, db.count_call_records(t, f).await.unwrap(), "{f:?}");
+            }
+        }
+    }
+}

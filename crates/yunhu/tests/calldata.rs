@@ -60,10 +60,15 @@ fn wav_bytes(call_id: &str) -> Vec<u8> {
     b
 }
 
+/// A fresh crm signature: a timestamp within the window that this process has not signed with
+/// for `email` yet (a counter stepping back from a clock that the test moves forward can land on
+/// a timestamp already used, and the server refuses a signature it has seen).
 fn crm_query(app: &TestApp, email: &str, key: &str) -> String {
-    use std::sync::atomic::{AtomicI64, Ordering};
-    static BACK: AtomicI64 = AtomicI64::new(0);
-    let ts = app.clock.now().timestamp() - BACK.fetch_add(1, Ordering::Relaxed) % 250;
+    static USED: std::sync::Mutex<std::collections::BTreeSet<(String, i64)>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let now = app.clock.now().timestamp();
+    let mut used = USED.lock().unwrap_or_else(|e| e.into_inner());
+    let ts = (now - 250..=now + 250).find(|ts| used.insert((email.to_string(), *ts))).expect("an unused timestamp");
     let sign = hex::encode(sha1::Sha1::digest(format!("{email}&{key}&{ts}").as_bytes()));
     format!("email={email}&timestamp={ts}&sign={sign}")
 }

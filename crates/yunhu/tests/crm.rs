@@ -17,10 +17,14 @@ fn now(app: &TestApp) -> i64 {
 }
 
 /// A distinct timestamp inside the window for each request: a signature may be used only once.
+/// Timestamps used are remembered (a counter stepping back from a clock that the test moves
+/// forward can land on one already used).
 fn fresh(app: &TestApp) -> i64 {
-    use std::sync::atomic::{AtomicI64, Ordering};
-    static BACK: AtomicI64 = AtomicI64::new(0);
-    now(app) - BACK.fetch_add(1, Ordering::Relaxed) % 250
+    static USED: std::sync::Mutex<std::collections::BTreeSet<i64>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let now = now(app);
+    let mut used = USED.lock().unwrap_or_else(|e| e.into_inner());
+    (now - 250..=now + 250).find(|ts| used.insert(*ts)).expect("an unused timestamp")
 }
 
 fn signed_query(email: &str, key: &str, ts: i64) -> String {

@@ -175,7 +175,11 @@ impl Serialize for HistoryRow<'_> {
         let member = self.page.staff.get(&r.staff);
         let has_agent = !r.extension.is_empty();
         let time = |ms: Option<i64>| ms.map(|t| local_stamp(t, self.page.zone, Style::Dashed));
-        let end = r.customer_leg.end.or(r.agent.end);
+        // Each instant is spelt once, however many fields show it.
+        let connected = r.connected();
+        let start = time(Some(r.started_at()));
+        let (c_answer, end) = (time(r.customer_leg.answer), time(r.customer_leg.end.or(r.agent.end)));
+        let (a_start, a_answer, a_end) = (time(r.agent.start), time(r.agent.answer), time(r.agent.end));
         let data = MergedData(&r.call_data, [("codeid_1", &r.codeid_1), ("codeid_2", &r.codeid_2)]);
         let call_data = if r.call_data.is_empty() && r.codeid_1.is_empty() && r.codeid_2.is_empty() {
             None
@@ -193,20 +197,20 @@ impl Serialize for HistoryRow<'_> {
         m.serialize_field("id", &s.id)?;
         m.serialize_field("customer", &r.customer)?;
         m.serialize_field("talksec", &r.talk_secs)?;
-        m.serialize_field("callResult", if r.connected() { "已接通" } else { "未接通" })?;
+        m.serialize_field("callResult", if connected { "已接通" } else { "未接通" })?;
         m.serialize_field("callId", &s.call_id)?;
         m.serialize_field("callSid", &s.call_id)?;
-        m.serialize_field("cStartTime", &time(Some(r.started_at())))?;
-        m.serialize_field("cAnswerTime", &time(r.customer_leg.answer))?;
-        m.serialize_field("cEndTime", &time(end))?;
+        m.serialize_field("cStartTime", &start)?;
+        m.serialize_field("cAnswerTime", &c_answer)?;
+        m.serialize_field("cEndTime", &end)?;
         m.serialize_field("cHangupCause", &r.cause.map(|c| c.name()))?;
         m.serialize_field("agent", &has_agent.then_some(LongExtension(self.page.tenant_id, &r.extension)))?;
         m.serialize_field("agentName", &member.map(|m| m.name.as_str()))?;
         m.serialize_field("agentType", &agent_type)?;
         m.serialize_field("auuid", &has_agent.then_some(s.call_id.as_str()))?;
-        m.serialize_field("aStartTime", &time(r.agent.start))?;
-        m.serialize_field("aAnswerTime", &time(r.agent.answer))?;
-        m.serialize_field("aEndTime", &time(r.agent.end))?;
+        m.serialize_field("aStartTime", &a_start)?;
+        m.serialize_field("aAnswerTime", &a_answer)?;
+        m.serialize_field("aEndTime", &a_end)?;
         m.serialize_field("callType", &call_type(r.method))?;
         m.serialize_field("campaignId", &or_null(&r.task_id))?;
         m.serialize_field("queue", &())?;
@@ -242,17 +246,17 @@ impl Serialize for HistoryRow<'_> {
         m.serialize_field("cost", "0.000")?;
         m.serialize_field("ivrSec", &())?;
         m.serialize_field("queueSec", &())?;
-        m.serialize_field("startAt", &time(Some(r.started_at())))?;
-        m.serialize_field("answerAt", &time(r.customer_leg.answer))?;
-        m.serialize_field("releaseAt", &time(end))?;
+        m.serialize_field("startAt", &start)?;
+        m.serialize_field("answerAt", &c_answer)?;
+        m.serialize_field("releaseAt", &end)?;
         m.serialize_field("cityCode", &())?;
         m.serialize_field("taskId", &or_null(&r.task_id))?;
         m.serialize_field("callData", &call_data)?;
         for name in ["isRobotGuide", "robotGuideStartTime", "robotGuideEndTime", "robotGuideTimeLength"] {
             m.serialize_field(name, &())?;
         }
-        m.serialize_field("abridgeTime", &time(r.agent.answer.filter(|_| r.connected())))?;
-        m.serialize_field("cbridgeTime", &time(r.customer_leg.answer.filter(|_| r.connected())))?;
+        m.serialize_field("abridgeTime", &a_answer.filter(|_| connected))?;
+        m.serialize_field("cbridgeTime", &c_answer.filter(|_| connected))?;
         m.serialize_field("qcSv", &())?;
         m.end()
     }
