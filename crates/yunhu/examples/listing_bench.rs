@@ -97,6 +97,35 @@ where
     percentiles(samples)
 }
 
+/// Times `api` and `sql` in alternation, round by round on the same inputs (which goes first
+/// alternates too), so both sides meet the same machine: a burst of other load lands on both.
+async fn time_pair<A, AF, S, SF>(mut api: A, mut sql: S) -> ((f64, f64), (f64, f64))
+where
+    A: FnMut(usize) -> AF,
+    AF: std::future::Future<Output = ()>,
+    S: FnMut(usize) -> SF,
+    SF: std::future::Future<Output = ()>,
+{
+    for i in 0..20 {
+        api(i).await;
+        sql(i).await;
+    }
+    let (mut a, mut b) = (Vec::with_capacity(ROUNDS), Vec::with_capacity(ROUNDS));
+    for i in 0..ROUNDS {
+        for api_turn in if i % 2 == 0 { [true, false] } else { [false, true] } {
+            let t = Instant::now();
+            if api_turn {
+                api(i).await;
+                a.push(t.elapsed());
+            } else {
+                sql(i).await;
+                b.push(t.elapsed());
+            }
+        }
+    }
+    (percentiles(a), percentiles(b))
+}
+
 /// The bare statement a listing runs: its page or, for page-numbered dialects, its page with the
 /// count of all matches on each row.
 async fn raw(db: &Db, filter: &CallRecordFilter, limit: i64, with_count: bool) {
@@ -224,77 +253,86 @@ async fn main() -> anyhow::Result<()> {
     .await;
     println!("{:<34} {:>8.0}µs {:>8.0}µs", "listing service (no HTTP)", inner.0, inner.1);
 
-    let api = time(|i| {
-        let url = format!(
-            "{base}/api/v1/callLogs?{}&startTime={}&endTime={}&pageSize=20",
-            crm_auth(i),
-            dashed(window(i)),
-            dashed(window(i) + hour - 1)
-        );
-        let http = &http;
-        async move {
-            let v = http.get(url).send().await.unwrap().text().await.unwrap();
-            check(&v, "crm");
-        }
-    })
-    .await;
-    let sql = time(|i| {
+    let windowed_sql = |i| {
         let (db, f) = (&db, filter(i));
         async move { raw(db, &f, 20, true).await }
-    })
+    };
+    let (api, sql) = time_pair(
+        |i| {
+            let url = format!(
+                "{base}/api/v1/callLogs?{}&startTime={}&endTime={}&pageSize=20",
+                crm_auth(i),
+                dashed(window(i)),
+                dashed(window(i) + hour - 1)
+            );
+            let http = &http;
+            async move {
+                let v = http.get(url).send().await.unwrap().text().await.unwrap();
+                check(&v, "crm");
+            }
+        },
+        windowed_sql,
+    )
     .await;
     report("crm GET callLogs", api, sql);
 
-    let api = time(|i| {
-        let form = vec![
-            ("service".to_string(), "App.Sip_Cdr.GetBill".to_string()),
-            ("token".into(), sip_token.clone()),
-            ("syncflag".into(), "3".into()),
-            ("itemsperpage".into(), "20".into()),
-            ("starttime".into(), dashed(window(i)).replace("%20", " ")),
-            ("endtime".into(), dashed(window(i) + hour - 1).replace("%20", " ")),
-        ];
-        let (http, base) = (&http, &base);
-        async move {
-            let v = http.post(format!("{base}/")).form(&form).send().await.unwrap().text().await.unwrap();
-            check(&v, "sipcdr");
-        }
-    })
+    let (api, sql) = time_pair(
+        |i| {
+            let form = vec![
+                ("service".to_string(), "App.Sip_Cdr.GetBill".to_string()),
+                ("token".into(), sip_token.clone()),
+                ("syncflag".into(), "3".into()),
+                ("itemsperpage".into(), "20".into()),
+                ("starttime".into(), dashed(window(i)).replace("%20", " ")),
+                ("endtime".into(), dashed(window(i) + hour - 1).replace("%20", " ")),
+            ];
+            let (http, base) = (&http, &base);
+            async move {
+                let v = http.post(format!("{base}/")).form(&form).send().await.unwrap().text().await.unwrap();
+                check(&v, "sipcdr");
+            }
+        },
+        windowed_sql,
+    )
     .await;
     report("sipcdr App.Sip_Cdr.GetBill", api, sql);
 
-    let api = time(|i| {
-        let url = format!(
-            "{base}/callHistory/pageSearchCallHistory?pageSize=20&cStartTimeFrom={}&cStartTimeEnd={}",
-            compact(window(i)),
-            compact(window(i) + hour - 1)
-        );
-        let (http, bearer) = (&http, &bearer);
-        async move {
-            let v = http.get(url).bearer_auth(bearer).send().await.unwrap().text().await.unwrap();
-            check(&v, "open95");
-        }
-    })
+    let (api, sql) = time_pair(
+        |i| {
+            let url = format!(
+                "{base}/callHistory/pageSearchCallHistory?pageSize=20&cStartTimeFrom={}&cStartTimeEnd={}",
+                compact(window(i)),
+                compact(window(i) + hour - 1)
+            );
+            let (http, bearer) = (&http, &bearer);
+            async move {
+                let v = http.get(url).bearer_auth(bearer).send().await.unwrap().text().await.unwrap();
+                check(&v, "open95");
+            }
+        },
+        windowed_sql,
+    )
     .await;
     report("open95 GET callHistory", api, sql);
 
-    let api = time(|i| {
-        let url = format!(
-            "{base}/action?action=GetCDRList&companyid=8&auth=demo-auth-code&Limit=20&begintime={}&endtime={}",
-            dashed(window(i)),
-            dashed(window(i) + hour - 1)
-        );
-        let http = &http;
-        async move {
-            let v = http.get(url).send().await.unwrap().text().await.unwrap();
-            check(&v, "action");
-        }
-    })
-    .await;
-    let sql = time(|i| {
-        let (db, f) = (&db, filter(i));
-        async move { raw(db, &f, 20, false).await }
-    })
+    let (api, sql) = time_pair(
+        |i| {
+            let url = format!(
+                "{base}/action?action=GetCDRList&companyid=8&auth=demo-auth-code&Limit=20&begintime={}&endtime={}",
+                dashed(window(i)),
+                dashed(window(i) + hour - 1)
+            );
+            let http = &http;
+            async move {
+                let v = http.get(url).send().await.unwrap().text().await.unwrap();
+                check(&v, "action");
+            }
+        },
+        |i| {
+            let (db, f) = (&db, filter(i));
+            async move { raw(db, &f, 20, false).await }
+        },
+    )
     .await;
     report("action GetCDRList", api, sql);
 
@@ -313,20 +351,21 @@ async fn main() -> anyhow::Result<()> {
     })
     .await;
     println!("{:<34} {:>8.0}µs {:>8.0}µs", "listing service, cursor (no HTTP)", inner.0, inner.1);
-    let api = time(|i| {
-        let url =
-            format!("{base}/action?action=GetCDRList&companyid=8&auth=demo-auth-code&Limit=20&PId={}", cursors[i]);
-        let http = &http;
-        async move {
-            let v = http.get(url).send().await.unwrap().text().await.unwrap();
-            check(&v, "action cursor");
-        }
-    })
-    .await;
-    let sql = time(|i| {
-        let (db, f) = (&db, CallRecordFilter { after_id: Some(cursors[i]), ..Default::default() });
-        async move { raw(db, &f, 20, false).await }
-    })
+    let (api, sql) = time_pair(
+        |i| {
+            let url =
+                format!("{base}/action?action=GetCDRList&companyid=8&auth=demo-auth-code&Limit=20&PId={}", cursors[i]);
+            let http = &http;
+            async move {
+                let v = http.get(url).send().await.unwrap().text().await.unwrap();
+                check(&v, "action cursor");
+            }
+        },
+        |i| {
+            let (db, f) = (&db, CallRecordFilter { after_id: Some(cursors[i]), ..Default::default() });
+            async move { raw(db, &f, 20, false).await }
+        },
+    )
     .await;
     report("action GetCDRList, PId cursor", api, sql);
     running.stop().await;
