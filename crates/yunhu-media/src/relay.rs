@@ -283,11 +283,18 @@ pub(crate) struct Scratch {
     batch: RecvBatch,
     out: Vec<u8>,
     payload: Vec<u8>,
+    /// Datagrams read since [`Scratch::take_read`].
+    read: usize,
 }
 
 impl Scratch {
     pub(crate) fn new() -> Scratch {
-        Scratch { batch: RecvBatch::new(), out: Vec::with_capacity(2048), payload: Vec::with_capacity(2048) }
+        Scratch { batch: RecvBatch::new(), out: Vec::with_capacity(2048), payload: Vec::with_capacity(2048), read: 0 }
+    }
+
+    /// Datagrams read since the last call.
+    pub(crate) fn take_read(&mut self) -> usize {
+        std::mem::take(&mut self.read)
     }
 }
 
@@ -415,10 +422,11 @@ impl Session {
     /// Reads and relays what is waiting on a leg's socket; `false` if the budget ran out first
     /// (more may be waiting, and the socket will not be reported readable again for it).
     pub(crate) fn drain(&mut self, leg: usize, scratch: &mut Scratch) -> bool {
-        let Scratch { batch, out, payload } = scratch;
+        let Scratch { batch, out, payload, read } = scratch;
         for _ in 0..DRAIN_BUDGET / BATCH {
             match batch.recv(&self.sockets[leg]) {
                 Ok(n) => {
+                    *read += n;
                     for i in 0..n {
                         if let (buf, Some(from)) = batch.get(i) {
                             self.on_packet(leg, buf, from, out, payload);
