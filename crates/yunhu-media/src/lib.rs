@@ -2,8 +2,10 @@
 //! Knows nothing of SIP; the signaling layer hands it addresses and codecs from SDP.
 
 pub mod dtmf;
+mod engine;
 pub mod g711;
 pub mod ports;
+mod recv;
 pub mod relay;
 pub mod rtp;
 pub mod sdp;

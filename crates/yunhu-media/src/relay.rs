@@ -3,14 +3,16 @@
 //! recorded into one stereo WAV.
 
 use crate::dtmf::DtmfDetector;
+use crate::engine::{self, Engine};
 use crate::g711::Codec;
 use crate::ports::PortPool;
+use crate::recv::{BATCH, RecvBatch};
 use crate::rtp::{RtpPacket, is_rtcp};
 use crate::wav::{RecordingInfo, WavWriter};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 /// One of the session's two legs.
@@ -90,18 +92,24 @@ pub struct SessionEnd {
     pub stats: RelayStats,
 }
 
-enum Control {
+pub(crate) enum Control {
     SetRemote(LegId, LegMedia),
-    Record { path: PathBuf, left: LegId },
-    Stop(oneshot::Sender<SessionEnd>),
-    Play(LegId, std::sync::Arc<[i16]>),
+    Record {
+        path: PathBuf,
+        left: LegId,
+    },
+    Play(LegId, Arc<[i16]>),
+    /// Ends the session; the reply is `None` when the handle was dropped.
+    Stop(Option<oneshot::Sender<SessionEnd>>),
 }
 
 /// A handle on a running media session; dropping it stops the session without a reply.
 #[derive(Debug)]
 pub struct MediaSession {
     local: [SocketAddr; 2],
-    control: mpsc::Sender<Control>,
+    id: u64,
+    engine: &'static Engine,
+    stopped: bool,
 }
 
 impl MediaSession {
@@ -110,9 +118,12 @@ impl MediaSession {
         let a = pool.bind(ip).await?;
         let b = pool.bind(ip).await?;
         let local = [a.local_addr()?, b.local_addr()?];
-        let (tx, rx) = mpsc::channel(8);
-        tokio::spawn(run([a, b], rx, events));
-        Ok(MediaSession { local, control: tx })
+        // The sockets leave tokio for the media thread, which reads them without a task
+        // wakeup per packet (see `engine`).
+        let sockets = [mio::net::UdpSocket::from_std(a.into_std()?), mio::net::UdpSocket::from_std(b.into_std()?)];
+        let engine = engine::get()?;
+        let id = engine.open(Session::new(sockets, events));
+        Ok(MediaSession { local, id, engine, stopped: false })
     }
 
     /// Our RTP address for a leg (what goes into that leg's SDP).
@@ -122,28 +133,35 @@ impl MediaSession {
 
     /// Tells the session where a leg's far end is.
     pub async fn set_remote(&self, leg: LegId, media: LegMedia) {
-        let _ = self.control.send(Control::SetRemote(leg, media)).await;
+        self.engine.control(self.id, Control::SetRemote(leg, media));
     }
 
     /// Records both directions to `path` (`left` leg on the left channel) from the first audio
     /// packet on: a call that carries no audio leaves no file. [`MediaEvent::RecordingOpened`]
     /// or [`MediaEvent::RecordingFailed`] follows that packet.
     pub async fn record(&self, path: PathBuf, left: LegId) {
-        let _ = self.control.send(Control::Record { path, left }).await;
+        self.engine.control(self.id, Control::Record { path, left });
     }
 
     /// Plays 8 kHz mono samples to a leg (in its codec); [`MediaEvent::PlayDone`] follows.
-    pub async fn play(&self, leg: LegId, samples: std::sync::Arc<[i16]>) {
-        let _ = self.control.send(Control::Play(leg, samples)).await;
+    pub async fn play(&self, leg: LegId, samples: Arc<[i16]>) {
+        self.engine.control(self.id, Control::Play(leg, samples));
     }
 
     /// Stops relaying, finishes the recording, returns counters.
-    pub async fn stop(self) -> SessionEnd {
+    pub async fn stop(mut self) -> SessionEnd {
         let (tx, rx) = oneshot::channel();
-        if self.control.send(Control::Stop(tx)).await.is_err() {
-            return SessionEnd { recording: None, stats: RelayStats::default() };
-        }
+        self.stopped = true;
+        self.engine.control(self.id, Control::Stop(Some(tx)));
         rx.await.unwrap_or(SessionEnd { recording: None, stats: RelayStats::default() })
+    }
+}
+
+impl Drop for MediaSession {
+    fn drop(&mut self) {
+        if !self.stopped {
+            self.engine.control(self.id, Control::Stop(None));
+        }
     }
 }
 
@@ -158,6 +176,8 @@ struct Track {
     next_ts: [Option<u32>; 2],
     started: Instant,
     last_flush: Instant,
+    /// Interleaving buffer, kept between pumps.
+    frames: Vec<i16>,
 }
 
 impl Track {
@@ -208,14 +228,13 @@ impl Track {
         let n = self.pending[0].len().min(self.pending[1].len());
         if n > 0 {
             let (l, r) = (self.left, 1 - self.left);
-            let mut frames = Vec::with_capacity(n * 2);
-            for i in 0..n {
-                frames.push(self.pending[l][i]);
-                frames.push(self.pending[r][i]);
+            self.frames.clear();
+            for (a, b) in self.pending[l][..n].iter().zip(&self.pending[r][..n]) {
+                self.frames.extend_from_slice(&[*a, *b]);
             }
             self.pending[0].drain(..n);
             self.pending[1].drain(..n);
-            self.writer.write_interleaved(&frames)?;
+            self.writer.write_interleaved(&self.frames)?;
         }
         if self.last_flush.elapsed() >= Duration::from_secs(1) {
             self.writer.flush()?;
@@ -227,123 +246,235 @@ impl Track {
 
 struct Player {
     leg: usize,
-    samples: std::sync::Arc<[i16]>,
+    samples: Arc<[i16]>,
     pos: usize,
     sequence: u16,
     timestamp: u32,
+    due: Instant,
 }
 
 struct Leg {
     media: Option<LegMedia>,
     latched: Option<SocketAddr>,
+    /// The socket is connected to `latched`: the kernel then filters other sources for us and
+    /// sends without a route lookup per packet.
+    connected: bool,
     dtmf: DtmfDetector,
 }
 
-async fn run(sockets: [UdpSocket; 2], mut control: mpsc::Receiver<Control>, events: mpsc::UnboundedSender<MediaEvent>) {
-    let mut legs = [
-        Leg { media: None, latched: None, dtmf: DtmfDetector::default() },
-        Leg { media: None, latched: None, dtmf: DtmfDetector::default() },
-    ];
-    let mut track: Option<Track> = None;
-    let mut player: Option<Player> = None;
-    let mut wanted: Option<(PathBuf, usize)> = None;
-    let mut stats = RelayStats::default();
-    let mut bufs = [[0u8; 2048], [0u8; 2048]];
-    let mut out = Vec::with_capacity(2048);
-    // Prompts need a packet every 20 ms; the recorder only needs waking now and then to write
-    // silence for a leg that sends nothing (audio it receives is written as it comes).
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut rec_tick = tokio::time::interval(Duration::from_millis(100));
-    rec_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let [buf0, buf1] = &mut bufs;
-    loop {
-        let (leg, n, from) = tokio::select! {
-            r = sockets[0].recv_from(buf0) => match r { Ok((n, from)) => (0, n, from), Err(_) => continue },
-            r = sockets[1].recv_from(buf1) => match r { Ok((n, from)) => (1, n, from), Err(_) => continue },
-            cmd = control.recv() => {
-                match cmd {
-                    Some(Control::SetRemote(leg, media)) => legs[leg.index()].media = Some(media),
-                    Some(Control::Play(leg, samples)) => {
-                        player = Some(Player { leg: leg.index(), samples, pos: 0, sequence: 0, timestamp: 0 });
-                    }
-                    Some(Control::Record { path, left }) => wanted = Some((path, left.index())),
-                    Some(Control::Stop(reply)) => {
-                        let recording = track.take().map(|mut t| t.pump(true).and_then(|_| t.writer.finish()));
-                        let _ = reply.send(SessionEnd { recording, stats });
-                        return;
-                    }
-                    None => {
-                        if let Some(mut t) = track.take() {
-                            let _ = t.pump(true).and_then(|_| t.writer.finish());
-                        }
-                        return;
-                    }
-                }
-                continue;
-            }
-            _ = rec_tick.tick(), if track.is_some() => {
-                if let Some(t) = track.as_mut() && let Err(e) = t.pump(false) {
-                    tracing::error!(error = %e, "recording write failed");
-                }
-                continue;
-            }
-            _ = tick.tick(), if player.is_some() => {
-                if let Some(p) = player.as_mut() {
-                    let leg = &legs[p.leg];
-                    let dest = leg.latched.or(leg.media.map(|m| m.remote));
-                    if let (Some(media), Some(dest)) = (leg.media, dest) {
-                        let end = (p.pos + 160).min(p.samples.len());
-                        let payload: Vec<u8> = p.samples[p.pos..end].iter().map(|s| media.codec.encode(*s)).collect();
-                        RtpPacket {
-                            payload_type: media.codec.payload_type(),
-                            marker: p.pos == 0,
-                            sequence: p.sequence,
-                            timestamp: p.timestamp,
-                            ssrc: 0x7975_6e68,
-                            payload: &payload,
-                        }
-                        .write(&mut out);
-                        let _ = sockets[p.leg].send_to(&out, dest).await;
-                        p.pos = end;
-                        p.sequence = p.sequence.wrapping_add(1);
-                        p.timestamp = p.timestamp.wrapping_add(160);
-                    }
-                    if p.pos >= p.samples.len() {
-                        let _ = events.send(MediaEvent::PlayDone { leg: LegId::of(p.leg) });
-                        player = None;
-                    }
-                }
-                continue;
-            }
-        };
-        let buf = if leg == 0 { &buf0[..n] } else { &buf1[..n] };
-        if is_rtcp(buf) {
-            continue;
+impl Leg {
+    fn new() -> Leg {
+        Leg { media: None, latched: None, connected: false, dtmf: DtmfDetector::default() }
+    }
+
+    /// Where this leg's packets go: the latched peer, else the SDP's address.
+    fn dest(&self) -> Option<SocketAddr> {
+        self.latched.or(self.media.map(|m| m.remote))
+    }
+}
+
+/// Sends on a leg's socket, the cheaper way once it is connected to its peer.
+fn send(socket: &mio::net::UdpSocket, leg: &Leg, dest: SocketAddr, packet: &[u8]) -> std::io::Result<usize> {
+    if leg.connected && leg.latched == Some(dest) { socket.send(packet) } else { socket.send_to(packet, dest) }
+}
+
+/// Reusable buffers of the media thread, so relaying a packet allocates nothing.
+pub(crate) struct Scratch {
+    batch: RecvBatch,
+    out: Vec<u8>,
+    payload: Vec<u8>,
+    /// Datagrams read since [`Scratch::take_read`].
+    read: usize,
+}
+
+impl Scratch {
+    pub(crate) fn new() -> Scratch {
+        Scratch { batch: RecvBatch::new(), out: Vec::with_capacity(2048), payload: Vec::with_capacity(2048), read: 0 }
+    }
+
+    /// Datagrams read since the last call.
+    pub(crate) fn take_read(&mut self) -> usize {
+        std::mem::take(&mut self.read)
+    }
+}
+
+/// Packets read from one socket per wakeup before the others get their turn: a flooding peer
+/// delays the rest by at most this much.
+const DRAIN_BUDGET: usize = 64;
+/// Prompt pacing.
+const PTIME: Duration = Duration::from_millis(20);
+/// The recorder only needs waking now and then to write silence for a leg that sends nothing
+/// (audio it receives is written as it comes).
+const PUMP_EVERY: Duration = Duration::from_millis(100);
+
+/// The first instant after `now` that is a multiple of `period` from one process-wide epoch.
+/// Every recording pumps, every prompt sends and the media thread wakes on this shared grid, so
+/// one wakeup serves them all rather than one per call.
+pub(crate) fn next_tick(now: Instant, period: Duration) -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    let period = period.as_nanos();
+    let ticks = now.saturating_duration_since(epoch).as_nanos() / period + 1;
+    epoch + Duration::from_nanos((ticks * period) as u64)
+}
+
+/// The state of one session, owned by the media thread.
+pub(crate) struct Session {
+    sockets: [mio::net::UdpSocket; 2],
+    events: mpsc::UnboundedSender<MediaEvent>,
+    legs: [Leg; 2],
+    track: Option<Track>,
+    next_pump: Instant,
+    player: Option<Player>,
+    wanted: Option<(PathBuf, usize)>,
+    stats: RelayStats,
+}
+
+impl Session {
+    fn new(sockets: [mio::net::UdpSocket; 2], events: mpsc::UnboundedSender<MediaEvent>) -> Session {
+        Session {
+            sockets,
+            events,
+            legs: [Leg::new(), Leg::new()],
+            track: None,
+            next_pump: Instant::now(),
+            player: None,
+            wanted: None,
+            stats: RelayStats::default(),
         }
-        let Some(pkt) = RtpPacket::parse(buf) else { continue };
-        let this = &mut legs[leg];
+    }
+
+    pub(crate) fn sockets_mut(&mut self) -> &mut [mio::net::UdpSocket; 2] {
+        &mut self.sockets
+    }
+
+    /// Applies a command; `Some` when the session is over, with what is left to finish it.
+    pub(crate) fn control(&mut self, cmd: Control, now: Instant) -> Option<Ending> {
+        match cmd {
+            Control::SetRemote(leg, media) => self.legs[leg.index()].media = Some(media),
+            Control::Play(leg, samples) => {
+                let due = next_tick(now, PTIME);
+                self.player = Some(Player { leg: leg.index(), samples, pos: 0, sequence: 0, timestamp: 0, due });
+            }
+            Control::Record { path, left } => self.wanted = Some((path, left.index())),
+            Control::Stop(reply) => {
+                return Some(Ending { track: self.track.take(), stats: std::mem::take(&mut self.stats), reply });
+            }
+        }
+        None
+    }
+
+    /// When the session next needs [`Session::on_timer`].
+    pub(crate) fn next_due(&self) -> Option<Instant> {
+        let pump = self.track.as_ref().map(|_| self.next_pump);
+        let play = self.player.as_ref().map(|p| p.due);
+        match (pump, play) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Sends a due prompt packet and writes the recording's silence when due.
+    pub(crate) fn on_timer(&mut self, now: Instant, scratch: &mut Scratch) {
+        if let Some(t) = self.track.as_mut()
+            && now >= self.next_pump
+        {
+            if let Err(e) = t.pump(false) {
+                tracing::error!(error = %e, "recording write failed");
+            }
+            self.next_pump = next_tick(now, PUMP_EVERY);
+        }
+        let Some(p) = self.player.as_mut() else { return };
+        if now < p.due {
+            return;
+        }
+        // Paced from the schedule, not from when the thread got round to it, so prompts keep
+        // 20 ms on average; after a long stall the schedule restarts instead of bursting.
+        p.due += PTIME;
+        if p.due < now {
+            p.due = next_tick(now, PTIME);
+        }
+        let leg = &self.legs[p.leg];
+        if let (Some(media), Some(dest)) = (leg.media, leg.dest()) {
+            let end = (p.pos + 160).min(p.samples.len());
+            scratch.payload.clear();
+            scratch.payload.extend(p.samples[p.pos..end].iter().map(|s| media.codec.encode(*s)));
+            RtpPacket {
+                payload_type: media.codec.payload_type(),
+                marker: p.pos == 0,
+                sequence: p.sequence,
+                timestamp: p.timestamp,
+                ssrc: 0x7975_6e68,
+                payload: &scratch.payload,
+            }
+            .write(&mut scratch.out);
+            let _ = send(&self.sockets[p.leg], leg, dest, &scratch.out);
+            p.pos = end;
+            p.sequence = p.sequence.wrapping_add(1);
+            p.timestamp = p.timestamp.wrapping_add(160);
+        }
+        if p.pos >= p.samples.len() {
+            let _ = self.events.send(MediaEvent::PlayDone { leg: LegId::of(p.leg) });
+            self.player = None;
+        }
+    }
+
+    /// Reads and relays what is waiting on a leg's socket; `false` if the budget ran out first
+    /// (more may be waiting, and the socket will not be reported readable again for it).
+    pub(crate) fn drain(&mut self, leg: usize, scratch: &mut Scratch) -> bool {
+        let Scratch { batch, out, payload, read } = scratch;
+        for _ in 0..DRAIN_BUDGET / BATCH {
+            match batch.recv(&self.sockets[leg]) {
+                Ok(n) => {
+                    *read += n;
+                    for i in 0..n {
+                        if let (buf, Some(from)) = batch.get(i) {
+                            self.on_packet(leg, buf, from, out, payload);
+                        }
+                    }
+                    if n < BATCH {
+                        return true;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+                // Such as an earlier send refused by the peer, reported on the connected socket;
+                // reading it cleared it.
+                Err(_) => {}
+            }
+        }
+        false
+    }
+
+    fn on_packet(&mut self, leg: usize, buf: &[u8], from: SocketAddr, out: &mut Vec<u8>, payload: &mut Vec<u8>) {
+        if is_rtcp(buf) {
+            return;
+        }
+        let Some(pkt) = RtpPacket::parse(buf) else { return };
+        let this = &mut self.legs[leg];
         // Nothing is taken before the leg's SDP is known; then the first packet fixes the peer
         // (symmetric RTP: behind NAT it comes from elsewhere than the SDP says), and from then
         // on only that peer is heard.
-        let Some(media) = this.media else { continue };
+        let Some(media) = this.media else { return };
         match this.latched {
-            None => this.latched = Some(from),
-            Some(addr) if addr != from => continue,
+            None => {
+                this.latched = Some(from);
+                this.connected = self.sockets[leg].connect(from).is_ok();
+            }
+            Some(addr) if addr != from => return,
             Some(_) => {}
         }
-        stats.received[leg] += 1;
+        self.stats.received[leg] += 1;
         let is_event = media.telephone_event == Some(pkt.payload_type);
         if is_event {
             if let Some(digit) = this.dtmf.feed(pkt.timestamp, pkt.payload) {
-                let _ = events.send(MediaEvent::Dtmf { leg: LegId::of(leg), digit });
+                let _ = self.events.send(MediaEvent::Dtmf { leg: LegId::of(leg), digit });
             }
         } else if let Some(codec) = Codec::from_payload_type(pkt.payload_type) {
-            if let Some((path, left)) = wanted.take() {
+            if let Some((path, left)) = self.wanted.take() {
                 match WavWriter::create(&path, 2) {
                     Ok(writer) => {
                         let now = Instant::now();
-                        track = Some(Track {
+                        self.track = Some(Track {
                             writer,
                             left,
                             pending: [Vec::new(), Vec::new()],
@@ -351,16 +482,18 @@ async fn run(sockets: [UdpSocket; 2], mut control: mpsc::Receiver<Control>, even
                             next_ts: [None, None],
                             started: now,
                             last_flush: now,
+                            frames: Vec::new(),
                         });
-                        let _ = events.send(MediaEvent::RecordingOpened);
+                        self.next_pump = next_tick(now, PUMP_EVERY);
+                        let _ = self.events.send(MediaEvent::RecordingOpened);
                     }
                     Err(e) => {
-                        let _ = events.send(MediaEvent::RecordingFailed { error: e.to_string() });
+                        let _ = self.events.send(MediaEvent::RecordingFailed { error: e.to_string() });
                     }
                 }
             }
-            if let Some(t) = track.as_mut() {
-                t.push(leg, pkt.timestamp, codec, pkt.payload, &mut stats);
+            if let Some(t) = self.track.as_mut() {
+                t.push(leg, pkt.timestamp, codec, pkt.payload, &mut self.stats);
                 if t.pending[0].len().min(t.pending[1].len()) >= 800
                     && let Err(e) = t.pump(false)
                 {
@@ -368,31 +501,49 @@ async fn run(sockets: [UdpSocket; 2], mut control: mpsc::Receiver<Control>, even
                 }
             }
         }
-        let other = &legs[1 - leg];
-        let (Some(to_media), dest) = (other.media, other.latched.or(other.media.map(|m| m.remote))) else { continue };
-        let Some(dest) = dest else { continue };
+        let other = &self.legs[1 - leg];
+        let (Some(to_media), Some(dest)) = (other.media, other.dest()) else { return };
         let forwarded = if is_event {
-            let Some(pt) = to_media.telephone_event else { continue };
-            RtpPacket { payload_type: pt, ..pkt }.write(&mut out);
+            let Some(pt) = to_media.telephone_event else { return };
+            RtpPacket { payload_type: pt, ..pkt }.write(out);
             true
         } else {
             match Codec::from_payload_type(pkt.payload_type) {
                 Some(from_codec) if from_codec == to_media.codec => {
-                    pkt.write(&mut out);
+                    pkt.write(out);
                     true
                 }
                 Some(from_codec) => {
-                    let transcoded: Vec<u8> =
-                        pkt.payload.iter().map(|b| to_media.codec.encode(from_codec.decode(*b))).collect();
-                    RtpPacket { payload_type: to_media.codec.payload_type(), payload: &transcoded, ..pkt }
-                        .write(&mut out);
+                    payload.clear();
+                    payload.extend(pkt.payload.iter().map(|b| to_media.codec.encode(from_codec.decode(*b))));
+                    RtpPacket { payload_type: to_media.codec.payload_type(), payload, ..pkt }.write(out);
                     true
                 }
                 None => false,
             }
         };
-        if forwarded && sockets[1 - leg].send_to(&out, dest).await.is_ok() {
-            stats.forwarded[leg] += 1;
+        // A full send buffer drops the packet, as the network would, rather than stall every
+        // other call on the media thread.
+        if forwarded && send(&self.sockets[1 - leg], other, dest, out).is_ok() {
+            self.stats.forwarded[leg] += 1;
+        }
+    }
+}
+
+/// A stopped session's recording and counters, finished off the media thread (renaming and
+/// fsyncing a file must not hold up the other calls' packets).
+pub(crate) struct Ending {
+    track: Option<Track>,
+    stats: RelayStats,
+    reply: Option<oneshot::Sender<SessionEnd>>,
+}
+
+impl Ending {
+    /// Writes the rest of the recording, completes it, and answers `stop`.
+    pub(crate) fn finish(self) {
+        let recording = self.track.map(|mut t| t.pump(true).and_then(|_| t.writer.finish()));
+        if let Some(reply) = self.reply {
+            let _ = reply.send(SessionEnd { recording, stats: self.stats });
         }
     }
 }

@@ -88,11 +88,14 @@ impl WavWriter {
 
     /// Appends interleaved frames (`samples.len()` must be a multiple of the channel count).
     pub fn write_interleaved(&mut self, samples: &[i16]) -> io::Result<()> {
-        let mut bytes = Vec::with_capacity(samples.len() * 2);
-        for s in samples {
-            bytes.extend_from_slice(&s.to_le_bytes());
+        // Through a stack buffer: the media thread calls this for every call ten times a second.
+        let mut bytes = [0u8; 1024];
+        for chunk in samples.chunks(bytes.len() / 2) {
+            for (b, s) in bytes.chunks_exact_mut(2).zip(chunk) {
+                b.copy_from_slice(&s.to_le_bytes());
+            }
+            self.out.write_all(&bytes[..chunk.len() * 2])?;
         }
-        self.out.write_all(&bytes)?;
         self.frames += (samples.len() / usize::from(self.channels)) as u64;
         Ok(())
     }
