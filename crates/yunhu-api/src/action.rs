@@ -17,6 +17,7 @@ use yunhu_cc::Tenant;
 use yunhu_cc::calls::StoredCallRecord;
 use yunhu_cc::switch::{CallCommand, DialError, PhoneState};
 use yunhu_core::agent::Presence;
+use yunhu_core::call::CallRecord;
 use yunhu_core::time::{LocalStamp, Style, local_stamp};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -286,13 +287,33 @@ impl Serialize for Text {
     }
 }
 
+/// What a GetCDRList row says of a call beyond its stored fields.
+struct CdrFacts<'a> {
+    /// Who called: the customer on an inbound call, our caller ID otherwise.
+    src: &'a str,
+    /// Who was called: the extension on an inbound call, the customer otherwise.
+    dst: &'a str,
+    start: i64,
+    end: i64,
+    /// Both legs answered (the disposition's ANSWERED).
+    answered: bool,
+}
+
+impl<'a> CdrFacts<'a> {
+    fn of(r: &'a CallRecord) -> Self {
+        let inbound = r.direction == "inbound";
+        let (src, dst) = if inbound { (&r.customer, &r.extension) } else { (&r.caller_id, &r.customer) };
+        let start = r.agent.start.or(r.customer_leg.start).unwrap_or_default();
+        let end = r.agent.end.or(r.customer_leg.end).unwrap_or(start);
+        let answered = r.customer_leg.answer.is_some() && r.agent.answer.is_some();
+        CdrFacts { src, dst, start, end, answered }
+    }
+}
+
 fn cdr<'a>(zone: chrono_tz::Tz, company: &'a str, s: &'a StoredCallRecord) -> Cdr<'a> {
     let r = &s.record;
     let inbound = r.direction == "inbound";
-    let (src, dst) = if inbound { (&r.customer, &r.extension) } else { (&r.caller_id, &r.customer) };
-    let start = r.agent.start.or(r.customer_leg.start).unwrap_or_default();
-    let end = r.agent.end.or(r.customer_leg.end).unwrap_or(start);
-    let answered = r.customer_leg.answer.is_some() && r.agent.answer.is_some();
+    let CdrFacts { src, dst, start, end, answered } = CdrFacts::of(r);
     Cdr {
         id: Text(s.id),
         src,
@@ -425,10 +446,7 @@ mod tests {
     fn value_cdr(zone: chrono_tz::Tz, company: &str, s: &StoredCallRecord) -> Value {
         let r = &s.record;
         let inbound = r.direction == "inbound";
-        let (src, dst) = if inbound { (&r.customer, &r.extension) } else { (&r.caller_id, &r.customer) };
-        let start = r.agent.start.or(r.customer_leg.start).unwrap_or_default();
-        let end = r.agent.end.or(r.customer_leg.end).unwrap_or(start);
-        let answered = r.customer_leg.answer.is_some() && r.agent.answer.is_some();
+        let CdrFacts { src, dst, start, end, answered } = CdrFacts::of(r);
         let disposition = r.cause.map(|c| c.asterisk_disposition(answered)).unwrap_or("UNKNOWN");
         let calldate = yunhu_core::time::from_millis(start).with_timezone(&zone).format("%Y-%m-%d %H:%M:%S");
         json!({

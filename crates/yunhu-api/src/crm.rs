@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use yunhu_cc::Tenant;
 use yunhu_cc::auth::SignError;
 use yunhu_cc::calls::{CallRecordFilter, StoredCallRecord};
-use yunhu_core::call::{Cause, HangupSide};
+use yunhu_core::call::{CallRecord, Cause, HangupSide};
 use yunhu_core::time::{LocalStamp, Style, local_stamp};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -172,6 +172,25 @@ struct RecordUrl {
 }
 
 /// A call record spelt the seed's way.
+/// The seed's `result` of a call (1 customer answered, 2 customer did not, 3 agent did not
+/// answer, 4 agent refused, 5 agent answered an inbound call) and its `hangupCauseId`, given only
+/// when an answering agent's customer did not answer.
+fn result_and_reason(r: &CallRecord) -> (u8, Option<u8>) {
+    let inbound = r.direction == "inbound";
+    let agent_answered = r.agent.answer.is_some();
+    let customer_answered = r.customer_leg.answer.is_some();
+    let refused_by_agent = matches!(r.cause, Some(Cause::UserBusy | Cause::CallRejected)) && !agent_answered;
+    let result = match (inbound, agent_answered, customer_answered) {
+        (_, false, _) if refused_by_agent => 4,
+        (_, false, _) => 3,
+        (true, true, _) => 5,
+        (false, true, true) => 1,
+        (false, true, false) => 2,
+    };
+    let reason = if !inbound && agent_answered && !customer_answered { r.cause.and_then(hangup_reason) } else { None };
+    (result, reason)
+}
+
 fn call_log<'a>(
     zone: Tz,
     s: &'a StoredCallRecord,
@@ -180,20 +199,9 @@ fn call_log<'a>(
 ) -> CallLog<'a> {
     let r = &s.record;
     let inbound = r.direction == "inbound";
-    let agent_answered = r.agent.answer.is_some();
-    let customer_answered = r.customer_leg.answer.is_some();
-    let refused_by_agent = matches!(r.cause, Some(Cause::UserBusy | Cause::CallRejected)) && !agent_answered;
-    // 1 customer answered, 2 customer did not, 3 agent did not answer, 4 agent refused, 5 agent answered (inbound).
-    let result = match (inbound, agent_answered, customer_answered) {
-        (_, false, _) if refused_by_agent => 4,
-        (_, false, _) => 3,
-        (true, true, _) => 5,
-        (false, true, true) => 1,
-        (false, true, false) => 2,
-    };
+    let (result, reason) = result_and_reason(r);
     let region = yunhu_core::geo::cn_region(&r.customer);
     let start = r.agent.start.or(r.customer_leg.start).unwrap_or_default();
-    let reason = if !inbound && agent_answered && !customer_answered { r.cause.and_then(hangup_reason) } else { None };
     let recording =
         recording_url.map(|url| if r.recording.is_empty() { Vec::new() } else { vec![RecordUrl { record_url: url }] });
     CallLog {
@@ -345,20 +353,9 @@ mod tests {
     ) -> Value {
         let r = &s.record;
         let inbound = r.direction == "inbound";
-        let agent_answered = r.agent.answer.is_some();
-        let customer_answered = r.customer_leg.answer.is_some();
-        let refused_by_agent = matches!(r.cause, Some(Cause::UserBusy | Cause::CallRejected)) && !agent_answered;
-        let result = match (inbound, agent_answered, customer_answered) {
-            (_, false, _) if refused_by_agent => 4,
-            (_, false, _) => 3,
-            (true, true, _) => 5,
-            (false, true, true) => 1,
-            (false, true, false) => 2,
-        };
+        let (result, reason) = result_and_reason(r);
         let region = yunhu_core::geo::cn_region(&r.customer);
         let start = r.agent.start.or(r.customer_leg.start).unwrap_or_default();
-        let reason =
-            if !inbound && agent_answered && !customer_answered { r.cause.and_then(hangup_reason) } else { None };
         let create_time = yunhu_core::time::from_millis(start).with_timezone(&zone).format("%Y-%m-%d %H:%M:%S");
         let mut v = json!({
             "id": s.id,

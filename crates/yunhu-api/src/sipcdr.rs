@@ -47,7 +47,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use yunhu_cc::Tenant;
 use yunhu_cc::calls::{CallRecordFilter, StoredCallRecord};
-use yunhu_core::call::{CallMethod, Cause, HangupSide};
+use yunhu_core::call::{CallMethod, CallRecord, Cause, HangupSide};
 use yunhu_core::time::{LocalStamp, Style, local_stamp};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -239,18 +239,24 @@ struct Bill<'a> {
     userkey: &'a str,
 }
 
+/// The family's `hangupdirection`: 10040 the caller hung up, 10041 the callee, 10007 the system.
+/// In a callout the agent's side placed the call; in a callin the customer did.
+fn hangup_direction(r: &CallRecord) -> i64 {
+    let inbound = r.method == CallMethod::Inbound;
+    match (r.hangup_side, inbound) {
+        (Some(HangupSide::System) | None, _) => 10007,
+        (Some(HangupSide::Agent), false) | (Some(HangupSide::Customer), true) => 10040,
+        (Some(HangupSide::Agent), true) | (Some(HangupSide::Customer), false) => 10041,
+    }
+}
+
 fn bill<'a>(zone: chrono_tz::Tz, s: &'a StoredCallRecord, download_host: &'a str) -> Bill<'a> {
     let r = &s.record;
     let time = |ms: Option<i64>| ms.map(|t| local_stamp(t, zone, Style::Dashed));
     let start = r.started_at();
     let end = r.customer_leg.end.or(r.agent.end);
     let inbound = r.method == CallMethod::Inbound;
-    // In a callout the agent's side placed the call; in a callin the customer did.
-    let hangup_direction = match (r.hangup_side, inbound) {
-        (Some(HangupSide::System) | None, _) => 10007,
-        (Some(HangupSide::Agent), false) | (Some(HangupSide::Customer), true) => 10040,
-        (Some(HangupSide::Agent), true) | (Some(HangupSide::Customer), false) => 10041,
-    };
+    let hangup_direction = hangup_direction(r);
     let custom = |k: &str| r.call_data.get(k).map(String::as_str).unwrap_or_default();
     Bill {
         id: s.id,
@@ -395,11 +401,7 @@ mod tests {
         let start = r.started_at();
         let end = r.customer_leg.end.or(r.agent.end);
         let inbound = r.method == CallMethod::Inbound;
-        let hangup_direction = match (r.hangup_side, inbound) {
-            (Some(HangupSide::System) | None, _) => 10007,
-            (Some(HangupSide::Agent), false) | (Some(HangupSide::Customer), true) => 10040,
-            (Some(HangupSide::Agent), true) | (Some(HangupSide::Customer), false) => 10041,
-        };
+        let hangup_direction = hangup_direction(r);
         let custom = |k: &str| r.call_data.get(k).cloned().unwrap_or_default();
         json!({
             "id": s.id,
