@@ -613,23 +613,9 @@ impl Db {
                 w.value(clause, Val::Int(v));
             }
         }
-        let count_sql = format!("SELECT COUNT(*) FROM events WHERE {}", w.sql);
-        let total: i64 =
-            bind_all(sqlx::query(&count_sql).bind(tenant.0), &w.params).fetch_one(&self.pool).await?.try_get(0)?;
-        let n = w.params.len() + 1;
-        let sql = format!(
-            "SELECT id, call_id, at, data, (SELECT MIN(n.at) FROM events n WHERE n.tenant_id = events.tenant_id \
-             AND n.call_id = events.call_id AND n.id > events.id) AS until FROM events WHERE {} ORDER BY id DESC \
-             LIMIT ${} OFFSET ${}",
-            w.sql,
-            n + 1,
-            n + 2
-        );
-        let rows = bind_all(sqlx::query(&sql).bind(tenant.0), &w.params)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
-            .await?;
+        let select = "id, call_id, at, data, (SELECT MIN(n.at) FROM events n WHERE n.tenant_id = events.tenant_id \
+                      AND n.call_id = events.call_id AND n.id > events.id) AS until";
+        let (rows, total) = self.counted_page(tenant, select, "events", &w, "id DESC", offset, limit).await?;
         let events = rows
             .iter()
             .map(|r| {

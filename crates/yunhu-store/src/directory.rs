@@ -1,5 +1,6 @@
 //! The directory tables and the queries the services need beyond plain upserts.
 
+use crate::filter::{Where, contains};
 use crate::rows::{Change, Col, ColType, Row, Table};
 use crate::{Db, Result, StoreError, TenantId};
 use sqlx::Row as _;
@@ -406,57 +407,31 @@ impl Db {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<Row>, i64)> {
-        let mut clauses = String::from("tenant_id = $1 AND deleted = 0");
-        let mut params: Vec<crate::Val> = Vec::new();
-        let mut add = |clause: &str, v: crate::Val| {
-            params.push(v);
-            clauses.push_str(&format!(" AND {clause} ${}", params.len() + 1));
-        };
+        let mut w = Where::new("tenant_id = $1 AND deleted = 0");
         if let Some(v) = &filter.user_code {
-            add("user_code =", v.as_str().into());
+            w.and("user_code =", v.as_str());
         }
         if let Some(v) = &filter.name_contains {
-            add("name LIKE", format!("%{}%", v.replace(['%', '_'], "")).into());
+            w.and("name LIKE", contains(v));
         }
         if let Some(v) = &filter.agent_id {
-            add("agent_id =", v.as_str().into());
+            w.and("agent_id =", v.as_str());
         }
         if let Some(v) = &filter.role {
-            add("role =", v.as_str().into());
+            w.and("role =", v.as_str());
         }
         if let Some(v) = &filter.work_phone {
-            add("work_phone =", v.as_str().into());
+            w.and("work_phone =", v.as_str());
         }
         if let Some(v) = filter.enabled {
-            add("enabled =", v.into());
+            w.and("enabled =", v);
         }
         if let Some(v) = &filter.team {
-            add("team =", v.as_str().into());
+            w.and("team =", v.as_str());
         }
         let cols = STAFF.cols.iter().map(|c| c.name).collect::<Vec<_>>().join(", ");
-        let count_sql = format!("SELECT COUNT(*) FROM staff WHERE {clauses}");
-        let n = params.len();
-        let page_sql = format!(
-            "SELECT {cols}, created_at, updated_at FROM staff WHERE {clauses} ORDER BY user_code LIMIT ${} OFFSET ${}",
-            n + 2,
-            n + 3
-        );
-        let mut count = sqlx::query_scalar::<_, i64>(&count_sql).bind(tenant.0);
-        let mut page = sqlx::query(&page_sql).bind(tenant.0);
-        for p in &params {
-            match p {
-                crate::Val::Int(v) => {
-                    count = count.bind(*v);
-                    page = page.bind(*v);
-                }
-                crate::Val::Text(v) => {
-                    count = count.bind(v.clone());
-                    page = page.bind(v.clone());
-                }
-            }
-        }
-        let total = count.fetch_one(&self.pool).await?;
-        let rows = page.bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let select = format!("{cols}, created_at, updated_at");
+        let (rows, total) = self.counted_page(tenant, &select, "staff", &w, "user_code", offset, limit).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let mut row = crate::rows::decode(r, &STAFF)?;

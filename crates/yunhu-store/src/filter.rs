@@ -1,8 +1,9 @@
 //! WHERE clauses built from optional filters: the text with its `$n` placeholders and the values
 //! they bind, `$1` always being the tenant.
 
-use crate::Val;
-use sqlx::any::AnyArguments;
+use crate::{Db, Result, TenantId, Val};
+use sqlx::Row as _;
+use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 
 /// A query over the `Any` driver.
@@ -48,6 +49,44 @@ impl Where {
     /// The placeholder number after the filter's own.
     pub fn next(&self) -> usize {
         self.params.len() + 2
+    }
+}
+
+/// `LIKE` pattern for "contains `text`", its own wildcards dropped.
+pub(crate) fn contains(text: &str) -> String {
+    format!("%{}%", text.replace(['%', '_'], ""))
+}
+
+impl Db {
+    /// One page of `select` over `from` filtered by `w` in `order`, by LIMIT/OFFSET, and how many
+    /// rows match. Only for the small per-tenant tables (staff, projects, tasks, members, agent
+    /// history) whose dialects number their pages; call records page by key instead.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn counted_page(
+        &self,
+        tenant: TenantId,
+        select: &str,
+        from: &str,
+        w: &Where,
+        order: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<AnyRow>, i64)> {
+        let count = format!("SELECT COUNT(*) FROM {from} WHERE {}", w.sql);
+        let total: i64 =
+            bind_all(sqlx::query(&count).bind(tenant.0), &w.params).fetch_one(&self.pool).await?.try_get(0)?;
+        let page = format!(
+            "SELECT {select} FROM {from} WHERE {} ORDER BY {order} LIMIT ${} OFFSET ${}",
+            w.sql,
+            w.next(),
+            w.next() + 1
+        );
+        let rows = bind_all(sqlx::query(&page).bind(tenant.0), &w.params)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok((rows, total))
     }
 }
 

@@ -2,7 +2,7 @@
 //! memberships (open95 §6.3). Every query is scoped to one tenant; every change that touches a
 //! task's numbers and its counters runs in one transaction, so the counters never drift.
 
-use crate::filter::{Where, bind_all};
+use crate::filter::{Where, contains};
 use crate::{Db, Result, StoreError, TenantId};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
@@ -10,10 +10,6 @@ use sqlx::any::AnyRow;
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
 /// `%text%` for LIKE, without the wildcards a caller could slip in.
-fn contains(text: &str) -> String {
-    format!("%{}%", text.replace(['%', '_'], ""))
-}
-
 /// An outbound project (外呼项目).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredProject {
@@ -512,20 +508,8 @@ impl Db {
         if let Some(n) = &filter.name_contains {
             w.and("name LIKE", contains(n));
         }
-        let count = format!("SELECT COUNT(*) FROM projects WHERE {}", w.sql);
-        let total: i64 =
-            bind_all(sqlx::query(&count).bind(tenant.0), &w.params).fetch_one(&self.pool).await?.try_get(0)?;
-        let page = format!(
-            "SELECT {PROJECT_COLS} FROM projects WHERE {} ORDER BY created_at DESC, code LIMIT ${} OFFSET ${}",
-            w.sql,
-            w.next(),
-            w.next() + 1
-        );
-        let rows = bind_all(sqlx::query(&page).bind(tenant.0), &w.params)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
-            .await?;
+        let (rows, total) =
+            self.counted_page(tenant, PROJECT_COLS, "projects", &w, "created_at DESC, code", offset, limit).await?;
         Ok((rows.iter().map(project_from).collect::<Result<_>>()?, total))
     }
 
@@ -722,20 +706,8 @@ impl Db {
         if let Some(v) = &filter.project {
             w.and("project =", v.as_str());
         }
-        let count = format!("SELECT COUNT(*) FROM outbound_tasks WHERE {}", w.sql);
-        let total: i64 =
-            bind_all(sqlx::query(&count).bind(tenant.0), &w.params).fetch_one(&self.pool).await?.try_get(0)?;
-        let page = format!(
-            "SELECT {TASK_COLS} FROM outbound_tasks WHERE {} ORDER BY id DESC LIMIT ${} OFFSET ${}",
-            w.sql,
-            w.next(),
-            w.next() + 1
-        );
-        let rows = bind_all(sqlx::query(&page).bind(tenant.0), &w.params)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
-            .await?;
+        let (rows, total) =
+            self.counted_page(tenant, TASK_COLS, "outbound_tasks", &w, "id DESC", offset, limit).await?;
         Ok((rows.iter().map(task_from).collect::<Result<_>>()?, total))
     }
 
@@ -1159,21 +1131,8 @@ impl Db {
             w.and("s.agent_id =", a);
         }
         let from = "queue_member_ids m JOIN staff s ON s.tenant_id = m.tenant_id AND s.user_code = m.user_code";
-        let count = format!("SELECT COUNT(*) FROM {from} WHERE {}", w.sql);
-        let total: i64 =
-            bind_all(sqlx::query(&count).bind(tenant.0), &w.params).fetch_one(&self.pool).await?.try_get(0)?;
-        let page = format!(
-            "SELECT m.id, s.user_code, s.name, s.agent_id, s.priority, s.team FROM {from} WHERE {} \
-             ORDER BY m.id LIMIT ${} OFFSET ${}",
-            w.sql,
-            w.next(),
-            w.next() + 1
-        );
-        let rows = bind_all(sqlx::query(&page).bind(tenant.0), &w.params)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
-            .await?;
+        let select = "m.id, s.user_code, s.name, s.agent_id, s.priority, s.team";
+        let (rows, total) = self.counted_page(tenant, select, from, &w, "m.id", offset, limit).await?;
         let members = rows
             .iter()
             .map(|r| {
