@@ -133,7 +133,7 @@ async fn raw(db: &Db, filter: &CallRecordFilter, limit: i64, with_count: bool) {
         if with_count { db.list_call_records_counted_sql(filter) } else { db.list_call_records_sql(filter) }
             .expect("listing SQL");
     let q = bind_all(sqlx::query(&sql).bind(10001_i64), &binds).bind(limit).bind(filter.offset);
-    let rows = q.fetch_all(db.pool()).await.expect("raw page");
+    let rows = db.fetch_listing(q).await.expect("raw page");
     assert!(!rows.is_empty(), "the window holds records");
 }
 
