@@ -6,6 +6,7 @@ pub mod action;
 pub mod admin;
 pub mod body;
 pub mod crm;
+mod jsonw;
 pub mod open95;
 mod recordings;
 #[cfg(test)]

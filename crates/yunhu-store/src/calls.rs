@@ -373,7 +373,7 @@ impl Db {
     ) -> Result<Vec<StoredCallRecord>> {
         let (sql, binds) = self.list_call_records_sql(f)?;
         let q = bind_all(sqlx::query(&sql).bind(tenant.0), &binds);
-        let rows = q.bind(limit).bind(f.offset).fetch_all(&self.pool).await?;
+        let rows = self.fetch_listing(q.bind(limit).bind(f.offset)).await?;
         rows.iter().map(record_from).collect()
     }
 
@@ -388,7 +388,7 @@ impl Db {
     ) -> Result<(Vec<StoredCallRecord>, i64)> {
         let (sql, binds) = self.list_call_records_counted_sql(f)?;
         let q = bind_all(sqlx::query(&sql).bind(tenant.0), &binds);
-        let rows = q.bind(limit).bind(f.offset).fetch_all(&self.pool).await?;
+        let rows = self.fetch_listing(q.bind(limit).bind(f.offset)).await?;
         let total = match rows.first() {
             Some(r) => r.try_get(COUNT_COL)?,
             // No page, so no row to carry the count: nothing matches at all, or the page lies

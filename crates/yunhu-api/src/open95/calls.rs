@@ -7,12 +7,13 @@
 //! 2 not ready; `reasonCode` of a 582 is the reason the agent gave (3 示忙 when none).
 
 use super::{Ctx, Open95Error, page_data};
+use crate::jsonw::Obj;
 use crate::recordings::DownloadError;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono_tz::Tz;
 use serde::Serialize;
-use serde::ser::{SerializeStruct, Serializer};
+use serde::ser::Serializer;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use yunhu_cc::calls::{AgentEventFilter, CallRecordFilter, RosterEntry, StoredCallRecord};
@@ -118,35 +119,20 @@ impl HistoryPage {
     }
 }
 
-impl Serialize for HistoryPage {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_struct("HistoryPage", 2)?;
-        m.serialize_field("pageData", &HistoryRows(self))?;
-        m.serialize_field("total", &self.total)?;
-        m.end()
-    }
-}
-
-struct HistoryRows<'a>(&'a HistoryPage);
-
-impl Serialize for HistoryRows<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.rows.iter().map(|record| HistoryRow { page: self.0, s: record }))
-    }
-}
-
-/// A call as callHistory spells it.
-struct HistoryRow<'a> {
-    page: &'a HistoryPage,
-    s: &'a StoredCallRecord,
-}
-
-/// An extension in its long form (tenant id + extension), written without an interim string.
-struct LongExtension<'a>(i64, &'a str);
-
-impl Serialize for LongExtension<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!("{}{}", self.0, self.1))
+impl super::JsonData for HistoryPage {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"pageData\":[");
+        // callData's JSON, spelt here and then written as a string, for every row in turn.
+        let mut scratch = Vec::new();
+        for (i, record) in self.rows.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            self.write_row(out, record, &mut scratch);
+        }
+        out.extend_from_slice(b"],\"total\":");
+        crate::jsonw::spell(out, &self.total);
+        out.push(b'}');
     }
 }
 
@@ -169,23 +155,18 @@ fn or_null(v: &str) -> Option<&str> {
     if v.is_empty() { None } else { Some(v) }
 }
 
-impl Serialize for HistoryRow<'_> {
-    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        let (s, r) = (self.s, &self.s.record);
-        let member = self.page.staff.get(&r.staff);
+impl HistoryPage {
+    /// A call as callHistory spells it: 70 members, most of them constant.
+    fn write_row(&self, out: &mut Vec<u8>, s: &StoredCallRecord, scratch: &mut Vec<u8>) {
+        let r = &s.record;
+        let member = self.staff.get(&r.staff);
         let has_agent = !r.extension.is_empty();
-        let time = |ms: Option<i64>| ms.map(|t| local_stamp(t, self.page.zone, Style::Dashed));
+        let time = |ms: Option<i64>| ms.map(|t| local_stamp(t, self.zone, Style::Dashed));
         // Each instant is spelt once, however many fields show it.
         let connected = r.connected();
         let start = time(Some(r.started_at()));
         let (c_answer, end) = (time(r.customer_leg.answer), time(r.customer_leg.end.or(r.agent.end)));
         let (a_start, a_answer, a_end) = (time(r.agent.start), time(r.agent.answer), time(r.agent.end));
-        let data = MergedData(&r.call_data, [("codeid_1", &r.codeid_1), ("codeid_2", &r.codeid_2)]);
-        let call_data = if r.call_data.is_empty() && r.codeid_1.is_empty() && r.codeid_2.is_empty() {
-            None
-        } else {
-            Some(serde_json::to_string(&data).unwrap_or_default())
-        };
         let agent_type = if !has_agent {
             None
         } else if member.is_some_and(|m| m.phone_take_along) {
@@ -193,72 +174,72 @@ impl Serialize for HistoryRow<'_> {
         } else {
             Some("")
         };
-        let mut m = ser.serialize_struct("CallHistory", 70)?;
-        m.serialize_field("id", &s.id)?;
-        m.serialize_field("customer", &r.customer)?;
-        m.serialize_field("talksec", &r.talk_secs)?;
-        m.serialize_field("callResult", if connected { "已接通" } else { "未接通" })?;
-        m.serialize_field("callId", &s.call_id)?;
-        m.serialize_field("callSid", &s.call_id)?;
-        m.serialize_field("cStartTime", &start)?;
-        m.serialize_field("cAnswerTime", &c_answer)?;
-        m.serialize_field("cEndTime", &end)?;
-        m.serialize_field("cHangupCause", &r.cause.map(|c| c.name()))?;
-        m.serialize_field("agent", &has_agent.then_some(LongExtension(self.page.tenant_id, &r.extension)))?;
-        m.serialize_field("agentName", &member.map(|m| m.name.as_str()))?;
-        m.serialize_field("agentType", &agent_type)?;
-        m.serialize_field("auuid", &has_agent.then_some(s.call_id.as_str()))?;
-        m.serialize_field("aStartTime", &a_start)?;
-        m.serialize_field("aAnswerTime", &a_answer)?;
-        m.serialize_field("aEndTime", &a_end)?;
-        m.serialize_field("callType", &call_type(r.method))?;
-        m.serialize_field("campaignId", &or_null(&r.task_id))?;
-        m.serialize_field("queue", &())?;
-        m.serialize_field("exitStatus", &())?;
-        m.serialize_field("queueName", &())?;
-        m.serialize_field("queueTimes", &-1)?;
-        m.serialize_field("queueStartTime", &())?;
-        m.serialize_field("queueEndTime", &())?;
-        m.serialize_field("ivrId", &-1)?;
-        m.serialize_field("ivrDigits", &or_null(&r.digits))?;
-        m.serialize_field("ivrStartTime", &())?;
-        m.serialize_field("ivrEndTime", &())?;
-        m.serialize_field("ivrLastNode", &-1)?;
-        m.serialize_field("ivrName", &())?;
-        m.serialize_field("ivrLastDigit", &r.digits.chars().last())?;
-        m.serialize_field("billsec", &r.bill_secs)?;
-        m.serialize_field("ringsec", &r.ring_secs)?;
-        m.serialize_field("dnis", &or_null(&r.caller_id))?;
-        m.serialize_field("recordId", &())?;
-        m.serialize_field("filename", &or_null(&r.recording))?;
-        m.serialize_field("recordsec", &if r.recording.is_empty() { 0 } else { r.talk_secs })?;
-        m.serialize_field("satisfaction", &-1)?;
-        m.serialize_field("arrangesec", &0)?;
-        m.serialize_field("lastCallbackAgent", &())?;
-        m.serialize_field("lastCallbackAgentName", &())?;
-        for name in ["alreadyCallback", "orderTime", "maxTimes", "autoTimes", "manualTimes"] {
-            m.serialize_field(name, &0)?;
+        let mut m = Obj::begin(out);
+        m.field("id", &s.id);
+        m.field("customer", &r.customer);
+        m.field("talksec", &r.talk_secs);
+        m.field("callResult", if connected { "已接通" } else { "未接通" });
+        m.field("callId", &s.call_id);
+        m.field("callSid", &s.call_id);
+        m.stamp("cStartTime", &start);
+        m.stamp("cAnswerTime", &c_answer);
+        m.stamp("cEndTime", &end);
+        m.field("cHangupCause", &r.cause.map(|c| c.name()));
+        if has_agent {
+            m.prefixed("agent", self.tenant_id, &r.extension);
+        } else {
+            m.constants("\"agent\":null");
         }
-        m.serialize_field("autoAnswerTimes", &0)?;
-        m.serialize_field("manualAnswerTimes", &0)?;
-        m.serialize_field("lastCallbackTime", &())?;
-        m.serialize_field("tenantId", &self.page.tenant_id)?;
-        m.serialize_field("cost", "0.000")?;
-        m.serialize_field("ivrSec", &())?;
-        m.serialize_field("queueSec", &())?;
-        m.serialize_field("startAt", &start)?;
-        m.serialize_field("answerAt", &c_answer)?;
-        m.serialize_field("releaseAt", &end)?;
-        m.serialize_field("cityCode", &())?;
-        m.serialize_field("taskId", &or_null(&r.task_id))?;
-        m.serialize_field("callData", &call_data)?;
-        for name in ["isRobotGuide", "robotGuideStartTime", "robotGuideEndTime", "robotGuideTimeLength"] {
-            m.serialize_field(name, &())?;
+        m.field("agentName", &member.map(|m| m.name.as_str()));
+        m.field("agentType", &agent_type);
+        m.field("auuid", &has_agent.then_some(s.call_id.as_str()));
+        m.stamp("aStartTime", &a_start);
+        m.stamp("aAnswerTime", &a_answer);
+        m.stamp("aEndTime", &a_end);
+        m.field("callType", &call_type(r.method));
+        m.field("campaignId", &or_null(&r.task_id));
+        m.constants(
+            "\"queue\":null,\"exitStatus\":null,\"queueName\":null,\"queueTimes\":-1,\"queueStartTime\":null,\
+             \"queueEndTime\":null,\"ivrId\":-1",
+        );
+        m.field("ivrDigits", &or_null(&r.digits));
+        m.constants("\"ivrStartTime\":null,\"ivrEndTime\":null,\"ivrLastNode\":-1,\"ivrName\":null");
+        m.field("ivrLastDigit", &r.digits.chars().last());
+        m.field("billsec", &r.bill_secs);
+        m.field("ringsec", &r.ring_secs);
+        m.field("dnis", &or_null(&r.caller_id));
+        m.constants("\"recordId\":null");
+        m.field("filename", &or_null(&r.recording));
+        m.field("recordsec", &if r.recording.is_empty() { 0 } else { r.talk_secs });
+        m.constants(
+            "\"satisfaction\":-1,\"arrangesec\":0,\"lastCallbackAgent\":null,\"lastCallbackAgentName\":null,\
+             \"alreadyCallback\":0,\"orderTime\":0,\"maxTimes\":0,\"autoTimes\":0,\"manualTimes\":0,\
+             \"autoAnswerTimes\":0,\"manualAnswerTimes\":0,\"lastCallbackTime\":null",
+        );
+        m.field("tenantId", &self.tenant_id);
+        m.constants("\"cost\":\"0.000\",\"ivrSec\":null,\"queueSec\":null");
+        m.stamp("startAt", &start);
+        m.stamp("answerAt", &c_answer);
+        m.stamp("releaseAt", &end);
+        m.constants("\"cityCode\":null");
+        m.field("taskId", &or_null(&r.task_id));
+        if r.call_data.is_empty() && r.codeid_1.is_empty() && r.codeid_2.is_empty() {
+            m.constants("\"callData\":null");
+        } else {
+            scratch.clear();
+            let data = MergedData(&r.call_data, [("codeid_1", &r.codeid_1), ("codeid_2", &r.codeid_2)]);
+            crate::jsonw::spell(scratch, &data);
+            // serde_json writes valid UTF-8.
+            m.field("callData", &std::str::from_utf8(scratch).unwrap_or_default());
         }
-        m.serialize_field("abridgeTime", &a_answer.filter(|_| connected))?;
-        m.serialize_field("cbridgeTime", &c_answer.filter(|_| connected))?;
-        m.serialize_field("qcSv", &())?;
-        m.end()
+        m.constants(
+            "\"isRobotGuide\":null,\"robotGuideStartTime\":null,\"robotGuideEndTime\":null,\
+             \"robotGuideTimeLength\":null",
+        );
+        m.stamp("abridgeTime", &a_answer.filter(|_| connected));
+        m.stamp("cbridgeTime", &c_answer.filter(|_| connected));
+        m.constants("\"qcSv\":null");
+        m.end();
     }
 }
 
@@ -541,7 +522,9 @@ mod tests {
                     HistoryPage { rows: chunk.to_vec(), total: 4321, staff: staff.clone(), zone, tenant_id: tenant };
                 let items: Vec<Value> = chunk.iter().map(|s| value_history(zone, tenant, s, &staff)).collect();
                 let value = page_data(items, 4321);
-                assert_eq!(serde_json::to_string(&page).unwrap(), value.to_string());
+                let mut typed = Vec::new();
+                super::super::JsonData::write_json(&page, &mut typed);
+                assert_eq!(String::from_utf8(typed).unwrap(), value.to_string());
             }
         }
         // The whole answer, JSON and XML, as the endpoint's runner writes it.

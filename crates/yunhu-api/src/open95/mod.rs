@@ -268,35 +268,36 @@ where
     serve(state, req, false, endpoint, success).await
 }
 
-/// `{data, code, message, success}` of a success, in the seed's order.
-#[derive(serde::Serialize)]
-struct Success<'a, D> {
-    data: &'a D,
-    code: i64,
-    message: &'a str,
-    success: bool,
+/// Data that writes its own JSON: listings whose rows are spelt straight into the answer.
+pub(crate) trait JsonData {
+    /// Appends the data's JSON to `out`.
+    fn write_json(&self, out: &mut Vec<u8>);
 }
 
-/// A success whose data is written straight from typed rows; XML still goes by way of a
-/// `Value`, as [`crate::body::to_xml`] reads one.
-fn success_typed<D: serde::Serialize>(xml: bool, data: D) -> Response {
+/// A success whose data writes its own JSON, in the envelope `{data, code, message, success}`;
+/// XML goes by way of a `Value` read back from that JSON, as [`crate::body::to_xml`] reads one.
+fn success_typed<D: JsonData>(xml: bool, data: D) -> Response {
+    let mut body = Vec::with_capacity(32 * 1024);
     if xml {
-        let value = serde_json::to_value(&data).unwrap_or_else(|e| {
+        data.write_json(&mut body);
+        let value = serde_json::from_slice(&body).unwrap_or_else(|e| {
             tracing::error!(error = %e, "open95 answer");
             Value::Null
         });
         return success(true, Some(value));
     }
-    let body = crate::json_body(&Success { data: &data, code: 0, message: "成功", success: true });
+    body.extend_from_slice(b"{\"data\":");
+    data.write_json(&mut body);
+    body.extend_from_slice(",\"code\":0,\"message\":\"成功\",\"success\":true}".as_bytes());
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], body).into_response()
 }
 
-/// [`run`] for listings whose data is typed rather than a `Value`.
+/// [`run`] for listings whose data writes its own JSON rather than being a `Value`.
 async fn run_typed<F, Fut, D>(State(state): State<AppState>, req: Request, endpoint: F) -> Response
 where
     F: FnOnce(Ctx) -> Fut,
     Fut: Future<Output = Result<D, Open95Error>>,
-    D: serde::Serialize,
+    D: JsonData,
 {
     serve(state, req, false, endpoint, success_typed::<D>).await
 }
