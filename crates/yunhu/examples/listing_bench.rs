@@ -214,8 +214,17 @@ fn form(pairs: &[(&str, &str)]) -> String {
     pairs.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // The runtime yunhu serves on, as the binary builds it; the client and the bare SQL run on
+    // this main thread beside it.
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(yunhu::config::default_worker_threads())
+        .enable_all()
+        .build()?
+        .block_on(bench())
+}
+
+async fn bench() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let backend = args.get(1).map(String::as_str).unwrap_or("sqlite");
     let records: i64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000_000);
@@ -243,6 +252,7 @@ async fn main() -> anyhow::Result<()> {
         sip_listen: "off".into(),
         rtp_ports: "40000-40999".into(),
         ring_timeout_secs: 30,
+        worker_threads: yunhu::config::default_worker_threads(),
     };
     let running = yunhu::start(&config).await?;
     config.provision = None;

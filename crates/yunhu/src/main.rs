@@ -131,10 +131,18 @@ fn kind(name: &str) -> anyhow::Result<Kind> {
     })
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let mut config = Config::load(&cli.overrides)?;
+    let config = Config::load(&cli.overrides)?;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.worker_threads)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?
+        .block_on(run(cli, config))
+}
+
+async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
     // The demo keeps the terminal for its progress lines and logs to a file instead.
     if !matches!(cli.command, Command::Demo { .. }) {
         yunhu::logging::init(&config.log_format);

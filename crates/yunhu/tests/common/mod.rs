@@ -50,6 +50,7 @@ pub fn config_for(database_url: &str) -> Config {
         sip_listen: "127.0.0.1:0".into(),
         rtp_ports: "30000-31999".into(),
         ring_timeout_secs: 4,
+        worker_threads: yunhu::config::default_worker_threads(),
     }
 }
 
