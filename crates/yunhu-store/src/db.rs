@@ -2,6 +2,7 @@ use crate::filter::AnyQuery;
 use crate::{Result, StoreError, migrations};
 use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,7 +37,7 @@ const MAX_READERS: usize = 2;
 struct Readers {
     idle: Mutex<Vec<AnyConnection>>,
     /// How many have been taken out of the pool (at most [`MAX_READERS`]).
-    taken: Mutex<usize>,
+    taken: AtomicUsize,
 }
 
 /// A reader in use; back to the idle list when dropped.
@@ -50,7 +51,7 @@ struct Slot<'a>(&'a Readers);
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        *self.0.taken.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        self.0.taken.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -132,12 +133,12 @@ impl Db {
         if let Some(conn) = readers.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
             return Ok(Some(Reader { conn: Some(conn), readers }));
         }
+        if readers
+            .taken
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < MAX_READERS).then_some(n + 1))
+            .is_err()
         {
-            let mut taken = readers.taken.lock().unwrap_or_else(|e| e.into_inner());
-            if *taken >= MAX_READERS {
-                return Ok(None);
-            }
-            *taken += 1;
+            return Ok(None);
         }
         // The slot is given back if the checkout fails or its caller goes away meanwhile.
         let slot = Slot(readers);
@@ -163,7 +164,7 @@ mod tests {
     use std::future::Future;
 
     fn counts(db: &Db) -> (usize, usize) {
-        (*db.readers.taken.lock().unwrap(), db.readers.idle.lock().unwrap().len())
+        (db.readers.taken.load(Ordering::Relaxed), db.readers.idle.lock().unwrap().len())
     }
 
     #[tokio::test]

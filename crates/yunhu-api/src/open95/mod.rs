@@ -255,8 +255,11 @@ where
     }
 }
 
+/// The envelope's `message` of every success.
+const SUCCESS_MESSAGE: &str = "成功";
+
 fn success(xml: bool, data: Option<Value>) -> Response {
-    answer(xml, StatusCode::OK, envelope(data, 0, "成功"))
+    answer(xml, StatusCode::OK, envelope(data, 0, SUCCESS_MESSAGE))
 }
 
 /// Runs an endpoint: reads the parameters, checks the token and its scope, wraps the answer.
@@ -288,7 +291,9 @@ fn success_typed<D: JsonData>(xml: bool, data: D) -> Response {
     }
     body.extend_from_slice(b"{\"data\":");
     data.write_json(&mut body);
-    body.extend_from_slice(",\"code\":0,\"message\":\"成功\",\"success\":true}".as_bytes());
+    body.extend_from_slice(b",\"code\":0,\"message\":\"");
+    body.extend_from_slice(SUCCESS_MESSAGE.as_bytes());
+    body.extend_from_slice(b"\",\"success\":true}");
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], body).into_response()
 }
 
