@@ -1,17 +1,39 @@
 //! The event log's writer: events and call records from every call are committed together, a
-//! transaction per batch, so a busy switch pays one durable commit for many writes. Each write
-//! returns only once it is committed.
+//! transaction per batch, so a busy switch pays one durable commit for many writes.
+//!
+//! A write someone waits on (an event whose id is needed, a call record, a flush) is committed at
+//! once, with whatever is queued before it. A call's progress events are not waited on: they join
+//! the next commit, at most [`GROUP_WINDOW`] later, so a call in progress never waits on the disk
+//! and a busy switch commits a few times per call rather than once per event. Their order is kept
+//! (one queue), and a call's record is written only after a flush, so every record is projected
+//! from all of its call's events. What a `kill -9` can lose is the last window's progress events
+//! of calls still up, whose records are then rebuilt from the rest on the next start.
 
 use crate::CcError;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+use yunhu_store::calls::EventRow;
 use yunhu_store::{Db, StoreError, TenantId};
 
 use yunhu_core::call::CallRecord;
 
-/// What the writer commits: an event (answered with its id) or a call record.
+/// Who waits on a job: answered with the event's id (0 for other jobs) once committed.
+type Reply = oneshot::Sender<Result<i64, String>>;
+
+/// What the writer commits: an event (answered with its id when someone waits), a call record, or
+/// nothing (a flush of what is queued).
 enum Job {
-    Event((TenantId, String, &'static str, i64, String), oneshot::Sender<Result<i64, String>>),
-    Record(Box<(TenantId, String, CallRecord)>, oneshot::Sender<Result<i64, String>>),
+    Event(EventRow, Option<Reply>),
+    Record(Box<(TenantId, String, CallRecord)>, Reply),
+    Flush(Reply),
+}
+
+impl Job {
+    /// An event someone waits on to go on (its id, or an answer to a request): committed at once.
+    /// Records and flushes come at the end of a call and can share the next window's commit.
+    fn urgent(&self) -> bool {
+        matches!(self, Job::Event(_, Some(_)))
+    }
 }
 
 /// Handle on the writer task.
@@ -23,38 +45,59 @@ pub(crate) struct EventLog {
 /// Largest batch committed at once.
 const MAX_BATCH: usize = 512;
 
+/// Longest a progress event, a flush or a record waits for others to share its commit: a call's
+/// end is then seen 10 ms later at most, and a busy switch flushes the disk once for many calls.
+pub(crate) const GROUP_WINDOW: Duration = Duration::from_millis(10);
+
 impl EventLog {
     pub(crate) fn start(db: Db) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
         tokio::spawn(async move {
             let mut batch: Vec<Job> = Vec::new();
             while let Some(first) = rx.recv().await {
+                let deadline = tokio::time::Instant::now() + GROUP_WINDOW;
+                let mut urgent = first.urgent();
                 batch.push(first);
                 while batch.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(job) => batch.push(job),
-                        Err(_) => break,
-                    }
+                    let next = match rx.try_recv() {
+                        Ok(job) => Some(job),
+                        Err(_) if urgent => None,
+                        Err(_) => tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten(),
+                    };
+                    let Some(job) = next else { break };
+                    urgent |= job.urgent();
+                    batch.push(job);
                 }
                 let mut events = Vec::new();
                 let mut records = Vec::new();
-                for job in &batch {
+                // Each waiter, and whether an event's id is theirs.
+                let mut replies = Vec::with_capacity(batch.len());
+                // Records, and events someone waits on, must survive a power cut once answered;
+                // progress events and flushes only need to be in the database.
+                let durable = batch.iter().any(|job| matches!(job, Job::Record(..) | Job::Event(_, Some(_))));
+                for job in batch.drain(..) {
                     match job {
-                        Job::Event(row, _) => events.push(row.clone()),
-                        Job::Record(row, _) => records.push((**row).clone()),
+                        Job::Event(row, reply) => {
+                            events.push(row);
+                            replies.push((reply, true));
+                        }
+                        Job::Record(row, reply) => {
+                            records.push(*row);
+                            replies.push((Some(reply), false));
+                        }
+                        Job::Flush(reply) => replies.push((Some(reply), false)),
                     }
                 }
-                let result = db.write_batch(&events, &records).await;
+                let result = db.write_batch(events, records, durable).await;
                 if let Err(e) = &result {
                     tracing::error!(error = %e, "event log write failed");
                 }
                 let mut ids = result.as_ref().map(|ids| ids.iter()).ok();
-                for job in batch.drain(..) {
-                    let (reply, id) = match job {
-                        Job::Event(_, reply) => (reply, ids.as_mut().and_then(|i| i.next()).copied().unwrap_or(0)),
-                        Job::Record(_, reply) => (reply, 0),
-                    };
-                    let _ = reply.send(result.as_ref().map(|_| id).map_err(|e| e.to_string()));
+                for (reply, is_event) in replies {
+                    let id = if is_event { ids.as_mut().and_then(|i| i.next()).copied().unwrap_or(0) } else { 0 };
+                    if let Some(reply) = reply {
+                        let _ = reply.send(result.as_ref().map(|_| id).map_err(|e| e.to_string()));
+                    }
                 }
             }
         });
@@ -71,8 +114,27 @@ impl EventLog {
         data: String,
     ) -> Result<i64, CcError> {
         let (reply, done) = oneshot::channel();
-        self.tx.send(Job::Event((tenant, stream.to_string(), kind, at, data), reply)).map_err(|_| gone())?;
+        self.tx.send(Job::Event((tenant, stream.to_string(), kind, at, data), Some(reply))).map_err(|_| gone())?;
         wait(done).await
+    }
+
+    /// Queues one event for the next commit without waiting for it; a failed commit is logged.
+    pub(crate) fn append_later(
+        &self,
+        tenant: TenantId,
+        stream: &str,
+        kind: &'static str,
+        at: i64,
+        data: String,
+    ) -> Result<(), CcError> {
+        self.tx.send(Job::Event((tenant, stream.to_string(), kind, at, data), None)).map_err(|_| gone())
+    }
+
+    /// Waits until everything queued before it is committed.
+    pub(crate) async fn flush(&self) -> Result<(), CcError> {
+        let (reply, done) = oneshot::channel();
+        self.tx.send(Job::Flush(reply)).map_err(|_| gone())?;
+        wait(done).await.map(|_| ())
     }
 
     /// Writes a call record in the next batch and waits until it is committed.
@@ -92,5 +154,49 @@ async fn wait(done: oneshot::Receiver<Result<i64, String>>) -> Result<i64, CcErr
         Ok(Ok(id)) => Ok(id),
         Ok(Err(e)) => Err(CcError::Invalid(format!("event log: {e}"))),
         Err(_) => Err(gone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn stored(db: &Db, tenant: TenantId, call: &str) -> Vec<(i64, String)> {
+        db.call_events(tenant, call).await.unwrap().into_iter().map(|(id, kind, _, _)| (id, kind)).collect()
+    }
+
+    #[tokio::test]
+    async fn progress_events_wait_for_a_flush_or_their_window_and_keep_their_order() {
+        let db = Db::open(&yunhu_store::testing::scratch_sqlite_url()).await.unwrap();
+        let (t, _) = db.put_tenant("777777", "A", "Asia/Shanghai", "a.yunhu", 1).await.unwrap();
+        let log = EventLog::start(db.clone());
+
+        log.append_later(t, "c1", "leg_created", 1, "{}".into()).unwrap();
+        log.append_later(t, "c1", "ringing", 2, "{}".into()).unwrap();
+        log.flush().await.unwrap();
+        let kinds: Vec<String> = stored(&db, t, "c1").await.into_iter().map(|(_, k)| k).collect();
+        assert_eq!(kinds, ["leg_created", "ringing"]);
+
+        // An event someone waits on takes the queued ones with it, after them.
+        log.append_later(t, "c1", "answered", 3, "{}".into()).unwrap();
+        let id = log.append(t, "agent/1001", "agent_login", 4, "{}".into()).await.unwrap();
+        let events = stored(&db, t, "c1").await;
+        assert_eq!(events.last().map(|(_, k)| k.as_str()), Some("answered"));
+        assert!(events.iter().all(|(other, _)| *other < id), "{events:?} before {id}");
+
+        // A lone progress event is written by its window, with nobody flushing.
+        log.append_later(t, "c2", "bridged", 5, "{}".into()).unwrap();
+        let written = tokio::time::timeout(GROUP_WINDOW * 100, async {
+            while stored(&db, t, "c2").await.is_empty() {
+                tokio::time::sleep(GROUP_WINDOW).await;
+            }
+        });
+        assert!(written.await.is_ok(), "a queued event was never written");
+
+        // A record is written with the batch it joins, and its waiter answered.
+        let record = CallRecord { customer: "13800000001".into(), ..Default::default() };
+        log.put_record(t, "c1", record).await.unwrap();
+        assert_eq!(db.call_record(t, "c1").await.unwrap().map(|r| r.record.customer).as_deref(), Some("13800000001"));
+        db.close().await;
     }
 }

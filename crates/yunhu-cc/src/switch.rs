@@ -163,16 +163,21 @@ impl Services {
         Ok(())
     }
 
-    /// Appends a call event; a failure is logged, not returned: a call in progress is better
-    /// finished properly with a gap in its log than abandoned with its legs up.
-    pub async fn log_call_event_or_warn(&self, tenant: TenantId, call_id: &str, kind: CallEventKind) {
-        if let Err(e) = self.log_call_event(tenant, call_id, kind).await {
+    /// Queues a call's progress event for the event log's next commit, without waiting on the
+    /// disk; a failure is logged, not returned: a call in progress is better finished properly
+    /// with a gap in its log than abandoned with its legs up.
+    pub fn log_call_event_or_warn(&self, tenant: TenantId, call_id: &str, kind: CallEventKind) {
+        let queued = serde_json::to_string(&kind)
+            .map_err(|e| CcError::Invalid(e.to_string()))
+            .and_then(|data| self.events.append_later(tenant, call_id, kind.name(), self.now_ms(), data));
+        if let Err(e) = queued {
             tracing::error!(%call_id, error = %e, "call event could not be logged");
         }
     }
 
-    /// Rebuilds a call's record from its events (idempotent).
+    /// Rebuilds a call's record from its events (idempotent), once those queued are committed.
     pub async fn project_call(&self, tenant: TenantId, call_id: &str) -> Result<CallRecord, CcError> {
+        self.events.flush().await?;
         let events: Vec<CallEvent> = self
             .db
             .call_events(tenant, call_id)
@@ -562,7 +567,7 @@ impl Switch {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "no media ports");
-                log(CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System }).await;
+                log(CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System });
                 svc.project_call(plan.tenant.id, &plan.call_id).await?;
                 return Ok(());
             }
@@ -577,7 +582,7 @@ impl Switch {
             sdp: offer_sdp(cfg.media_ip, session.local_addr(LegId::A).port(), None),
             headers: vec![("X-Yunhu-Call".into(), plan.call_id.clone())],
         };
-        log(CallEventKind::LegCreated { side: Side::Agent }).await;
+        log(CallEventKind::LegCreated { side: Side::Agent });
         let mut agent = self.inner.sip.dial(dial_agent).map_err(|e| CcError::Invalid(e.to_string()))?;
         let agent_hangup = agent.hangup_handle();
         let mut customer: Option<yunhu_sip::OutgoingLeg> = None;
@@ -602,9 +607,9 @@ impl Switch {
             }
             tokio::select! {
                 ev = agent.next(), if !agent_ended => match ev {
-                    Some(LegEvent::Ringing) => log(CallEventKind::Ringing { side: Side::Agent }).await,
+                    Some(LegEvent::Ringing) => log(CallEventKind::Ringing { side: Side::Agent }),
                     Some(LegEvent::Answered { sdp }) => {
-                        log(CallEventKind::Answered { side: Side::Agent }).await;
+                        log(CallEventKind::Answered { side: Side::Agent });
                         let Some(media) = leg_media(&sdp) else {
                             outcome.get_or_insert((Cause::NormalTemporaryFailure, HangupSide::System));
                             agent_hangup.hangup().await;
@@ -615,7 +620,7 @@ impl Switch {
                             agent_hangup.hangup().await;
                             continue;
                         }
-                        log(CallEventKind::LegCreated { side: Side::Customer }).await;
+                        log(CallEventKind::LegCreated { side: Side::Customer });
                         let dial = Dial {
                             request_uri: format!("sip:{}@{}", plan.customer, plan.trunk_addr),
                             destination: plan.trunk_addr,
@@ -642,7 +647,7 @@ impl Switch {
                     }
                     Some(LegEvent::Ended { status, by }) => {
                         agent_ended = true;
-                        log(CallEventKind::LegEnded { side: Side::Agent, status }).await;
+                        log(CallEventKind::LegEnded { side: Side::Agent, status });
                         let connected = bridged || (customer.is_none() && status == 200);
                         let rang_out = timed_out && ringing_side == Some(Side::Agent);
                         let cause = end_cause(rang_out, connected, system_hangup, status);
@@ -655,9 +660,9 @@ impl Switch {
                     None => agent_ended = true,
                 },
                 ev = async { customer.as_mut().expect("guarded").next().await }, if customer.is_some() && !customer_ended => match ev {
-                    Some(LegEvent::Ringing) => log(CallEventKind::Ringing { side: Side::Customer }).await,
+                    Some(LegEvent::Ringing) => log(CallEventKind::Ringing { side: Side::Customer }),
                     Some(LegEvent::Answered { sdp }) => {
-                        log(CallEventKind::Answered { side: Side::Customer }).await;
+                        log(CallEventKind::Answered { side: Side::Customer });
                         ringing_side = None;
                         match leg_media(&sdp) {
                             Some(media) => {
@@ -665,7 +670,7 @@ impl Switch {
                                 // Customer on the left channel, agent on the right.
                                 session.record(cfg.recordings_dir.join(&recording_rel), LegId::B).await;
                                 bridged = true;
-                                log(CallEventKind::Bridged).await;
+                                log(CallEventKind::Bridged);
                                 self.set_state(plan, PhoneState::InCall { peer: plan.customer.clone() });
                             }
                             None => {
@@ -676,7 +681,7 @@ impl Switch {
                     }
                     Some(LegEvent::Ended { status, by }) => {
                         customer_ended = true;
-                        log(CallEventKind::LegEnded { side: Side::Customer, status }).await;
+                        log(CallEventKind::LegEnded { side: Side::Customer, status });
                         let rang_out = timed_out && ringing_side == Some(Side::Customer);
                         let cause = end_cause(rang_out, bridged, system_hangup, status);
                         let side = if by == EndedBy::Remote { HangupSide::Customer } else { HangupSide::System };
@@ -689,7 +694,7 @@ impl Switch {
                 },
                 Some(ev) = media_events.recv() => {
                     if let Some(kind) = media_event(ev, [Side::Agent, Side::Customer], &recording_rel) {
-                        log(kind).await;
+                        log(kind);
                     }
                 }
                 Some(CallCommand::Hangup) = commands.recv() => {
@@ -701,10 +706,10 @@ impl Switch {
                 _ = tokio::time::sleep_until(give_up.unwrap_or(deadline)), if give_up.is_some() => {
                     tracing::warn!(call_id = %plan.call_id, "a leg did not confirm its end; letting it go");
                     if !agent_ended {
-                        log(CallEventKind::LegEnded { side: Side::Agent, status: 408 }).await;
+                        log(CallEventKind::LegEnded { side: Side::Agent, status: 408 });
                     }
                     if customer.is_some() && !customer_ended {
-                        log(CallEventKind::LegEnded { side: Side::Customer, status: 408 }).await;
+                        log(CallEventKind::LegEnded { side: Side::Customer, status: 408 });
                     }
                     break;
                 }
@@ -720,17 +725,16 @@ impl Switch {
             }
         }
         let end = session.stop().await;
-        log(media_stats(&end.stats)).await;
+        log(media_stats(&end.stats));
         if let Some(Ok(info)) = end.recording {
             log(CallEventKind::RecordingStopped {
                 path: recording_rel.clone(),
                 duration_ms: info.duration_ms(),
                 repaired: false,
-            })
-            .await;
+            });
         }
         let (cause, side) = outcome.unwrap_or((Cause::NormalClearing, HangupSide::System));
-        log(CallEventKind::HungUp { cause, side }).await;
+        log(CallEventKind::HungUp { cause, side });
         svc.project_call(plan.tenant.id, &plan.call_id).await?;
         tracing::info!(call_id = %plan.call_id, cause = cause.name(), side = side.as_str(), "call ended");
         Ok(())
@@ -1018,24 +1022,23 @@ impl Switch {
             method: None,
             task_id: String::new(),
             call_data: Default::default(),
-        })
-        .await;
-        log(CallEventKind::LegCreated { side: caller_side }).await;
+        });
+        log(CallEventKind::LegCreated { side: caller_side });
         let (tx, mut media_events) = mpsc::unbounded_channel();
         let Ok(session) = MediaSession::open(&self.inner.ports, cfg.media_ip, tx).await else {
             leg.reject(503);
-            log(CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System }).await;
+            log(CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System });
             svc.project_call(tenant.id, &call_id).await?;
             return Ok(());
         };
         let Some((answer, caller_media)) = answer_for(offer, cfg.media_ip, session.local_addr(LegId::A).port()) else {
             leg.reject(488);
             session.stop().await;
-            log(CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System }).await;
+            log(CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System });
             svc.project_call(tenant.id, &call_id).await?;
             return Ok(());
         };
-        log(CallEventKind::LegCreated { side: callee_side }).await;
+        log(CallEventKind::LegCreated { side: callee_side });
         let mut out = self
             .inner
             .sip
@@ -1080,10 +1083,10 @@ impl Switch {
                 ev = out.next(), if !callee_done => match ev {
                     Some(LegEvent::Ringing) => {
                         leg.ring();
-                        log(CallEventKind::Ringing { side: callee_side }).await;
+                        log(CallEventKind::Ringing { side: callee_side });
                     }
                     Some(LegEvent::Answered { sdp }) => {
-                        log(CallEventKind::Answered { side: callee_side }).await;
+                        log(CallEventKind::Answered { side: callee_side });
                         if let Some(media) = leg_media(&sdp) {
                             session.set_remote(LegId::B, media).await;
                         }
@@ -1091,13 +1094,13 @@ impl Switch {
                         leg.answer(&answer);
                         answered = true;
                         live.answered();
-                        log(CallEventKind::Answered { side: caller_side }).await;
+                        log(CallEventKind::Answered { side: caller_side });
                         session.record(cfg.recordings_dir.join(&recording_rel), left).await;
-                        log(CallEventKind::Bridged).await;
+                        log(CallEventKind::Bridged);
                     }
                     Some(LegEvent::Ended { status, by }) => {
                         callee_done = true;
-                        log(CallEventKind::LegEnded { side: callee_side, status }).await;
+                        log(CallEventKind::LegEnded { side: callee_side, status });
                         let cause = if answered { Cause::NormalClearing } else { Cause::from_sip_status(status) };
                         let side = if by == EndedBy::Remote { hangup_side(callee_side) } else { HangupSide::System };
                         outcome.get_or_insert((cause, side));
@@ -1110,7 +1113,7 @@ impl Switch {
                 ev = leg.next(), if !caller_done => match ev {
                     Some(LegEvent::Ended { status, by }) => {
                         caller_done = true;
-                        log(CallEventKind::LegEnded { side: caller_side, status }).await;
+                        log(CallEventKind::LegEnded { side: caller_side, status });
                         let cause = if answered { Cause::NormalClearing } else { Cause::OriginatorCancel };
                         let side = if by == EndedBy::Remote { hangup_side(caller_side) } else { HangupSide::System };
                         outcome.get_or_insert((cause, side));
@@ -1121,7 +1124,7 @@ impl Switch {
                 },
                 Some(ev) = media_events.recv() => {
                     if let Some(kind) = media_event(ev, [caller_side, callee_side], &recording_rel) {
-                        log(kind).await;
+                        log(kind);
                     }
                 }
                 _ = tokio::time::sleep_until(deadline), if !answered && outcome.is_none() => {
@@ -1132,17 +1135,16 @@ impl Switch {
             }
         }
         let end = session.stop().await;
-        log(media_stats(&end.stats)).await;
+        log(media_stats(&end.stats));
         if let Some(Ok(info)) = end.recording {
             log(CallEventKind::RecordingStopped {
                 path: recording_rel,
                 duration_ms: info.duration_ms(),
                 repaired: false,
-            })
-            .await;
+            });
         }
         let (cause, side) = outcome.unwrap_or((Cause::NormalClearing, HangupSide::System));
-        log(CallEventKind::HungUp { cause, side }).await;
+        log(CallEventKind::HungUp { cause, side });
         svc.project_call(tenant.id, &call_id).await?;
         Ok(())
     }

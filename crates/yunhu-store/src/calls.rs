@@ -224,6 +224,9 @@ impl Db {
 
     /// A call's events in order: `(id, kind, at, data)`.
     pub async fn call_events(&self, tenant: TenantId, call_id: &str) -> Result<Vec<(i64, String, i64, String)>> {
+        if let Some(writer) = self.writer() {
+            return writer.call_events(tenant, call_id).await;
+        }
         let rows =
             sqlx::query("SELECT id, kind, at, data FROM events WHERE tenant_id = $1 AND call_id = $2 ORDER BY id")
                 .bind(tenant.0)
@@ -313,28 +316,36 @@ impl Db {
 
     /// Writes (or rewrites, for a replay) the record of a call.
     pub async fn put_call_record(&self, tenant: TenantId, call_id: &str, r: &CallRecord) -> Result<()> {
-        self.write_batch(&[], &[(tenant, call_id.to_string(), r.clone())]).await.map(|_| ())
+        self.write_batch(Vec::new(), vec![(tenant, call_id.to_string(), r.clone())], true).await.map(|_| ())
     }
 
-    /// Appends events and writes call records in one transaction (group commit): one durable
-    /// commit for everything a busy switch produced meanwhile. Returns the events' ids.
+    /// Appends events and writes call records in one transaction (group commit): one commit for
+    /// everything a busy switch produced meanwhile. Returns the events' ids.
+    ///
+    /// A `durable` commit survives a power cut once this returns. Any commit survives the process
+    /// being killed; on SQLite one that is not `durable` skips the disk flush and becomes durable
+    /// with the next one that is (PostgreSQL makes every commit durable).
     pub async fn write_batch(
         &self,
-        events: &[(TenantId, String, &'static str, i64, String)],
-        records: &[(TenantId, String, CallRecord)],
+        events: Vec<EventRow>,
+        records: Vec<(TenantId, String, CallRecord)>,
+        durable: bool,
     ) -> Result<Vec<i64>> {
+        if let Some(writer) = self.writer() {
+            return writer.write(events, records, durable).await;
+        }
         // A lone event (the common case on a quiet switch) commits on its own: a transaction
         // around it would cost two more round trips to the database for nothing.
         if records.is_empty() && events.len() == 1 {
             let mut conn = self.pool.acquire().await?;
-            return insert_events(&mut conn, events).await;
+            return insert_events(&mut conn, &events).await;
         }
         let mut tx = self.pool.begin().await?;
         let mut ids = Vec::with_capacity(events.len());
         for chunk in events.chunks(EVENTS_PER_INSERT) {
             ids.extend(insert_events(&mut tx, chunk).await?);
         }
-        for (tenant, call_id, r) in records {
+        for (tenant, call_id, r) in &records {
             write_record(&mut tx, *tenant, call_id, r).await?;
         }
         tx.commit().await?;
@@ -493,10 +504,7 @@ const EVENTS_PER_INSERT: usize = 128;
 /// Inserts events with one statement and returns their ids in the order given. The ids come back
 /// sorted rather than in RETURNING's order, which neither backend promises: both number the rows
 /// of one VALUES list in the order listed.
-async fn insert_events(
-    conn: &mut sqlx::AnyConnection,
-    events: &[(TenantId, String, &'static str, i64, String)],
-) -> Result<Vec<i64>> {
+async fn insert_events(conn: &mut sqlx::AnyConnection, events: &[EventRow]) -> Result<Vec<i64>> {
     let mut sql = String::from("INSERT INTO events (tenant_id, call_id, kind, at, data) VALUES ");
     for i in 0..events.len() {
         let b = i * 5;
@@ -513,52 +521,80 @@ async fn insert_events(
     Ok(ids)
 }
 
+/// One event to append: tenant, call (or other stream) id, kind, time (ms), JSON data.
+pub type EventRow = (TenantId, String, &'static str, i64, String);
+
+/// Appends one event (SQLite's writer runs it once per event on a prepared statement).
+pub(crate) const INSERT_EVENT_SQL: &str =
+    "INSERT INTO events (tenant_id, call_id, kind, at, data) VALUES ($1, $2, $3, $4, $5)";
+
+/// Removes a call's record before it is written again (a replay rewrites it).
+pub(crate) const DELETE_RECORD_SQL: &str = "DELETE FROM call_records WHERE tenant_id = $1 AND call_id = $2";
+
+/// Writes one call record; its 30 values come from [`record_params`].
+pub(crate) const INSERT_RECORD_SQL: &str = "INSERT INTO call_records (tenant_id, call_id, direction, staff, \
+     extension, customer, caller_id, trunk, agent_start, agent_ring, agent_answer, agent_end, customer_start, \
+     customer_ring, customer_answer, customer_end, ring_secs, talk_secs, bill_secs, cause, hangup_side, recording, \
+     recording_repaired, codeid_1, codeid_2, started_at, method, call_data, task_id, digits) VALUES ($1, $2, $3, \
+     $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, \
+     $27, $28, $29, $30)";
+
+/// One value of a call record's row, for either driver to bind.
+pub(crate) enum RecordParam<'a> {
+    Int(i64),
+    MaybeInt(Option<i64>),
+    Text(std::borrow::Cow<'a, str>),
+}
+
+/// The values of [`INSERT_RECORD_SQL`], in order.
+pub(crate) fn record_params<'a>(tenant: TenantId, call_id: &'a str, r: &'a CallRecord) -> Vec<RecordParam<'a>> {
+    use RecordParam::{Int, MaybeInt, Text};
+    let text = |s: &'a str| Text(s.into());
+    vec![
+        Int(tenant.0),
+        text(call_id),
+        text(&r.direction),
+        text(&r.staff),
+        text(&r.extension),
+        text(&r.customer),
+        text(&r.caller_id),
+        text(&r.trunk),
+        MaybeInt(r.agent.start),
+        MaybeInt(r.agent.ring),
+        MaybeInt(r.agent.answer),
+        MaybeInt(r.agent.end),
+        MaybeInt(r.customer_leg.start),
+        MaybeInt(r.customer_leg.ring),
+        MaybeInt(r.customer_leg.answer),
+        MaybeInt(r.customer_leg.end),
+        Int(r.ring_secs),
+        Int(r.talk_secs),
+        Int(r.bill_secs),
+        text(r.cause.map(|c| c.name()).unwrap_or("")),
+        text(r.hangup_side.map(|s| s.as_str()).unwrap_or("")),
+        text(&r.recording),
+        Int(i64::from(r.recording_repaired)),
+        text(&r.codeid_1),
+        text(&r.codeid_2),
+        Int(r.started_at()),
+        text(r.method.as_str()),
+        Text(serde_json::to_string(&r.call_data).unwrap_or_else(|_| "{}".into()).into()),
+        text(&r.task_id),
+        text(&r.digits),
+    ]
+}
+
 async fn write_record(conn: &mut sqlx::AnyConnection, tenant: TenantId, call_id: &str, r: &CallRecord) -> Result<()> {
-    sqlx::query("DELETE FROM call_records WHERE tenant_id = $1 AND call_id = $2")
-        .bind(tenant.0)
-        .bind(call_id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
-        "INSERT INTO call_records (tenant_id, call_id, direction, staff, extension, customer, caller_id, trunk, \
-             agent_start, agent_ring, agent_answer, agent_end, customer_start, customer_ring, customer_answer, \
-             customer_end, ring_secs, talk_secs, bill_secs, cause, hangup_side, recording, recording_repaired, \
-             codeid_1, codeid_2, started_at, method, call_data, task_id, digits) VALUES ($1, $2, $3, $4, $5, $6, \
-             $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, \
-             $28, $29, $30)",
-    )
-    .bind(tenant.0)
-    .bind(call_id)
-    .bind(&r.direction)
-    .bind(&r.staff)
-    .bind(&r.extension)
-    .bind(&r.customer)
-    .bind(&r.caller_id)
-    .bind(&r.trunk)
-    .bind(r.agent.start)
-    .bind(r.agent.ring)
-    .bind(r.agent.answer)
-    .bind(r.agent.end)
-    .bind(r.customer_leg.start)
-    .bind(r.customer_leg.ring)
-    .bind(r.customer_leg.answer)
-    .bind(r.customer_leg.end)
-    .bind(r.ring_secs)
-    .bind(r.talk_secs)
-    .bind(r.bill_secs)
-    .bind(r.cause.map(|c| c.name()).unwrap_or(""))
-    .bind(r.hangup_side.map(|s| s.as_str()).unwrap_or(""))
-    .bind(&r.recording)
-    .bind(i64::from(r.recording_repaired))
-    .bind(&r.codeid_1)
-    .bind(&r.codeid_2)
-    .bind(r.started_at())
-    .bind(r.method.as_str())
-    .bind(serde_json::to_string(&r.call_data).unwrap_or_else(|_| "{}".into()))
-    .bind(&r.task_id)
-    .bind(&r.digits)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query(DELETE_RECORD_SQL).bind(tenant.0).bind(call_id).execute(&mut *conn).await?;
+    let mut insert = sqlx::query(INSERT_RECORD_SQL);
+    for value in record_params(tenant, call_id, r) {
+        insert = match value {
+            RecordParam::Int(i) => insert.bind(i),
+            RecordParam::MaybeInt(i) => insert.bind(i),
+            RecordParam::Text(s) => insert.bind(s.into_owned()),
+        };
+    }
+    insert.execute(&mut *conn).await?;
     Ok(())
 }
 

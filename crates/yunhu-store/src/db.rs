@@ -1,4 +1,5 @@
 use crate::filter::AnyQuery;
+use crate::writer::Writer;
 use crate::{Result, StoreError, migrations};
 use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
@@ -22,6 +23,8 @@ pub struct Db {
     backend: Backend,
     pub(crate) memo: std::sync::Arc<crate::memo::Memo>,
     readers: Arc<Readers>,
+    /// SQLite's event-log writer; `None` on PostgreSQL and in-memory databases.
+    writer: Option<Arc<Writer>>,
 }
 
 /// How many SQLite connections listings keep for themselves; more listings at once use the pool.
@@ -95,14 +98,27 @@ impl Db {
             options
         };
         let pool = options.connect(url).await?;
-        let db = Db { pool, backend, memo: Default::default(), readers: Default::default() };
+        let mut db = Db { pool, backend, memo: Default::default(), readers: Default::default(), writer: None };
         migrations::run(&db).await?;
+        if backend == Backend::Sqlite {
+            let file: Option<String> = sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_optional(&db.pool)
+                .await?;
+            if let Some(file) = file.filter(|f| !f.is_empty()) {
+                db.writer = Some(Arc::new(Writer::start(std::path::Path::new(&file))?));
+            }
+        }
         Ok(db)
     }
 
     /// The connection pool, for benchmarks that time bare SQL beside the services.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// SQLite's event-log writer, when there is one.
+    pub(crate) fn writer(&self) -> Option<&Writer> {
+        self.writer.as_deref()
     }
 
     /// The engine behind this pool.
@@ -150,6 +166,9 @@ impl Db {
 
     /// Closes every connection.
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.stop();
+        }
         let idle = std::mem::take(&mut *self.readers.idle.lock().unwrap_or_else(|e| e.into_inner()));
         for conn in idle {
             let _ = conn.close().await;

@@ -14,6 +14,7 @@ pub mod numberfiles;
 pub mod outbound;
 mod rows;
 pub mod testing;
+mod writer;
 
 pub use db::{Backend, Db};
 pub use rows::{Change, Col, ColType, Row, Table, Val};
@@ -28,6 +29,9 @@ pub enum StoreError {
     /// The database said no.
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    /// SQLite said no to the event-log writer's own connection.
+    #[error("database: {0}")]
+    Embedded(#[from] rusqlite::Error),
     /// A URL the store cannot use.
     #[error("unsupported database url: {0}")]
     BadUrl(String),

@@ -115,10 +115,10 @@ async fn staff_queue_sets_are_replaced_whole() {
 async fn a_batch_of_events_gets_one_id_each_in_the_order_given() {
     for db in each_backend().await {
         let (t, _) = db.put_tenant("777777", "A", "Asia/Shanghai", "a.yunhu", 1).await.unwrap();
-        let lone = db.write_batch(&[(t, "c1".into(), "created", 1, "{}".into())], &[]).await.unwrap();
+        let lone = db.write_batch(vec![(t, "c1".into(), "created", 1, "{}".into())], Vec::new(), true).await.unwrap();
         let batch: Vec<_> =
             (0..200).map(|i| (t, format!("c{}", i % 3), "dtmf", 10 + i, format!("{{\"n\":{i}}}"))).collect();
-        let ids = db.write_batch(&batch, &[]).await.unwrap();
+        let ids = db.write_batch(batch.clone(), Vec::new(), true).await.unwrap();
         assert_eq!(ids.len(), batch.len());
         assert!(ids.windows(2).all(|w| w[0] < w[1]) && ids[0] > lone[0], "{lone:?} {ids:?}");
         // Each id names the event given at its place.
@@ -131,6 +131,32 @@ async fn a_batch_of_events_gets_one_id_each_in_the_order_given() {
                 assert_eq!((batch[k].1.as_str(), batch[k].3, batch[k].4.as_str()), (call, at, data.as_str()));
             }
         }
+    }
+}
+
+#[tokio::test]
+async fn batches_committed_without_a_disk_flush_are_read_everywhere_and_kept_after_reopening() {
+    use yunhu_core::call::CallRecord;
+    for (url, db) in each_backend_with_url().await {
+        let (t, _) = db.put_tenant("777777", "A", "Asia/Shanghai", "a.yunhu", 1).await.unwrap();
+        let events = |n: i64| (0..n).map(|i| (t, "c1".to_string(), "dtmf", i, format!("{{\"n\":{i}}}"))).collect();
+        let quick = db.write_batch(events(3), Vec::new(), false).await.unwrap();
+        let record = CallRecord { customer: "13800000001".into(), talk_secs: 7, ..Default::default() };
+        let durable = db.write_batch(events(1), vec![(t, "c1".into(), record.clone())], true).await.unwrap();
+        assert!(quick.len() == 3 && durable[0] > quick[2], "{quick:?} {durable:?}");
+        // The pool's own connections see what the event log wrote, whichever way it went.
+        let counted: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE call_id = 'c1'").fetch_one(db.pool()).await.unwrap();
+        assert_eq!(counted, 4);
+        db.close().await;
+        assert!(db.write_batch(events(1), Vec::new(), true).await.is_err(), "a closed store takes no writes");
+
+        let db = Db::open(&url).await.unwrap();
+        let ids: Vec<i64> = db.call_events(t, "c1").await.unwrap().into_iter().map(|e| e.0).collect();
+        assert_eq!(ids, [quick.clone(), durable].concat());
+        let stored = db.call_record(t, "c1").await.unwrap().expect("the record is kept");
+        assert_eq!((stored.record.customer.as_str(), stored.record.talk_secs), ("13800000001", 7));
+        db.close().await;
     }
 }
 

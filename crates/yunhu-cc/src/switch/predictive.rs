@@ -238,11 +238,11 @@ impl Switch {
         let ms_since = |t: tokio::time::Instant| t.duration_since(started).as_millis() as i64;
         let (media_tx, mut media_events) = mpsc::unbounded_channel();
         let Ok(session) = MediaSession::open(&self.inner.ports, cfg.media_ip, media_tx).await else {
-            log(CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System }).await;
+            log(CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System });
             svc.project_call(tenant, call_id).await?;
             return Ok(CustomerFirstOutcome::NotAnswered { cause: Cause::NormalTemporaryFailure, ring_ms: 0 });
         };
-        log(CallEventKind::LegCreated { side: Side::Customer }).await;
+        log(CallEventKind::LegCreated { side: Side::Customer });
         let customer_dial = Dial {
             request_uri: format!("sip:{}@{}", dial.number, trunk_addr),
             destination: trunk_addr,
@@ -258,7 +258,7 @@ impl Switch {
             Err(e) => {
                 tracing::warn!(error = %e, "trunk dial failed");
                 session.stop().await;
-                log(CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System }).await;
+                log(CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System });
                 svc.project_call(tenant, call_id).await?;
                 return Ok(CustomerFirstOutcome::NotAnswered { cause: Cause::NormalTemporaryFailure, ring_ms: 0 });
             }
@@ -284,9 +284,9 @@ impl Switch {
             }
             tokio::select! {
                 ev = customer.next(), if !customer_ended => match ev {
-                    Some(LegEvent::Ringing) => log(CallEventKind::Ringing { side: Side::Customer }).await,
+                    Some(LegEvent::Ringing) => log(CallEventKind::Ringing { side: Side::Customer }),
                     Some(LegEvent::Answered { sdp }) => {
-                        log(CallEventKind::Answered { side: Side::Customer }).await;
+                        log(CallEventKind::Answered { side: Side::Customer });
                         answered_at = Some(tokio::time::Instant::now());
                         match leg_media(&sdp) {
                             Some(media) => {
@@ -305,7 +305,7 @@ impl Switch {
                     }
                     Some(LegEvent::Ended { status, by }) => {
                         customer_ended = true;
-                        log(CallEventKind::LegEnded { side: Side::Customer, status }).await;
+                        log(CallEventKind::LegEnded { side: Side::Customer, status });
                         let cause = if bridged_at.is_some() || answered_at.is_some() {
                             Cause::NormalClearing
                         } else if stage == Stage::Ending {
@@ -323,9 +323,9 @@ impl Switch {
                     None => customer_ended = true,
                 },
                 ev = async { agent.as_mut().expect("guarded").1.next().await }, if agent.is_some() && !agent_ended => match ev {
-                    Some(LegEvent::Ringing) => log(CallEventKind::Ringing { side: Side::Agent }).await,
+                    Some(LegEvent::Ringing) => log(CallEventKind::Ringing { side: Side::Agent }),
                     Some(LegEvent::Answered { sdp }) => {
-                        log(CallEventKind::Answered { side: Side::Agent }).await;
+                        log(CallEventKind::Answered { side: Side::Agent });
                         match (stage, leg_media(&sdp)) {
                             (Stage::Connecting, Some(media)) => {
                                 session.set_remote(LegId::A, media).await;
@@ -333,7 +333,7 @@ impl Switch {
                                 recording_rel = recording_name(&dial.tenant, code, &dial.number, call_id);
                                 // Customer on the left channel, agent on the right.
                                 session.record(cfg.recordings_dir.join(&recording_rel), LegId::B).await;
-                                log(CallEventKind::Bridged).await;
+                                log(CallEventKind::Bridged);
                                 bridged_at = Some(tokio::time::Instant::now());
                                 stage = Stage::Talking;
                                 report(Progress::Talking);
@@ -351,7 +351,7 @@ impl Switch {
                     }
                     Some(LegEvent::Ended { status, by }) => {
                         agent_ended = true;
-                        log(CallEventKind::LegEnded { side: Side::Agent, status }).await;
+                        log(CallEventKind::LegEnded { side: Side::Agent, status });
                         if stage == Stage::Talking {
                             let side = if by == EndedBy::Remote { HangupSide::Agent } else { HangupSide::System };
                             outcome.get_or_insert((Cause::NormalClearing, side));
@@ -372,7 +372,7 @@ impl Switch {
                             customer_hangup.hangup().await;
                         }
                     } else if let Some(kind) = media_event(ev, [Side::Agent, Side::Customer], &recording_rel) {
-                        log(kind).await;
+                        log(kind);
                     }
                 }
                 // Only while ringing: an answer that came first wins, and the request is moot.
@@ -390,8 +390,8 @@ impl Switch {
                 }
                 _ = tokio::time::sleep(poll), if stage == Stage::Connecting && agent.is_none() => {
                     if let Some((code, binding, ext, guard)) = self.reserve_agent(dial, call_id, &commands_tx).await {
-                        log(CallEventKind::Assigned { staff: code.clone(), extension: ext }).await;
-                        log(CallEventKind::LegCreated { side: Side::Agent }).await;
+                        log(CallEventKind::Assigned { staff: code.clone(), extension: ext });
+                        log(CallEventKind::LegCreated { side: Side::Agent });
                         let codec = customer_media.map(|m: yunhu_media::relay::LegMedia| m.codec);
                         let agent_dial = Dial {
                             request_uri: binding.contact.clone(),
@@ -422,7 +422,7 @@ impl Switch {
                         // No agent in time: identify ourselves to the customer, then end the call.
                         if let Some(h) = &agent_hangup && !agent_ended {
                             h.hangup().await;
-                            log(CallEventKind::LegEnded { side: Side::Agent, status: 487 }).await;
+                            log(CallEventKind::LegEnded { side: Side::Agent, status: 487 });
                         }
                         agent = None;
                         agent_ended = true;
@@ -445,17 +445,17 @@ impl Switch {
             }
         }
         let end = session.stop().await;
-        log(media_stats(&end.stats)).await;
+        log(media_stats(&end.stats));
         if let Some(Ok(info)) = end.recording {
             let stopped = CallEventKind::RecordingStopped {
                 path: recording_rel.clone(),
                 duration_ms: info.duration_ms(),
                 repaired: false,
             };
-            log(stopped).await;
+            log(stopped);
         }
         let (cause, side) = outcome.unwrap_or((Cause::NormalClearing, HangupSide::System));
-        log(CallEventKind::HungUp { cause, side }).await;
+        log(CallEventKind::HungUp { cause, side });
         svc.project_call(tenant, call_id).await?;
         let now = tokio::time::Instant::now();
         Ok(match (answered_at, bridged_at, agent) {
