@@ -380,7 +380,7 @@ impl Dialer {
     /// Keeps a decision that dialed or hung up, with its figures, in the task's event stream.
     async fn log_decision(&self, tenant: TenantId, task: i64, now: i64, reason: &Explanation) -> Result<(), CcError> {
         if let Ok(data) = serde_json::to_string(reason) {
-            self.services.events.append(tenant, &format!("task/{task}"), "pacing", now, data).await?;
+            self.services.events.append((tenant, format!("task/{task}"), "pacing", now, data)).await?;
         }
         Ok(())
     }

@@ -104,30 +104,16 @@ impl EventLog {
         Self { tx }
     }
 
-    /// Appends one event and waits until it is committed.
-    pub(crate) async fn append(
-        &self,
-        tenant: TenantId,
-        stream: &str,
-        kind: &'static str,
-        at: i64,
-        data: String,
-    ) -> Result<i64, CcError> {
+    /// Appends one event (tenant, stream, kind, time, data) and waits until it is committed.
+    pub(crate) async fn append(&self, event: EventRow) -> Result<i64, CcError> {
         let (reply, done) = oneshot::channel();
-        self.tx.send(Job::Event((tenant, stream.to_string(), kind, at, data), Some(reply))).map_err(|_| gone())?;
+        self.tx.send(Job::Event(event, Some(reply))).map_err(|_| gone())?;
         wait(done).await
     }
 
     /// Queues one event for the next commit without waiting for it; a failed commit is logged.
-    pub(crate) fn append_later(
-        &self,
-        tenant: TenantId,
-        stream: &str,
-        kind: &'static str,
-        at: i64,
-        data: String,
-    ) -> Result<(), CcError> {
-        self.tx.send(Job::Event((tenant, stream.to_string(), kind, at, data), None)).map_err(|_| gone())
+    pub(crate) fn append_later(&self, event: EventRow) -> Result<(), CcError> {
+        self.tx.send(Job::Event(event, None)).map_err(|_| gone())
     }
 
     /// Waits until everything queued before it is committed.
@@ -171,21 +157,21 @@ mod tests {
         let (t, _) = db.put_tenant("777777", "A", "Asia/Shanghai", "a.yunhu", 1).await.unwrap();
         let log = EventLog::start(db.clone());
 
-        log.append_later(t, "c1", "leg_created", 1, "{}".into()).unwrap();
-        log.append_later(t, "c1", "ringing", 2, "{}".into()).unwrap();
+        log.append_later((t, "c1".into(), "leg_created", 1, "{}".into())).unwrap();
+        log.append_later((t, "c1".into(), "ringing", 2, "{}".into())).unwrap();
         log.flush().await.unwrap();
         let kinds: Vec<String> = stored(&db, t, "c1").await.into_iter().map(|(_, k)| k).collect();
         assert_eq!(kinds, ["leg_created", "ringing"]);
 
         // An event someone waits on takes the queued ones with it, after them.
-        log.append_later(t, "c1", "answered", 3, "{}".into()).unwrap();
-        let id = log.append(t, "agent/1001", "agent_login", 4, "{}".into()).await.unwrap();
+        log.append_later((t, "c1".into(), "answered", 3, "{}".into())).unwrap();
+        let id = log.append((t, "agent/1001".into(), "agent_login", 4, "{}".into())).await.unwrap();
         let events = stored(&db, t, "c1").await;
         assert_eq!(events.last().map(|(_, k)| k.as_str()), Some("answered"));
         assert!(events.iter().all(|(other, _)| *other < id), "{events:?} before {id}");
 
         // A lone progress event is written by its window, with nobody flushing.
-        log.append_later(t, "c2", "bridged", 5, "{}".into()).unwrap();
+        log.append_later((t, "c2".into(), "bridged", 5, "{}".into())).unwrap();
         let written = tokio::time::timeout(GROUP_WINDOW * 100, async {
             while stored(&db, t, "c2").await.is_empty() {
                 tokio::time::sleep(GROUP_WINDOW).await;

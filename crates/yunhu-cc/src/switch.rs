@@ -159,7 +159,7 @@ impl Services {
     /// Appends a call event to the log.
     pub async fn log_call_event(&self, tenant: TenantId, call_id: &str, kind: CallEventKind) -> Result<(), CcError> {
         let data = serde_json::to_string(&kind).map_err(|e| CcError::Invalid(e.to_string()))?;
-        self.events.append(tenant, call_id, kind.name(), self.now_ms(), data).await?;
+        self.events.append((tenant, call_id.to_string(), kind.name(), self.now_ms(), data)).await?;
         Ok(())
     }
 
@@ -169,7 +169,7 @@ impl Services {
     pub fn log_call_event_or_warn(&self, tenant: TenantId, call_id: &str, kind: CallEventKind) {
         let queued = serde_json::to_string(&kind)
             .map_err(|e| CcError::Invalid(e.to_string()))
-            .and_then(|data| self.events.append_later(tenant, call_id, kind.name(), self.now_ms(), data));
+            .and_then(|data| self.events.append_later((tenant, call_id.to_string(), kind.name(), self.now_ms(), data)));
         if let Err(e) = queued {
             tracing::error!(%call_id, error = %e, "call event could not be logged");
         }
@@ -381,7 +381,7 @@ impl Switch {
     pub async fn set_presence(&self, tenant: TenantId, user_code: &str, event: AgentEventKind) -> Result<(), CcError> {
         let data = serde_json::to_string(&event).map_err(|e| CcError::Invalid(e.to_string()))?;
         let svc = &self.inner.services;
-        svc.events.append(tenant, &agent_stream(user_code), event.name(), svc.now_ms(), data).await?;
+        svc.events.append((tenant, agent_stream(user_code), event.name(), svc.now_ms(), data)).await?;
         let mut map = self.inner.presence.lock().unwrap_or_else(|e| e.into_inner());
         map.insert((tenant, user_code.to_string()), event.presence());
         Ok(())
@@ -398,7 +398,7 @@ impl Switch {
         let svc = &self.inner.services;
         let data = serde_json::json!({ "joined": joined }).to_string();
         let kind = if joined { "predictive_join" } else { "predictive_leave" };
-        svc.events.append(tenant, &format!("predictive/{user_code}"), kind, svc.now_ms(), data).await?;
+        svc.events.append((tenant, format!("predictive/{user_code}"), kind, svc.now_ms(), data)).await?;
         let mut off = self.inner.predictive_off.lock().unwrap_or_else(|e| e.into_inner());
         if joined {
             off.remove(&(tenant, user_code.to_string()));
