@@ -48,6 +48,11 @@ impl Services {
         &self.db
     }
 
+    /// Waits until every event queued so far is written.
+    pub async fn flush_events(&self) -> Result<(), CcError> {
+        self.events.flush().await
+    }
+
     /// The clock in use.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock

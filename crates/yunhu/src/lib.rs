@@ -74,18 +74,29 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops accepting, finishes in-flight requests, returns.
+    /// Stops accepting, finishes in-flight requests, writes the events still queued, returns.
     pub async fn stop(self) {
         let _ = self.shutdown.send(());
         let _ = self.task.await;
+        flush_events(&self.services).await;
     }
 
     /// Runs until the server ends (after `shutdown` resolves).
     pub async fn wait(self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
         shutdown.await;
         let _ = self.shutdown.send(());
-        self.task.await??;
+        let served = self.task.await;
+        flush_events(&self.services).await;
+        served??;
         Ok(())
+    }
+}
+
+/// The event log's queued progress events, written before the process goes: the records of calls
+/// cut by the stop are rebuilt from them on the next start.
+async fn flush_events(services: &Services) {
+    if let Err(e) = services.flush_events().await {
+        tracing::error!(error = %e, "queued call events could not be written at shutdown");
     }
 }
 

@@ -606,3 +606,22 @@ async fn open95_call_history_filters_and_agent_history() {
     assert_eq!(hist(&format!("startTimeFrom={from}&startTimeEnd={to}")).await["data"]["total"], 2);
     assert_eq!(hist("action=584").await["code"], 1001);
 }
+
+/// A call's progress events are queued for the event log's next commit; stopping the server
+/// writes what is queued, so a call cut by the stop keeps all it logged.
+#[tokio::test]
+async fn stopping_writes_the_progress_events_still_queued() {
+    use yunhu_core::call::{CallEventKind, Side};
+    let app = start(&yunhu_store::testing::scratch_sqlite_url()).await;
+    let svc = app.running.services.clone();
+    let id = yunhu_cc::secrets::new_stream_id();
+    // The first event is waited on, as a dial's is; the rest are only queued.
+    svc.log_call_event(A, &id, CallEventKind::LegCreated { side: Side::Agent }).await.unwrap();
+    for side in [Side::Agent, Side::Customer] {
+        svc.log_call_event_or_warn(A, &id, CallEventKind::Ringing { side });
+    }
+    svc.log_call_event_or_warn(A, &id, CallEventKind::Dtmf { side: Side::Customer, digit: "5".into() });
+    app.running.stop().await;
+    let kinds: Vec<String> = svc.db().call_events(A, &id).await.unwrap().into_iter().map(|e| e.1).collect();
+    assert_eq!(kinds, ["leg_created", "ringing", "ringing", "dtmf"]);
+}
