@@ -563,7 +563,7 @@ impl Switch {
         let cfg = &self.inner.config;
         let log = |kind: CallEventKind| svc.log_call_event_or_warn(plan.tenant.id, &plan.call_id, kind);
         let (media_tx, mut media_events) = mpsc::unbounded_channel();
-        let session = match MediaSession::open(&self.inner.ports, cfg.media_ip, media_tx).await {
+        let session = match MediaSession::open(&self.inner.ports, cfg.media_ip, media_tx) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "no media ports");
@@ -955,7 +955,7 @@ impl Switch {
     async fn play_and_hang_up(&self, mut leg: yunhu_sip::IncomingLeg, offer: &str, samples: Arc<[i16]>) {
         let cfg = &self.inner.config;
         let (tx, mut events) = mpsc::unbounded_channel();
-        let Ok(session) = MediaSession::open(&self.inner.ports, cfg.media_ip, tx).await else { return leg.reject(503) };
+        let Ok(session) = MediaSession::open(&self.inner.ports, cfg.media_ip, tx) else { return leg.reject(503) };
         let Some((answer, media)) = answer_for(offer, cfg.media_ip, session.local_addr(LegId::A).port()) else {
             session.stop().await;
             return leg.reject(488);
@@ -1025,7 +1025,7 @@ impl Switch {
         });
         log(CallEventKind::LegCreated { side: caller_side });
         let (tx, mut media_events) = mpsc::unbounded_channel();
-        let Ok(session) = MediaSession::open(&self.inner.ports, cfg.media_ip, tx).await else {
+        let Ok(session) = MediaSession::open(&self.inner.ports, cfg.media_ip, tx) else {
             leg.reject(503);
             log(CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System });
             svc.project_call(tenant.id, &call_id).await?;

@@ -1,8 +1,7 @@
 //! The RTP port range: even ports handed out round-robin, skipping those in use.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Mutex;
-use tokio::net::UdpSocket;
 
 /// Hands out UDP sockets on even ports of a configured range.
 #[derive(Debug)]
@@ -24,8 +23,10 @@ impl PortPool {
         PortPool { first, last, next: Mutex::new(start) }
     }
 
-    /// Binds a socket on `ip` at the next free even port.
-    pub async fn bind(&self, ip: IpAddr) -> std::io::Result<UdpSocket> {
+    /// Binds a non-blocking socket on `ip` at the next free even port. A plain socket, not one
+    /// of tokio's: the media thread polls it, so registering it with tokio's reactor first would
+    /// only cost two more system calls per socket.
+    pub fn bind(&self, ip: IpAddr) -> std::io::Result<UdpSocket> {
         let span = (u32::from(self.last.saturating_sub(self.first)) / 2 + 1).max(1);
         for _ in 0..span {
             let port = {
@@ -34,7 +35,8 @@ impl PortPool {
                 *next = if p.saturating_add(2) > self.last { self.first } else { p + 2 };
                 p
             };
-            if let Ok(sock) = UdpSocket::bind(SocketAddr::new(ip, port)).await {
+            if let Ok(sock) = UdpSocket::bind(SocketAddr::new(ip, port)) {
+                sock.set_nonblocking(true)?;
                 return Ok(sock);
             }
         }
@@ -46,21 +48,20 @@ impl PortPool {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn hands_out_distinct_even_ports_and_skips_taken_ones() {
+    #[test]
+    fn hands_out_distinct_even_ports_and_skips_taken_ones() {
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         // Another program may hold some ports of the range; the pool must hand out all the others.
-        let free =
-            (41002..=41010).step_by(2).filter(|&p| std::net::UdpSocket::bind(SocketAddr::new(ip, p)).is_ok()).count();
+        let free = (41002..=41010).step_by(2).filter(|&p| UdpSocket::bind(SocketAddr::new(ip, p)).is_ok()).count();
         assert!(free >= 2, "the test needs two free ports in 41002-41010");
         let pool = PortPool::new(41001, 41010);
-        let a = pool.bind(ip).await.unwrap();
-        let b = pool.bind(ip).await.unwrap();
+        let a = pool.bind(ip).unwrap();
+        let b = pool.bind(ip).unwrap();
         let (pa, pb) = (a.local_addr().unwrap().port(), b.local_addr().unwrap().port());
         assert_ne!(pa, pb);
         assert!(pa % 2 == 0 && pb % 2 == 0 && (41002..=41010).contains(&pa));
         let mut held = vec![a, b];
-        while let Ok(s) = pool.bind(ip).await {
+        while let Ok(s) = pool.bind(ip) {
             held.push(s);
         }
         assert_eq!(held.len(), free);

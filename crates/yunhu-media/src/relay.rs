@@ -114,13 +114,12 @@ pub struct MediaSession {
 
 impl MediaSession {
     /// Opens two sockets from `pool` on `ip` and starts relaying; events go to `events`.
-    pub async fn open(pool: &PortPool, ip: IpAddr, events: mpsc::UnboundedSender<MediaEvent>) -> std::io::Result<Self> {
-        let a = pool.bind(ip).await?;
-        let b = pool.bind(ip).await?;
+    pub fn open(pool: &PortPool, ip: IpAddr, events: mpsc::UnboundedSender<MediaEvent>) -> std::io::Result<Self> {
+        let a = pool.bind(ip)?;
+        let b = pool.bind(ip)?;
         let local = [a.local_addr()?, b.local_addr()?];
-        // The sockets leave tokio for the media thread, which reads them without a task
-        // wakeup per packet (see `engine`).
-        let sockets = [mio::net::UdpSocket::from_std(a.into_std()?), mio::net::UdpSocket::from_std(b.into_std()?)];
+        // The media thread reads the sockets without a task wakeup per packet (see `engine`).
+        let sockets = [mio::net::UdpSocket::from_std(a), mio::net::UdpSocket::from_std(b)];
         let engine = engine::get()?;
         let id = engine.open(Session::new(sockets, events));
         Ok(MediaSession { local, id, engine, stopped: false })

@@ -29,7 +29,7 @@ async fn relays_transcodes_detects_dtmf_and_records_both_directions() {
     let pool = PortPool::new(42000, 42100);
     let ip = "127.0.0.1".parse().unwrap();
     let (tx, mut events) = mpsc::unbounded_channel();
-    let session = MediaSession::open(&pool, ip, tx).await.unwrap();
+    let session = MediaSession::open(&pool, ip, tx).unwrap();
     let agent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let customer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     // The customer's SDP names a wrong port: latching on its packets must fix that.

@@ -237,7 +237,7 @@ impl Switch {
         let started = tokio::time::Instant::now();
         let ms_since = |t: tokio::time::Instant| t.duration_since(started).as_millis() as i64;
         let (media_tx, mut media_events) = mpsc::unbounded_channel();
-        let Ok(session) = MediaSession::open(&self.inner.ports, cfg.media_ip, media_tx).await else {
+        let Ok(session) = MediaSession::open(&self.inner.ports, cfg.media_ip, media_tx) else {
             log(CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System });
             svc.project_call(tenant, call_id).await?;
             return Ok(CustomerFirstOutcome::NotAnswered { cause: Cause::NormalTemporaryFailure, ring_ms: 0 });
