@@ -1,13 +1,15 @@
 //! The event log's writer: events and call records from every call are committed together, a
-//! transaction per batch, so a busy switch pays one durable commit for many writes.
+//! transaction per batch, so a busy switch pays one commit for many writes.
 //!
-//! A write someone waits on (an event whose id is needed, a call record, a flush) is committed at
-//! once, with whatever is queued before it. A call's progress events are not waited on: they join
-//! the next commit, at most [`GROUP_WINDOW`] later, so a call in progress never waits on the disk
-//! and a busy switch commits a few times per call rather than once per event. Their order is kept
-//! (one queue), and a call's record is written only after a flush, so every record is projected
-//! from all of its call's events. What a `kill -9` can lose is the last window's progress events
-//! of calls still up, whose records are then rebuilt from the rest on the next start.
+//! An event someone waits on (its id is needed, or a request's answer depends on it) is committed
+//! at once, with whatever is queued before it. A call's progress events are not waited on: they
+//! join the next commit, which waits up to [`GROUP_WINDOW`] for company (longer only while the
+//! commit before it is still being written), so a call in progress never waits on the disk and a
+//! busy switch commits a few times per call rather than once per event. Records and flushes come
+//! at a call's end and ride the next commit the same way. Order is kept (one queue), and a call's
+//! record is projected only after a flush, so from all of its call's events. What a `kill -9` can
+//! lose is the progress events still queued, of calls still up, whose records are then rebuilt
+//! from the rest on the next start; a stop writes them first.
 
 use crate::CcError;
 use std::time::Duration;
@@ -21,11 +23,11 @@ use yunhu_core::call::CallRecord;
 type Reply = oneshot::Sender<Result<i64, String>>;
 
 /// What the writer commits: an event (answered with its id when someone waits), a call record, or
-/// nothing (a flush of what is queued).
+/// nothing (a flush of what is queued; `true`: on disk, safe from a power cut).
 enum Job {
     Event(EventRow, Option<Reply>),
     Record(Box<(TenantId, String, CallRecord)>, Reply),
-    Flush(Reply),
+    Flush(Reply, bool),
 }
 
 impl Job {
@@ -74,7 +76,9 @@ impl EventLog {
                 let mut replies = Vec::with_capacity(batch.len());
                 // Records, and events someone waits on, must survive a power cut once answered;
                 // progress events and flushes only need to be in the database.
-                let durable = batch.iter().any(|job| matches!(job, Job::Record(..) | Job::Event(_, Some(_))));
+                let durable = batch
+                    .iter()
+                    .any(|job| matches!(job, Job::Record(..) | Job::Event(_, Some(_)) | Job::Flush(_, true)));
                 for job in batch.drain(..) {
                     match job {
                         Job::Event(row, reply) => {
@@ -85,7 +89,7 @@ impl EventLog {
                             records.push(*row);
                             replies.push((Some(reply), false));
                         }
-                        Job::Flush(reply) => replies.push((Some(reply), false)),
+                        Job::Flush(reply, _) => replies.push((Some(reply), false)),
                     }
                 }
                 let result = db.write_batch(events, records, durable).await;
@@ -116,10 +120,10 @@ impl EventLog {
         self.tx.send(Job::Event(event, None)).map_err(|_| gone())
     }
 
-    /// Waits until everything queued before it is committed.
-    pub(crate) async fn flush(&self) -> Result<(), CcError> {
+    /// Waits until everything queued before it is committed; `to_disk`: and flushed to disk.
+    pub(crate) async fn flush(&self, to_disk: bool) -> Result<(), CcError> {
         let (reply, done) = oneshot::channel();
-        self.tx.send(Job::Flush(reply)).map_err(|_| gone())?;
+        self.tx.send(Job::Flush(reply, to_disk)).map_err(|_| gone())?;
         wait(done).await.map(|_| ())
     }
 
@@ -159,7 +163,7 @@ mod tests {
 
         log.append_later((t, "c1".into(), "leg_created", 1, "{}".into())).unwrap();
         log.append_later((t, "c1".into(), "ringing", 2, "{}".into())).unwrap();
-        log.flush().await.unwrap();
+        log.flush(false).await.unwrap();
         let kinds: Vec<String> = stored(&db, t, "c1").await.into_iter().map(|(_, k)| k).collect();
         assert_eq!(kinds, ["leg_created", "ringing"]);
 
@@ -172,7 +176,7 @@ mod tests {
 
         // A lone progress event is written by its window, with nobody flushing.
         log.append_later((t, "c2".into(), "bridged", 5, "{}".into())).unwrap();
-        let written = tokio::time::timeout(GROUP_WINDOW * 100, async {
+        let written = tokio::time::timeout(Duration::from_secs(10), async {
             while stored(&db, t, "c2").await.is_empty() {
                 tokio::time::sleep(GROUP_WINDOW).await;
             }

@@ -48,9 +48,9 @@ impl Services {
         &self.db
     }
 
-    /// Waits until every event queued so far is written.
+    /// Waits until every event queued so far is written and on disk.
     pub async fn flush_events(&self) -> Result<(), CcError> {
-        self.events.flush().await
+        self.events.flush(true).await
     }
 
     /// The clock in use.

@@ -177,10 +177,14 @@ impl Services {
 
     /// Rebuilds a call's record from its events (idempotent), once those queued are committed.
     pub async fn project_call(&self, tenant: TenantId, call_id: &str) -> Result<CallRecord, CcError> {
-        self.events.flush().await?;
+        // A failed flush has lost some queued events (and logged why); the record is still
+        // better written from the rest than left to the next start.
+        if let Err(e) = self.events.flush(false).await {
+            tracing::error!(%call_id, error = %e, "queued call events could not be written before the record");
+        }
         let events: Vec<CallEvent> = self
             .db
-            .call_events(tenant, call_id)
+            .events_for_record(tenant, call_id)
             .await?
             .into_iter()
             .filter_map(|(_, _, at, data)| serde_json::from_str(&data).ok().map(|kind| CallEvent { at, kind }))

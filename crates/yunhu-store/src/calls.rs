@@ -224,9 +224,6 @@ impl Db {
 
     /// A call's events in order: `(id, kind, at, data)`.
     pub async fn call_events(&self, tenant: TenantId, call_id: &str) -> Result<Vec<(i64, String, i64, String)>> {
-        if let Some(writer) = self.writer() {
-            return writer.call_events(tenant, call_id).await;
-        }
         let rows =
             sqlx::query("SELECT id, kind, at, data FROM events WHERE tenant_id = $1 AND call_id = $2 ORDER BY id")
                 .bind(tenant.0)
@@ -234,6 +231,16 @@ impl Db {
                 .fetch_all(&self.pool)
                 .await?;
         rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("kind")?, r.try_get("at")?, r.try_get("data")?))).collect()
+    }
+
+    /// One call's events, as [`Db::call_events`], for projecting its record as it ends: on SQLite
+    /// read on the event log's own connection, without the pool's round trips. Only for a call's
+    /// own stream, whose few dozen events cannot hold up the commits queued behind the read.
+    pub async fn events_for_record(&self, tenant: TenantId, call_id: &str) -> Result<Vec<(i64, String, i64, String)>> {
+        match self.writer() {
+            Some(writer) => writer.call_events(tenant, call_id).await,
+            None => self.call_events(tenant, call_id).await,
+        }
     }
 
     /// Calls that have events but no record: `(tenant, call_id)`; after a crash these are finished.

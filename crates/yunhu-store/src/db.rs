@@ -105,7 +105,13 @@ impl Db {
                 .fetch_optional(&db.pool)
                 .await?;
             if let Some(file) = file.filter(|f| !f.is_empty()) {
-                db.writer = Some(Arc::new(Writer::start(std::path::Path::new(&file))?));
+                match Writer::start(std::path::Path::new(&file)) {
+                    Ok(writer) => db.writer = Some(Arc::new(writer)),
+                    Err(e) => {
+                        db.pool.close().await;
+                        return Err(e);
+                    }
+                }
             }
         }
         Ok(db)
@@ -167,7 +173,7 @@ impl Db {
     /// Closes every connection.
     pub async fn close(&self) {
         if let Some(writer) = &self.writer {
-            writer.stop();
+            writer.stop().await;
         }
         let idle = std::mem::take(&mut *self.readers.idle.lock().unwrap_or_else(|e| e.into_inner()));
         for conn in idle {

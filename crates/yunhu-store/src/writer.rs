@@ -28,7 +28,8 @@ enum Job {
         call_id: String,
         reply: oneshot::Sender<Result<Vec<StoredEvent>>>,
     },
-    Stop,
+    /// Make every commit durable, close the connection, then answer.
+    Stop(oneshot::Sender<()>),
 }
 
 /// Handle on the writer thread; the thread ends when every handle is gone or on [`Writer::stop`].
@@ -64,7 +65,8 @@ impl Writer {
     }
 
     /// Appends events and writes call records in one transaction; the events' ids in order.
-    /// Only a `durable` commit waits for the disk (and so makes the earlier ones durable too).
+    /// Only a `durable` commit waits for the disk (and so makes the earlier ones durable too);
+    /// a `durable` write of nothing makes the earlier commits durable.
     pub(crate) async fn write(
         &self,
         events: Vec<EventRow>,
@@ -76,17 +78,21 @@ impl Writer {
         done.await.map_err(|_| stopped())?
     }
 
-    /// A call's events in order, read on the writer's connection (so it sees every write
-    /// already answered).
+    /// A call's events in order, read on the writer's connection: a call has a few dozen at most,
+    /// and a long read here would hold up every commit.
     pub(crate) async fn call_events(&self, tenant: TenantId, call_id: &str) -> Result<Vec<StoredEvent>> {
         let (reply, done) = oneshot::channel();
         self.send(Job::Events { tenant, call_id: call_id.to_string(), reply })?;
         done.await.map_err(|_| stopped())?
     }
 
-    /// Ends the thread after the jobs already sent; later jobs fail.
-    pub(crate) fn stop(&self) {
-        let _ = self.send(Job::Stop);
+    /// Ends the thread after the jobs already sent, with every commit on disk and the
+    /// connection closed; later jobs fail.
+    pub(crate) async fn stop(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.send(Job::Stop(reply)).is_ok() {
+            let _ = done.await;
+        }
     }
 
     fn send(&self, job: Job) -> Result<()> {
@@ -94,31 +100,94 @@ impl Writer {
     }
 }
 
-fn serve(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
-    let mut synced = true;
+/// The writer's connection and whether a commit since the last disk flush is not yet on disk.
+struct Log {
+    conn: Connection,
+    /// The connection's `synchronous` is FULL (else NORMAL).
+    full: bool,
+    /// A NORMAL commit has not been flushed to disk yet.
+    unflushed: bool,
+}
+
+fn serve(conn: Connection, jobs: mpsc::Receiver<Job>) {
+    let mut log = Log { conn, full: true, unflushed: false };
     while let Ok(job) = jobs.recv() {
         match job {
             Job::Write { events, records, durable, reply } => {
-                let written = sync_mode(&conn, &mut synced, durable).and_then(|()| write(&mut conn, &events, &records));
-                let _ = reply.send(written.map_err(StoreError::Embedded));
+                let _ = reply.send(log.write(&events, &records, durable).map_err(StoreError::Embedded));
             }
             Job::Events { tenant, call_id, reply } => {
-                let _ = reply.send(read_events(&conn, tenant, &call_id).map_err(StoreError::Embedded));
+                let _ = reply.send(read_events(&log.conn, tenant, &call_id).map_err(StoreError::Embedded));
             }
-            Job::Stop => break,
+            Job::Stop(done) => {
+                if let Err(e) = log.make_durable() {
+                    tracing::error!(error = %e, "the event log's last commits could not be flushed to disk");
+                }
+                drop(log);
+                let _ = done.send(());
+                return;
+            }
         }
     }
 }
 
-/// In WAL mode FULL flushes the log to disk at each commit; NORMAL leaves it to the next FULL
-/// commit (or checkpoint), and a commit is still safe from the process dying, only not from a
-/// power cut until then.
-fn sync_mode(conn: &Connection, synced: &mut bool, durable: bool) -> rusqlite::Result<()> {
-    if *synced != durable {
-        conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
-        *synced = durable;
+/// Tries of a batch that finds the database locked past the busy timeout (a long transaction of
+/// the pool's, such as a large number file being imported).
+const BUSY_TRIES: usize = 3;
+
+impl Log {
+    fn write(
+        &mut self,
+        events: &[EventRow],
+        records: &[(TenantId, String, CallRecord)],
+        durable: bool,
+    ) -> rusqlite::Result<Vec<i64>> {
+        if events.is_empty() && records.is_empty() {
+            if durable {
+                self.make_durable()?;
+            }
+            return Ok(Vec::new());
+        }
+        self.sync_mode(durable)?;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match write(&mut self.conn, events, records) {
+                Err(e) if tries < BUSY_TRIES && is_busy(&e) => {
+                    tracing::warn!(error = %e, "event log commit found the database locked; trying again");
+                }
+                Err(e) => return Err(e),
+                Ok(ids) => {
+                    self.unflushed = !durable;
+                    return Ok(ids);
+                }
+            }
+        }
     }
-    Ok(())
+
+    /// In WAL mode FULL flushes the log to disk at each commit; NORMAL leaves it to the next FULL
+    /// commit or checkpoint, and such a commit is still safe from the process dying, only not
+    /// from a power cut until then.
+    fn sync_mode(&mut self, durable: bool) -> rusqlite::Result<()> {
+        if self.full != durable {
+            self.conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
+            self.full = durable;
+        }
+        Ok(())
+    }
+
+    /// Puts the NORMAL commits not yet flushed on disk: a checkpoint flushes the log first.
+    fn make_durable(&mut self) -> rusqlite::Result<()> {
+        if self.unflushed {
+            self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+            self.unflushed = false;
+        }
+        Ok(())
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
 }
 
 fn write(

@@ -154,6 +154,7 @@ async fn batches_committed_without_a_disk_flush_are_read_everywhere_and_kept_aft
         let db = Db::open(&url).await.unwrap();
         let ids: Vec<i64> = db.call_events(t, "c1").await.unwrap().into_iter().map(|e| e.0).collect();
         assert_eq!(ids, [quick.clone(), durable].concat());
+        assert_eq!(db.events_for_record(t, "c1").await.unwrap(), db.call_events(t, "c1").await.unwrap());
         let stored = db.call_record(t, "c1").await.unwrap().expect("the record is kept");
         assert_eq!((stored.record.customer.as_str(), stored.record.talk_secs), ("13800000001", 7));
         db.close().await;
