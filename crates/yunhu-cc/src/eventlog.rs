@@ -36,6 +36,12 @@ impl Job {
     fn urgent(&self) -> bool {
         matches!(self, Job::Event(_, Some(_)))
     }
+
+    /// Must survive a power cut once answered: records, events someone waits on, flushes to disk.
+    /// Progress events and other flushes only need to be in the database.
+    fn durable(&self) -> bool {
+        self.urgent() || matches!(self, Job::Record(..) | Job::Flush(_, true))
+    }
 }
 
 /// Handle on the writer task.
@@ -47,8 +53,8 @@ pub(crate) struct EventLog {
 /// Largest batch committed at once.
 const MAX_BATCH: usize = 512;
 
-/// Longest a progress event, a flush or a record waits for others to share its commit: a call's
-/// end is then seen 10 ms later at most, and a busy switch flushes the disk once for many calls.
+/// Longest a progress event, a flush or a record waits for others to share its commit (counted
+/// from when the writer takes it): a busy switch then flushes the disk once for many calls.
 pub(crate) const GROUP_WINDOW: Duration = Duration::from_millis(10);
 
 impl EventLog {
@@ -74,11 +80,7 @@ impl EventLog {
                 let mut records = Vec::new();
                 // Each waiter, and whether an event's id is theirs.
                 let mut replies = Vec::with_capacity(batch.len());
-                // Records, and events someone waits on, must survive a power cut once answered;
-                // progress events and flushes only need to be in the database.
-                let durable = batch
-                    .iter()
-                    .any(|job| matches!(job, Job::Record(..) | Job::Event(_, Some(_)) | Job::Flush(_, true)));
+                let durable = batch.iter().any(Job::durable);
                 for job in batch.drain(..) {
                     match job {
                         Job::Event(row, reply) => {

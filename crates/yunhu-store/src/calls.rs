@@ -223,7 +223,7 @@ impl Db {
     }
 
     /// A call's events in order: `(id, kind, at, data)`.
-    pub async fn call_events(&self, tenant: TenantId, call_id: &str) -> Result<Vec<(i64, String, i64, String)>> {
+    pub async fn call_events(&self, tenant: TenantId, call_id: &str) -> Result<Vec<StoredEvent>> {
         let rows =
             sqlx::query("SELECT id, kind, at, data FROM events WHERE tenant_id = $1 AND call_id = $2 ORDER BY id")
                 .bind(tenant.0)
@@ -236,7 +236,7 @@ impl Db {
     /// One call's events, as [`Db::call_events`], for projecting its record as it ends: on SQLite
     /// read on the event log's own connection, without the pool's round trips. Only for a call's
     /// own stream, whose few dozen events cannot hold up the commits queued behind the read.
-    pub async fn events_for_record(&self, tenant: TenantId, call_id: &str) -> Result<Vec<(i64, String, i64, String)>> {
+    pub async fn events_for_record(&self, tenant: TenantId, call_id: &str) -> Result<Vec<StoredEvent>> {
         match self.writer() {
             Some(writer) => writer.call_events(tenant, call_id).await,
             None => self.call_events(tenant, call_id).await,
@@ -533,6 +533,9 @@ async fn insert_events(conn: &mut sqlx::AnyConnection, events: &[EventRow]) -> R
     ids.sort_unstable();
     Ok(ids)
 }
+
+/// One event as stored: id, kind, time (ms), JSON data.
+pub type StoredEvent = (i64, String, i64, String);
 
 /// One event to append: tenant, call (or other stream) id, kind, time (ms), JSON data.
 pub type EventRow = (TenantId, String, &'static str, i64, String);

@@ -5,16 +5,15 @@
 //! a batch (its events, its call records, the commit) crosses threads once each way, and the
 //! statements run back to back on prepared statements the connection keeps.
 
-use crate::calls::{DELETE_RECORD_SQL, EventRow, INSERT_EVENT_SQL, INSERT_RECORD_SQL, RecordParam, record_params};
+use crate::calls::{
+    DELETE_RECORD_SQL, EventRow, INSERT_EVENT_SQL, INSERT_RECORD_SQL, RecordParam, StoredEvent, record_params,
+};
 use crate::{Result, StoreError, TenantId};
 use rusqlite::{Connection, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::mpsc;
 use tokio::sync::oneshot;
 use yunhu_core::call::CallRecord;
-
-/// A call's events as stored: `(id, kind, at, data)`.
-pub(crate) type StoredEvent = (i64, String, i64, String);
 
 enum Job {
     Write {
