@@ -25,7 +25,16 @@ watch_udp_drops() {
 }
 sed -e "s/BENCH_LOOPS/$LOOPS/" bench/media_uac.xml > "$work/uac.xml"
 bench_start_yunhu
+# The answering phone takes every call's RTP on one socket (25,000 packets a second at 500 calls)
+# and sipp leaves that socket at the kernel's default receive buffer, where its echo thread falls
+# behind in bursts. The default is raised only while sipp binds it, so yunhu's sockets, bound
+# later per call, keep the machine's default.
+rmem=/proc/sys/net/core/rmem_default
+rmem_was=$(cat $rmem)
+echo 4194304 > $rmem 2>/dev/null || echo "bench: cannot raise $rmem; the echo socket keeps $rmem_was bytes"
 sipp -sf bench/media_uas.xml -i 127.0.0.1 -p $UAS -mp 40000 -rtp_echo -nostdin >/dev/null 2>&1 &
+for _ in $(seq 1 50); do grep -q ':9C40 ' /proc/net/udp && break; sleep 0.1; done
+echo "$rmem_was" > $rmem 2>/dev/null || true
 sleep 0.5
 before=$(cpu $yunhu)
 watch_udp_drops &
