@@ -57,7 +57,7 @@ y=$(load yunhu $YUNHU_SIP $yunhu)
 kill $yunhu 2>/dev/null || true; wait $yunhu 2>/dev/null || true
 
 sed -e "s/BENCH_KAMAILIO_PORT/$KAM/; s/BENCH_UAS_PORT/$UAS/" bench/kamailio.cfg > "$work/kamailio.cfg"
-kamailio -f "$work/kamailio.cfg" -x tlsf -m 64 -M 16 -DD -E >"$work/kamailio.log" 2>&1 &
+kamailio -f "$work/kamailio.cfg" -x tlsf -m 1024 -M 16 -DD -E >"$work/kamailio.log" 2>&1 &
 kam=$!
 sleep 1
 k=$(load kamailio $KAM $kam)
