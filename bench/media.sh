@@ -31,10 +31,10 @@ bench_start_yunhu
 # later per call, keep the machine's default.
 rmem=/proc/sys/net/core/rmem_default
 rmem_was=$(cat $rmem)
-echo 4194304 > $rmem 2>/dev/null || echo "bench: cannot raise $rmem; the echo socket keeps $rmem_was bytes"
+echo 4194304 2>/dev/null > $rmem || echo "bench: cannot raise $rmem; the echo socket keeps $rmem_was bytes"
 sipp -sf bench/media_uas.xml -i 127.0.0.1 -p $UAS -mp 40000 -rtp_echo -nostdin >/dev/null 2>&1 &
 for _ in $(seq 1 50); do grep -q ':9C40 ' /proc/net/udp && break; sleep 0.1; done
-echo "$rmem_was" > $rmem 2>/dev/null || true
+echo "$rmem_was" 2>/dev/null > $rmem || true
 sleep 0.5
 before=$(cpu $yunhu)
 watch_udp_drops &
