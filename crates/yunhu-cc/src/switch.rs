@@ -19,8 +19,9 @@ use yunhu_media::ports::PortPool;
 use yunhu_media::relay::{LegId, LegMedia, MediaEvent, MediaSession};
 use yunhu_media::sdp::{self, AudioDescription};
 use yunhu_sip::{Credentials, Dial, Directory, EndedBy, IncomingCall, LegEvent, SipConfig, SipEvent, SipStack};
+use yunhu_store::Row;
+use yunhu_store::calls::{EventRow, TRUNKS};
 use yunhu_store::directory::STAFF;
-use yunhu_store::{Row, calls::TRUNKS};
 
 mod predictive;
 pub use predictive::{CustomerFirst, CustomerFirstCall, CustomerFirstOutcome, Progress};
@@ -158,8 +159,7 @@ impl Services {
 
     /// Appends a call event to the log.
     pub async fn log_call_event(&self, tenant: TenantId, call_id: &str, kind: CallEventKind) -> Result<(), CcError> {
-        let data = serde_json::to_string(&kind).map_err(|e| CcError::Invalid(e.to_string()))?;
-        self.events.append((tenant, call_id.to_string(), kind.name(), self.now_ms(), data)).await?;
+        self.events.append(self.call_event_row(tenant, call_id, &kind)?).await?;
         Ok(())
     }
 
@@ -167,12 +167,16 @@ impl Services {
     /// disk; a failure is logged, not returned: a call in progress is better finished properly
     /// with a gap in its log than abandoned with its legs up.
     pub fn log_call_event_or_warn(&self, tenant: TenantId, call_id: &str, kind: CallEventKind) {
-        let queued = serde_json::to_string(&kind)
-            .map_err(|e| CcError::Invalid(e.to_string()))
-            .and_then(|data| self.events.append_later((tenant, call_id.to_string(), kind.name(), self.now_ms(), data)));
+        let queued = self.call_event_row(tenant, call_id, &kind).and_then(|row| self.events.append_later(row));
         if let Err(e) = queued {
             tracing::error!(%call_id, error = %e, "call event could not be logged");
         }
+    }
+
+    /// A call event as the log stores it, stamped now.
+    fn call_event_row(&self, tenant: TenantId, call_id: &str, kind: &CallEventKind) -> Result<EventRow, CcError> {
+        let data = serde_json::to_string(kind).map_err(|e| CcError::Invalid(e.to_string()))?;
+        Ok((tenant, call_id.to_string(), kind.name(), self.now_ms(), data))
     }
 
     /// Rebuilds a call's record from its events (idempotent), once those queued are committed.

@@ -224,12 +224,7 @@ impl Db {
 
     /// A call's events in order: `(id, kind, at, data)`.
     pub async fn call_events(&self, tenant: TenantId, call_id: &str) -> Result<Vec<StoredEvent>> {
-        let rows =
-            sqlx::query("SELECT id, kind, at, data FROM events WHERE tenant_id = $1 AND call_id = $2 ORDER BY id")
-                .bind(tenant.0)
-                .bind(call_id)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(CALL_EVENTS_SQL).bind(tenant.0).bind(call_id).fetch_all(&self.pool).await?;
         rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("kind")?, r.try_get("at")?, r.try_get("data")?))).collect()
     }
 
@@ -539,6 +534,10 @@ pub type StoredEvent = (i64, String, i64, String);
 
 /// One event to append: tenant, call (or other stream) id, kind, time (ms), JSON data.
 pub type EventRow = (TenantId, String, &'static str, i64, String);
+
+/// One call's events in order, as [`StoredEvent`]s (read through the pool or on SQLite's writer).
+pub(crate) const CALL_EVENTS_SQL: &str =
+    "SELECT id, kind, at, data FROM events WHERE tenant_id = $1 AND call_id = $2 ORDER BY id";
 
 /// Appends one event (SQLite's writer runs it once per event on a prepared statement).
 pub(crate) const INSERT_EVENT_SQL: &str =

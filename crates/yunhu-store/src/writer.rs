@@ -6,7 +6,8 @@
 //! statements run back to back on prepared statements the connection keeps.
 
 use crate::calls::{
-    DELETE_RECORD_SQL, EventRow, INSERT_EVENT_SQL, INSERT_RECORD_SQL, RecordParam, StoredEvent, record_params,
+    CALL_EVENTS_SQL, DELETE_RECORD_SQL, EventRow, INSERT_EVENT_SQL, INSERT_RECORD_SQL, RecordParam, StoredEvent,
+    record_params,
 };
 use crate::{Result, StoreError, TenantId};
 use rusqlite::{Connection, TransactionBehavior, params};
@@ -213,8 +214,7 @@ fn write(
 }
 
 fn read_events(conn: &Connection, tenant: TenantId, call_id: &str) -> rusqlite::Result<Vec<StoredEvent>> {
-    let mut select =
-        conn.prepare_cached("SELECT id, kind, at, data FROM events WHERE tenant_id = $1 AND call_id = $2 ORDER BY id")?;
+    let mut select = conn.prepare_cached(CALL_EVENTS_SQL)?;
     let rows = select.query_map(params![tenant.0, call_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
     rows.collect()
 }
