@@ -4,6 +4,7 @@
 pub mod config;
 pub mod demo;
 pub mod logging;
+pub mod memory;
 
 use anyhow::Context;
 use config::Config;

@@ -132,6 +132,7 @@ fn kind(name: &str) -> anyhow::Result<Kind> {
 }
 
 fn main() -> anyhow::Result<()> {
+    yunhu::memory::tune_allocator();
     let cli = Cli::parse();
     let config = Config::load(&cli.overrides)?;
     tokio::runtime::Builder::new_multi_thread()
@@ -146,6 +147,9 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
     // The demo keeps the terminal for its progress lines and logs to a file instead.
     if !matches!(cli.command, Command::Demo { .. }) {
         yunhu::logging::init(&config.log_format);
+    }
+    if matches!(cli.command, Command::Demo { .. } | Command::Serve { .. }) {
+        yunhu::memory::spawn_releaser();
     }
     match cli.command {
         Command::Demo { agents, numbers, minutes, answer_percent } => {
