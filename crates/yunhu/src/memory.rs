@@ -1,10 +1,10 @@
 //! How the process's memory allocator is run (glibc only; elsewhere these do nothing).
 //!
-//! glibc grows and shrinks each thread's heap in small steps, one `mprotect` and a run of page
-//! faults at a time: under a burst of calls the SIP worker spent close to a tenth of its time
-//! there. Bigger steps and a high trim threshold stop that churn; in exchange, what a burst leaves
-//! free stays with the process until [`release_free_memory`] hands it back, which the server does
-//! every [`RELEASE_PERIOD`] when enough is free to be worth it.
+//! glibc grows and shrinks each thread's heap in small steps, an `mprotect` at a time: under a
+//! burst of calls the SIP worker made about five such calls per call. A high trim threshold stops
+//! that churn; in exchange, what a burst leaves free stays with the process until
+//! [`release_free_memory`] hands it back, which the server does every [`RELEASE_PERIOD`] when
+//! enough is free to be worth it. Without the release, a burst's peak stayed resident for good.
 
 use std::time::Duration;
 
@@ -14,10 +14,10 @@ pub const RELEASE_PERIOD: Duration = Duration::from_secs(30);
 /// Free memory inside the allocator below which a release is not worth its walk over the heaps.
 pub const RELEASE_ABOVE_BYTES: usize = 32 << 20;
 
-/// Sets the allocator's step sizes; call before any thread is started.
+/// Sets the allocator's step sizes; best called before other threads start allocating.
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes glibc's parameters; called before other threads exist.
+    // SAFETY: mallopt only changes glibc's parameters, under the allocator's own lock.
     unsafe {
         libc::mallopt(libc::M_TOP_PAD, 64 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
@@ -94,6 +94,6 @@ mod tests {
         let before = resident_bytes();
         assert!(release_free_memory());
         let after = resident_bytes();
-        assert!(before - after > 100 << 20, "resident {before} → {after} bytes");
+        assert!(before.saturating_sub(after) > 100 << 20, "resident {before} → {after} bytes");
     }
 }
