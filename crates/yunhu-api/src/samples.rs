@@ -62,6 +62,7 @@ pub(crate) fn records(n: usize) -> Vec<StoredCallRecord> {
                 task_id: ["", "T1", texts[pick(texts.len())]][pick(3)].into(),
                 call_data,
                 digits: ["", "1", "12#", "9中", texts[pick(texts.len())]][pick(5)].into(),
+                ..Default::default()
             };
             StoredCallRecord {
                 id: [1, 9_999_999, i64::from(i as u32)][pick(3)],

@@ -268,6 +268,61 @@ pub enum CallEventKind {
         /// Silence the recorder inserted for missing packets, ms.
         gap_ms: u64,
     },
+    /// A party was put on hold (music on hold plays to it), by the API or by a phone's own
+    /// hold button (`by_phone`).
+    Held {
+        /// The held party.
+        side: Side,
+        /// The hold came from a phone's re-INVITE, not a command.
+        #[serde(default)]
+        by_phone: bool,
+    },
+    /// A held party is back in the conversation.
+    Resumed {
+        /// The party.
+        side: Side,
+    },
+    /// A further party joined the call: a meeting guest, a consulted agent, a supervisor.
+    PartyJoined {
+        /// `meeting`, `consult` or `supervisor`.
+        role: String,
+        /// Staff account, when the party is staff.
+        staff: String,
+        /// Extension or number dialled.
+        number: String,
+    },
+    /// A further party left the call.
+    PartyLeft {
+        /// As in [`CallEventKind::PartyJoined`].
+        role: String,
+        /// Staff account, when the party is staff.
+        staff: String,
+        /// Final SIP status of its leg.
+        status: u16,
+    },
+    /// A supervisor's spy mode was set: `listen`, `whisper` or `barge`.
+    Spy {
+        /// The supervisor's account.
+        staff: String,
+        /// The mode from now on.
+        mode: String,
+    },
+    /// The call's agent seat moved to another agent (blind or attended transfer).
+    Transferred {
+        /// `blind` or `attended`.
+        how: String,
+        /// The agent the call left.
+        from_staff: String,
+        /// The agent who has it now.
+        staff: String,
+        /// Their extension, or the number dialled.
+        extension: String,
+    },
+    /// No RTP arrived on a leg for the inactivity limit: its peer is taken to be gone.
+    MediaTimeout {
+        /// The silent leg.
+        side: Side,
+    },
     /// A leg ended with a SIP status.
     LegEnded {
         /// Which leg.
@@ -300,6 +355,13 @@ impl CallEventKind {
             CallEventKind::MediaStats { .. } => "media_stats",
             CallEventKind::LegEnded { .. } => "leg_ended",
             CallEventKind::HungUp { .. } => "hung_up",
+            CallEventKind::Held { .. } => "held",
+            CallEventKind::Resumed { .. } => "resumed",
+            CallEventKind::PartyJoined { .. } => "party_joined",
+            CallEventKind::PartyLeft { .. } => "party_left",
+            CallEventKind::Spy { .. } => "spy",
+            CallEventKind::Transferred { .. } => "transferred",
+            CallEventKind::MediaTimeout { .. } => "media_timeout",
         }
     }
 }
@@ -371,6 +433,10 @@ pub struct CallRecord {
     pub call_data: BTreeMap<String, String>,
     /// Keys the customer pressed, in order.
     pub digits: String,
+    /// Agents the call was transferred to, in order (`staff` is the first agent).
+    pub transferred_to: Vec<String>,
+    /// How many times a party was put on hold.
+    pub holds: u32,
 }
 
 impl CallRecord {
@@ -442,7 +508,20 @@ impl CallRecord {
                     }
                 }
                 CallEventKind::Dtmf { side: Side::Customer, digit } => r.digits.push_str(digit),
-                CallEventKind::Bridged | CallEventKind::Dtmf { .. } | CallEventKind::MediaStats { .. } => {}
+                CallEventKind::Transferred { staff, .. } => {
+                    if !r.transferred_to.contains(staff) {
+                        r.transferred_to.push(staff.clone());
+                    }
+                }
+                CallEventKind::Held { .. } => r.holds += 1,
+                CallEventKind::Bridged
+                | CallEventKind::Dtmf { .. }
+                | CallEventKind::MediaStats { .. }
+                | CallEventKind::Resumed { .. }
+                | CallEventKind::PartyJoined { .. }
+                | CallEventKind::PartyLeft { .. }
+                | CallEventKind::Spy { .. }
+                | CallEventKind::MediaTimeout { .. } => {}
             }
         }
         let c = r.customer_leg;

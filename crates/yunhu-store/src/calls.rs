@@ -203,6 +203,7 @@ fn record_from(r: &AnyRow) -> Result<StoredCallRecord> {
                 serde_json::from_str(call_data).unwrap_or_default()
             },
             digits: r.try_get(28)?,
+            ..Default::default()
         },
     })
 }

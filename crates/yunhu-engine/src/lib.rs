@@ -1,0 +1,10 @@
+//! The call engine: a call is a set of legs joined in a media room, driven by commands.
+//!
+//! - [`machine`]: the pure state machine (legs, who hears whom, causes, the event log's entries),
+//!   clock passed in; no IO.
+//! - [`flows`]: click-to-call, customer-first, bridges and prompts as short scripts over it.
+//! - `driver`: runs a scripted call over real SIP legs (`yunhu-sip`) and an RTP room
+//!   (`yunhu-media`); knows no HTTP and no SQL.
+
+pub mod flows;
+pub mod machine;
