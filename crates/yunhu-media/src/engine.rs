@@ -12,7 +12,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Periods of the media thread's wakeups under load, longest first; all divide the 20 ms prompt
-/// and 100 ms recorder ticks, so those fall on wakeups.
+/// and mix ticks, the 100 ms recorder ticks and the 1 s silence checks, so those fall on wakeups.
 const GATHER: [Duration; 3] = [Duration::from_millis(10), Duration::from_millis(5), Duration::from_millis(2)];
 /// Packets one wakeup should relay at most, as a rate times the period.
 const BURST: f64 = 100.0;
@@ -34,6 +34,8 @@ const WAKER: Token = Token(usize::MAX);
 
 enum Command {
     Open(u64, Box<Session>),
+    AddLeg(u64, usize, mio::net::UdpSocket),
+    RemoveLeg(u64, usize),
     Control(u64, Control),
 }
 
@@ -85,6 +87,16 @@ impl Engine {
         id
     }
 
+    /// Adds leg `index` on `socket` to a session.
+    pub(crate) fn add_leg(&self, id: u64, index: usize, socket: mio::net::UdpSocket) {
+        self.send(Command::AddLeg(id, index, socket));
+    }
+
+    /// Removes a leg from a session and closes its socket.
+    pub(crate) fn remove_leg(&self, id: u64, index: usize) {
+        self.send(Command::RemoveLeg(id, index));
+    }
+
     /// Queues a command for a session.
     pub(crate) fn control(&self, id: u64, cmd: Control) {
         self.send(Command::Control(id, cmd));
@@ -103,8 +115,15 @@ impl Engine {
     }
 }
 
+/// Bits of a token that hold the leg index (a session has at most 256 legs).
+const LEG_BITS: u32 = 8;
+
 fn token(id: u64, leg: usize) -> Token {
-    Token((id as usize) << 1 | leg)
+    Token((id as usize) << LEG_BITS | leg)
+}
+
+fn untoken(t: Token) -> (u64, usize) {
+    ((t.0 >> LEG_BITS) as u64, t.0 & ((1 << LEG_BITS) - 1))
 }
 
 fn run(mut poll: Poll, engine: &Engine, endings: std::sync::mpsc::Sender<Ending>) {
@@ -138,15 +157,25 @@ fn run(mut poll: Poll, engine: &Engine, endings: std::sync::mpsc::Sender<Ending>
         for cmd in commands {
             match cmd {
                 Command::Open(id, mut session) => {
-                    let registry = poll.registry();
-                    let [a, b] = session.sockets_mut();
-                    if let Err(e) = registry
-                        .register(a, token(id, 0), Interest::READABLE)
-                        .and_then(|_| registry.register(b, token(id, 1), Interest::READABLE))
-                    {
-                        tracing::error!(error = %e, "media socket could not be watched");
+                    for (leg, socket) in session.sockets_mut() {
+                        if let Err(e) = poll.registry().register(socket, token(id, leg), Interest::READABLE) {
+                            tracing::error!(error = %e, "media socket could not be watched");
+                        }
                     }
                     sessions.insert(id, session);
+                }
+                Command::AddLeg(id, leg, socket) => {
+                    let Some(session) = sessions.get_mut(&id) else { continue };
+                    let socket = session.add_leg(leg, socket);
+                    if let Err(e) = poll.registry().register(socket, token(id, leg), Interest::READABLE) {
+                        tracing::error!(error = %e, "media socket could not be watched");
+                    }
+                }
+                Command::RemoveLeg(id, leg) => {
+                    let Some(session) = sessions.get_mut(&id) else { continue };
+                    if let Some(mut socket) = session.remove_leg(leg, woke) {
+                        let _ = poll.registry().deregister(&mut socket);
+                    }
                 }
                 Command::Control(id, cmd) => {
                     let Some(session) = sessions.get_mut(&id) else { continue };
@@ -172,9 +201,9 @@ fn run(mut poll: Poll, engine: &Engine, endings: std::sync::mpsc::Sender<Ending>
         ready.append(&mut backlog);
         ready.extend(events.iter().map(|e| e.token()).filter(|t| *t != WAKER));
         for &t in &ready {
-            let (id, leg) = ((t.0 >> 1) as u64, t.0 & 1);
+            let (id, leg) = untoken(t);
             let Some(session) = sessions.get_mut(&id) else { continue };
-            match guard(|| session.drain(leg, &mut scratch)) {
+            match guard(|| session.drain(leg, &mut scratch, woke)) {
                 Some(drained) => {
                     if !drained {
                         backlog.push(t);
@@ -226,7 +255,7 @@ fn guard<T>(f: impl FnOnce() -> T) -> Option<T> {
 /// next start), and a `stop` still waiting gets empty counters when its reply is dropped.
 fn drop_session(poll: &Poll, sessions: &mut HashMap<u64, Box<Session>>, id: u64) {
     if let Some(mut session) = sessions.remove(&id) {
-        for s in session.sockets_mut() {
+        for (_, s) in session.sockets_mut() {
             let _ = poll.registry().deregister(s);
         }
     }
