@@ -7,8 +7,9 @@
 //! or more gets a mix: each such speaker's audio is decoded into a short queue, and every 20 ms on
 //! the process-wide tick grid the queues' next frames are added up, encoded in the listener's codec
 //! and sent under the listener's own SSRC. A leg playing a prompt or music on hold hears that
-//! instead of the room. Telephone-events are detected on every leg, and recorded into one stereo
-//! WAV: one leg on the left, every other leg mixed on the right, each only while someone hears it.
+//! instead of the room. Telephone-events are detected on every leg and relayed only as packets to
+//! a listener of one (a mix carries audio alone). The room is recorded into one stereo WAV: one
+//! leg on the left, every other leg mixed on the right, each only while another leg hears it.
 
 use crate::dtmf::DtmfDetector;
 use crate::engine::{self, Engine};
@@ -561,6 +562,8 @@ impl Session {
             // instead of bursting.
             let next = due + PTIME;
             self.next_frame = Some(if next < now { next_tick(now, PTIME) } else { next });
+            // A prompt may have ended, and with it the last need for frames.
+            self.schedule(now);
         }
         if let Some(due) = self.next_check
             && now >= due
@@ -568,7 +571,6 @@ impl Session {
             self.check_silence(now);
             self.next_check = Some(next_tick(now, CHECK_EVERY));
         }
-        self.schedule(now);
     }
 
     /// One 20 ms frame: the next piece of every prompt, and a mix for every leg hearing several.
