@@ -172,7 +172,8 @@ impl MediaSession {
         self.local[leg.index()]
     }
 
-    /// Tells the session where a leg's far end is.
+    /// Tells the session where a leg's far end is. An address other than the last one (the leg
+    /// now serves another party) drops the latch, so the new far end's first packet sets it.
     pub async fn set_remote(&self, leg: LegId, media: LegMedia) {
         self.engine.control(self.id, Control::SetRemote(leg, media));
     }
@@ -337,6 +338,19 @@ fn send(
     if connected_to == Some(dest) { socket.send(packet) } else { socket.send_to(packet, dest) }
 }
 
+/// Dissolves a UDP socket's connection, so it takes packets from any source again.
+fn disconnect(socket: &mio::net::UdpSocket) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: an all-zero sockaddr is valid plain data; with AF_UNSPEC, connect(2) on a UDP
+    // socket removes its peer (Linux and the BSDs). The fd is open while `socket` lives.
+    let rc = unsafe {
+        let mut addr: libc::sockaddr = std::mem::zeroed();
+        addr.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
+        libc::connect(socket.as_raw_fd(), &addr, std::mem::size_of::<libc::sockaddr>() as libc::socklen_t)
+    };
+    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
 /// Reusable buffers of the media thread, so relaying a packet allocates nothing.
 pub(crate) struct Scratch {
     batch: RecvBatch,
@@ -455,6 +469,18 @@ impl Session {
         match cmd {
             Control::SetRemote(leg, media) => {
                 if let Some(l) = self.legs.get_mut(leg.index()) {
+                    // A new far end (the engine reuses a leg for the next party, or a re-INVITE
+                    // moves the media) is latched afresh; the same one keeps its latch.
+                    if l.media.is_some_and(|m| m.remote != media.remote) {
+                        l.latched = None;
+                        l.dtmf = DtmfDetector::default();
+                        if std::mem::take(&mut l.connected)
+                            && let Some(socket) = self.sockets[leg.index()].as_ref()
+                            && let Err(e) = disconnect(socket)
+                        {
+                            tracing::warn!(error = %e, "media socket could not be disconnected");
+                        }
+                    }
                     l.media = Some(media);
                 }
             }

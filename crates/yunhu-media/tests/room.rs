@@ -1,7 +1,8 @@
 //! Rooms of three legs on loopback: fake phones send a sine tone each as 20 ms G.711 packets, and
 //! what each phone receives is checked for every tone with a Goertzel filter. Covers the meeting,
 //! the supervisor's listen, whisper and barge switched on a live call, hold with music and its
-//! recording, legs added and removed, the silence watch, and the two-party fast path.
+//! recording, legs added and removed, the silence watch, the two-party fast path, and a leg
+//! latching again when it is given a new far end.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -449,4 +450,37 @@ async fn two_parties_on_one_codec_get_each_others_packets_byte_for_byte() {
     let end = session.stop().await;
     assert_eq!(end.stats.received[..2], [21, 20]);
     assert_eq!(end.stats.forwarded[..2], [21, 20]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leg_given_a_new_far_end_latches_on_it() {
+    let pool = PortPool::new(44200, 44300);
+    let (tx, _events) = mpsc::unbounded_channel();
+    let session = MediaSession::open(&pool, ip(), tx).unwrap();
+    let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (first, second) =
+        (UdpSocket::bind("127.0.0.1:0").await.unwrap(), UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let media = |s: &UdpSocket| LegMedia { remote: s.local_addr().unwrap(), codec: Codec::Pcmu, telephone_event: None };
+    session.set_remote(LegId::A, media(&a)).await;
+    session.set_remote(LegId::B, media(&first)).await;
+    let (to_a, to_b) = (session.local_addr(LegId::A), session.local_addr(LegId::B));
+    let hello = packet(0, 1, 160, 9, false, &[0xff; 160]);
+    first.send_to(&hello, to_b).await.unwrap();
+    assert_eq!(recv_raw(&a).await, hello);
+    a.send_to(&hello, to_a).await.unwrap();
+    assert_eq!(recv_raw(&first).await, hello);
+
+    // The leg now serves another party (the first hung up): its packets are taken, and it gets
+    // the other side's.
+    session.set_remote(LegId::B, media(&second)).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let next = packet(0, 2, 320, 10, false, &[0x7f; 160]);
+    second.send_to(&next, to_b).await.unwrap();
+    assert_eq!(recv_raw(&a).await, next, "the new far end is heard");
+    a.send_to(&next, to_a).await.unwrap();
+    assert_eq!(recv_raw(&second).await, next, "the new far end hears");
+    let mut buf = [0u8; 2048];
+    let stale = tokio::time::timeout(Duration::from_millis(200), first.recv(&mut buf)).await;
+    assert!(stale.is_err(), "the old far end still gets packets");
+    session.stop().await;
 }
