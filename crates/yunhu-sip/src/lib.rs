@@ -1,16 +1,22 @@
 //! SIP for yunhu: our facade over rsipstack (pinned `=0.7.14`; nothing outside this crate names
 //! it). UDP and TCP transports, a registrar with digest authentication per tenant domain, and
-//! outgoing call legs for the B2BUA. Knows nothing of HTTP or of the call center's rules.
+//! call legs for the B2BUA, both ways, with what happens inside a call (hold and resume by
+//! re-INVITE, DTMF by INFO, transfer by REFER, RFC 4028 session timers). Knows nothing of HTTP or
+//! of the call center's rules.
 
 pub mod digest;
+mod leg;
 pub mod registrar;
+mod sdp;
+
+pub use leg::{LegControl, LegEvent, Replaces};
+pub use sdp::Direction;
 
 use digest::{DigestFailure, NonceKeeper, parse_authorization};
+use leg::{LegShared, TimerConfig};
 use registrar::{Binding, Registrar};
-use rsipstack::dialog::dialog::{DialogState, TerminatedReason};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invitation::InviteOption;
-use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, Method, StatusCode, Uri};
 use rsipstack::transaction::transaction::Transaction;
@@ -34,6 +40,18 @@ pub struct SipConfig {
     pub nonce_ttl: Duration,
     /// Largest registration interval granted, seconds.
     pub max_expires: u32,
+    /// RFC 4028 session interval offered and accepted (yunhu refreshes at half of it, and a
+    /// refresh that fails ends the call); zero turns session timers off.
+    pub session_expires: Duration,
+    /// The shortest session interval accepted (Min-SE); RFC 4028 says no less than 90 s, tests
+    /// go lower.
+    pub min_se: Duration,
+}
+
+impl SipConfig {
+    fn timers(&self) -> TimerConfig {
+        TimerConfig { session_expires: self.session_expires, min_se: self.min_se.min(self.session_expires) }
+    }
 }
 
 impl Default for SipConfig {
@@ -42,6 +60,8 @@ impl Default for SipConfig {
             listen: "127.0.0.1:5060".parse().expect("address"),
             nonce_ttl: Duration::from_secs(300),
             max_expires: 3600,
+            session_expires: Duration::from_secs(1800),
+            min_se: Duration::from_secs(90),
         }
     }
 }
@@ -105,25 +125,28 @@ pub struct IncomingCall {
 
 /// The server side of an incoming INVITE.
 pub struct IncomingLeg {
-    dialog: InviteDialog,
+    shared: Arc<LegShared>,
     events: mpsc::UnboundedReceiver<LegEvent>,
 }
 
 impl IncomingLeg {
     /// Sends 180 Ringing.
     pub fn ring(&self) {
-        let _ = self.dialog.ringing(None, None);
+        let _ = self.shared.dialog.ringing(None, None);
     }
 
-    /// Answers with 200 OK and `sdp`.
+    /// Answers with 200 OK and `sdp` (also the leg's local SDP from then on, see
+    /// [`LegControl::set_local_sdp`]), agreeing to the caller's session timer if it asked.
     pub fn answer(&self, sdp: &str) {
-        let headers = vec![Header::ContentType("application/sdp".into())];
-        let _ = self.dialog.accept(Some(headers), Some(sdp.as_bytes().to_vec()));
+        let body = self.shared.first_local_sdp(sdp);
+        let mut headers = vec![Header::ContentType("application/sdp".into())];
+        headers.extend(self.shared.timer().map(|t| t.answer_headers()).unwrap_or_default());
+        let _ = self.shared.dialog.accept(Some(headers), Some(body.into_bytes()));
     }
 
     /// Refuses with `status` (e.g. 404, 486).
     pub fn reject(&self, status: u16) {
-        let _ = self.dialog.reject(Some(StatusCode::from(status)), None);
+        let _ = self.shared.dialog.reject(Some(StatusCode::from(status)), None);
     }
 
     /// The next thing that happened on the leg; `None` after it ended.
@@ -131,9 +154,14 @@ impl IncomingLeg {
         self.events.recv().await
     }
 
-    /// A handle that ends the leg (BYE once answered).
+    /// A handle on the leg: hang up, re-INVITE, answer transfers.
+    pub fn control(&self) -> LegControl {
+        LegControl { shared: self.shared.clone() }
+    }
+
+    /// A handle that ends the leg (BYE once answered); the same as [`IncomingLeg::control`].
     pub fn hangup_handle(&self) -> LegHangup {
-        LegHangup(self.dialog.clone())
+        self.control()
     }
 }
 
@@ -143,6 +171,12 @@ pub enum SipError {
     /// From the SIP stack.
     #[error("sip: {0}")]
     Stack(String),
+    /// No final answer in time.
+    #[error("sip: no answer")]
+    Timeout,
+    /// The peer answered with this non-2xx status (491 after the glare retry).
+    #[error("sip: answered {0}")]
+    Status(u16),
 }
 
 impl From<rsipstack::sip::Error> for SipError {
@@ -280,7 +314,10 @@ impl SipStack {
         let caller = Uri::try_from(format!("sip:{}@{}", dial.from_user, dial.from_domain).as_str())?;
         let callee = Uri::try_from(dial.request_uri.as_str())?;
         let contact = Uri::try_from(format!("sip:{}@{}", dial.from_user, local).as_str())?;
-        let headers: Vec<Header> = dial.headers.into_iter().map(|(k, v)| Header::Other(k, v)).collect();
+        let timers = self.inner.config.timers();
+        let mut headers: Vec<Header> = leg::offer_headers(timers);
+        headers.extend(dial.headers.into_iter().map(|(k, v)| Header::Other(k, v)));
+        let offer = dial.sdp;
         let option = InviteOption {
             caller_display_name: dial.display_name,
             caller,
@@ -291,56 +328,24 @@ impl SipStack {
                 SipAddr::from(dial.destination)
             }),
             content_type: Some("application/sdp".into()),
-            offer: Some(dial.sdp.into_bytes()),
+            offer: Some(offer.clone().into_bytes()),
             contact,
             headers: Some(headers),
             ..Default::default()
         };
-        let (state_tx, mut state_rx) = self.inner.dialogs.new_dialog_state_channel();
+        let (state_tx, state_rx) = self.inner.dialogs.new_dialog_state_channel();
         let (dialog, join) = self.inner.dialogs.do_invite_async(option, state_tx)?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        let dialogs = self.inner.dialogs.clone();
-        let failed = tx.clone();
+        let (shared, events) = LegShared::new(dialog, true, timers, None);
+        shared.first_local_sdp(&offer);
+        let failed = shared.clone();
         tokio::spawn(async move {
             if let Ok(Err(e)) = join.await {
                 tracing::debug!(error = %e, "INVITE failed");
-                let _ = failed.send(LegEvent::Ended { status: 503, by: EndedBy::Network });
+                failed.finish(503, EndedBy::Network);
             }
         });
-        tokio::spawn(async move {
-            let mut rang = false;
-            while let Some(state) = state_rx.recv().await {
-                match state {
-                    DialogState::Early(_, _) if !rang => {
-                        rang = true;
-                        let _ = tx.send(LegEvent::Ringing);
-                    }
-                    DialogState::Confirmed(_, resp) => {
-                        let _ = tx.send(LegEvent::Answered { sdp: String::from_utf8_lossy(&resp.body).into_owned() });
-                    }
-                    DialogState::Terminated(id, reason) => {
-                        dialogs.remove_dialog(&id);
-                        let (status, by) = match reason {
-                            TerminatedReason::Timeout => (408, EndedBy::Network),
-                            TerminatedReason::UacCancel => (487, EndedBy::Local),
-                            TerminatedReason::UacBye => (200, EndedBy::Local),
-                            TerminatedReason::UasBye => (200, EndedBy::Remote),
-                            TerminatedReason::UacBusy | TerminatedReason::UasBusy => (486, EndedBy::Remote),
-                            TerminatedReason::UasDecline => (603, EndedBy::Remote),
-                            TerminatedReason::ProxyAuthRequired => (407, EndedBy::Remote),
-                            TerminatedReason::ProxyError(c) | TerminatedReason::UasOther(c) => {
-                                (c.code(), EndedBy::Remote)
-                            }
-                            TerminatedReason::UacOther(c) => (c.code(), EndedBy::Local),
-                        };
-                        let _ = tx.send(LegEvent::Ended { status, by });
-                        break;
-                    }
-                    _ => {}
-                }
-            }
-        });
-        Ok(OutgoingLeg { dialog, events: rx })
+        tokio::spawn(leg::run(shared.clone(), state_rx, self.inner.dialogs.clone()));
+        Ok(OutgoingLeg { shared, events })
     }
 }
 
@@ -376,28 +381,9 @@ pub enum EndedBy {
     Network,
 }
 
-/// What happens on an outgoing leg.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LegEvent {
-    /// 180/183 arrived.
-    Ringing,
-    /// 200 OK with the answer SDP.
-    Answered {
-        /// Answer SDP.
-        sdp: String,
-    },
-    /// The leg is over: final status (200 when a confirmed call was hung up) and who ended it.
-    Ended {
-        /// SIP status code.
-        status: u16,
-        /// Who ended it.
-        by: EndedBy,
-    },
-}
-
 /// An outgoing call leg.
 pub struct OutgoingLeg {
-    dialog: InviteDialog,
+    shared: Arc<LegShared>,
     events: mpsc::UnboundedReceiver<LegEvent>,
 }
 
@@ -407,24 +393,20 @@ impl OutgoingLeg {
         self.events.recv().await
     }
 
-    /// A handle that ends the leg (CANCEL before answer, BYE after).
+    /// A handle on the leg: hang up, re-INVITE, answer transfers.
+    pub fn control(&self) -> LegControl {
+        LegControl { shared: self.shared.clone() }
+    }
+
+    /// A handle that ends the leg (CANCEL before answer, BYE after); the same as
+    /// [`OutgoingLeg::control`].
     pub fn hangup_handle(&self) -> LegHangup {
-        LegHangup(self.dialog.clone())
+        self.control()
     }
 }
 
-/// Ends a leg from anywhere.
-#[derive(Clone)]
-pub struct LegHangup(InviteDialog);
-
-impl LegHangup {
-    /// CANCEL if not answered yet, BYE if answered.
-    pub async fn hangup(&self) {
-        if let Err(e) = self.0.hangup().await {
-            tracing::debug!(error = %e, "hangup");
-        }
-    }
-}
+/// Ends a leg from anywhere: the older name of [`LegControl`].
+pub type LegHangup = LegControl;
 
 async fn serve_incoming(inner: Arc<Inner>, mut incoming: rsipstack::transaction::TransactionReceiver) {
     while let Some(mut tx) = incoming.recv().await {
@@ -557,42 +539,30 @@ async fn other_request(inner: &Inner, tx: &mut Transaction) -> Result<(), SipErr
     match tx.original.method {
         Method::Options => tx.reply(StatusCode::OK).await?,
         Method::Invite => {
-            let (state_tx, mut state_rx) = inner.dialogs.new_dialog_state_channel();
+            let timers = inner.config.timers();
+            let timer = match leg::timer_of_request(&tx.original, timers) {
+                Ok(timer) => timer,
+                Err(min) => {
+                    let min_se = Header::MinSE(min.as_secs().to_string().into());
+                    tx.reply_with(StatusCode::SessionIntervalTooSmall, vec![min_se], None).await?;
+                    return Ok(());
+                }
+            };
+            let (state_tx, state_rx) = inner.dialogs.new_dialog_state_channel();
             let contact = Uri::try_from(format!("sip:yunhu@{}", inner.config.listen).as_str())?;
             let mut dialog = inner.dialogs.get_or_create_server_invite(tx, state_tx, None, Some(contact))?;
-            let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-            let dialogs = inner.dialogs.clone();
-            tokio::spawn(async move {
-                while let Some(state) = state_rx.recv().await {
-                    if let DialogState::Terminated(id, reason) = state {
-                        dialogs.remove_dialog(&id);
-                        // On our server side "Uac*" is the caller's doing, "Uas*" ours.
-                        let (status, by) = match reason {
-                            TerminatedReason::UacBye => (200, EndedBy::Remote),
-                            TerminatedReason::UacCancel => (487, EndedBy::Remote),
-                            TerminatedReason::UasBye => (200, EndedBy::Local),
-                            TerminatedReason::UasDecline | TerminatedReason::UasBusy => (603, EndedBy::Local),
-                            TerminatedReason::Timeout => (408, EndedBy::Network),
-                            TerminatedReason::UasOther(c) | TerminatedReason::ProxyError(c) => {
-                                (c.code(), EndedBy::Local)
-                            }
-                            TerminatedReason::UacOther(c) => (c.code(), EndedBy::Remote),
-                            TerminatedReason::UacBusy => (486, EndedBy::Remote),
-                            TerminatedReason::ProxyAuthRequired => (407, EndedBy::Local),
-                        };
-                        let _ = ev_tx.send(LegEvent::Ended { status, by });
-                        break;
-                    }
-                }
-            });
+            let (shared, ev_rx) = LegShared::new(dialog.clone(), false, timers, timer);
+            let offer = String::from_utf8_lossy(&tx.original.body).into_owned();
+            shared.set_remote_sdp(&offer);
+            tokio::spawn(leg::run(shared.clone(), state_rx, inner.dialogs.clone()));
             let call = IncomingCall {
                 tenant: creds.tenant,
                 domain,
                 caller,
                 dialed: tx.original.uri.user().unwrap_or_default().to_string(),
-                sdp: String::from_utf8_lossy(&tx.original.body).into_owned(),
+                sdp: offer,
                 trunk,
-                leg: IncomingLeg { dialog: dialog.clone(), events: ev_rx },
+                leg: IncomingLeg { shared, events: ev_rx },
             };
             if inner.events.send(SipEvent::IncomingCall(call)).is_err() {
                 dialog.reject(Some(StatusCode::TemporarilyUnavailable), None)?;
