@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use yunhu_cc::Tenant;
 use yunhu_cc::calls::StoredCallRecord;
-use yunhu_cc::switch::{CallCommand, DialError, PhoneState};
+use yunhu_cc::switch::{CallCommand, CallRef, Control, ControlError, DialError, PhoneState, SpyMode};
 use yunhu_core::agent::Presence;
 use yunhu_core::call::CallRecord;
 use yunhu_core::time::{LocalStamp, Style, local_stamp};
@@ -33,6 +33,8 @@ mod errno {
     pub const NO_ACTION: &str = "4";
     pub const NOT_LOGGED_IN: &str = "5";
     pub const NOT_REGISTERED: &str = "6";
+    pub const AGENT_NOT_LOGGED_IN: &str = "7";
+    pub const AGENT_NOT_REGISTERED: &str = "8";
     pub const INSERT_FAILED: &str = "9";
     pub const DUPLICATE: &str = "10";
     pub const NO_BATCH: &str = "11";
@@ -78,8 +80,8 @@ async fn handle(State(state): State<AppState>, RawQuery(q): RawQuery, headers: H
     let Some(action) = params.get("action").map(str::to_string) else {
         return fail(errno::MISSING, "缺少必要参数 action").into_response();
     };
-    const KNOWN: [&str; 7] =
-        ["SendDial", "HangUp", "ExtenStatus", "GetRecord", "GetCDRList", "AddTaskData", "AddCBaseData"];
+    const KNOWN: [&str; 8] =
+        ["SendDial", "HangUp", "ExtenStatus", "GetRecord", "GetCDRList", "AddTaskData", "AddCBaseData", "ExtenSpy"];
     if !KNOWN.contains(&action.as_str()) {
         return fail(errno::NO_ACTION, format!("接口不存在: {action}")).into_response();
     }
@@ -115,6 +117,10 @@ async fn handle(State(state): State<AppState>, RawQuery(q): RawQuery, headers: H
         "ExtenStatus" => match need("staffid") {
             Ok(staff) => exten_status(&state, &tenant, staff).await.map(Reply::Value),
             Err(r) => Err(r),
+        },
+        "ExtenSpy" => match (need("staffid"), need("spystaffid"), need("spytype")) {
+            (Ok(staff), Ok(agent), Ok(kind)) => exten_spy(&state, &tenant, staff, agent, kind).await.map(Reply::Value),
+            (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => Err(r),
         },
         "GetCDRList" => cdr_list(&state, &tenant, &params).await.map(Reply::Cdr),
         "AddTaskData" => match (need("batchid"), need("phonenum")) {
@@ -191,6 +197,56 @@ async fn hang_up(state: &AppState, tenant: &Tenant, staff: &str) -> Result<Value
     match switch.command(tenant, &code, CallCommand::Hangup) {
         Some(call_id) => Ok(json!({ "uniqueid": call_id })),
         None => Err(fail(errno::FAILED, "当前没有通话 (no call in progress)")),
+    }
+}
+
+/// ExtenSpy: supervisor `staff` joins the call of agent `agent` in mode `kind` (1 质检 listen,
+/// 2 密语 whisper, 3 三方通话 barge); asked again while spying, it switches the mode.
+async fn exten_spy(state: &AppState, tenant: &Tenant, staff: &str, agent: &str, kind: &str) -> Result<Value, Refusal> {
+    let switch = switch_of(state)?;
+    let mode = match kind {
+        "1" => SpyMode::Listen,
+        "2" => SpyMode::Whisper,
+        "3" => SpyMode::Barge,
+        _ => return Err(fail(errno::FAILED, format!("spytype 只能是 1 质检、2 密语、3 三方通话: {kind}"))),
+    };
+    let who = |s: &str| {
+        let s = s.to_string();
+        async move {
+            switch.staff_code(tenant, &s).await.ok_or_else(|| fail(errno::FAILED, format!("员工不存在: {s}")))
+        }
+    };
+    let (supervisor, spied) = (who(staff).await?, who(agent).await?);
+    let registered = |s: &str| {
+        let s = s.to_string();
+        async move { !matches!(switch.phone_state(tenant, &s).await, Ok((_, PhoneState::Unregistered)) | Err(_)) }
+    };
+    if switch.presence(tenant.id, &supervisor) == Presence::LoggedOut {
+        return Err(fail(errno::NOT_LOGGED_IN, format!("工号未登录 (拨打000登录): {staff}")));
+    }
+    if !registered(&supervisor).await {
+        return Err(fail(errno::NOT_REGISTERED, format!("分机未注册: {staff}")));
+    }
+    if switch.presence(tenant.id, &spied) == Presence::LoggedOut {
+        return Err(fail(errno::AGENT_NOT_LOGGED_IN, format!("坐席分机未登录: {agent}")));
+    }
+    if !registered(&spied).await {
+        return Err(fail(errno::AGENT_NOT_REGISTERED, format!("坐席分机未注册: {agent}")));
+    }
+    let on_call = CallRef::Staff(spied);
+    let mut result = switch.control(tenant, &on_call, Control::Spy { supervisor: supervisor.clone(), mode }).await;
+    if let Err(ControlError::Refused(yunhu_cc::switch::Refusal::AlreadySpied)) = result {
+        // Asked again during the spy: the supervisor switches mode.
+        result = switch.control(tenant, &on_call, Control::SpyMode(mode)).await;
+    }
+    match result {
+        Ok(call_id) => Ok(json!({ "uniqueid": call_id })),
+        Err(ControlError::NoCall) => Err(fail(errno::FAILED, format!("被监听的坐席当前没有通话: {agent}"))),
+        Err(ControlError::NotAllowed(_)) => {
+            Err(fail(errno::FAILED, format!("无监听权限 (需要班组长或管理员): {staff}")))
+        }
+        Err(ControlError::Dial(e)) => Err(dial_error(e)),
+        Err(ControlError::Refused(r)) => Err(fail(errno::FAILED, format!("无法监听: {r}"))),
     }
 }
 

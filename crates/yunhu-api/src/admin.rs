@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 use yunhu_cc::objects::Kind;
 use yunhu_cc::provision::{ProvisionDoc, ProvisionReport, TenantSpec};
+use yunhu_cc::switch::{CallRef, Control, ControlError, SpyMode};
 use yunhu_cc::{CcError, Change};
 
 /// The OpenAPI description of this API.
@@ -26,6 +27,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/yunhu/v1/tenants/{corp}/{kind}", get(list_objects))
         .route("/yunhu/v1/tenants/{corp}/{kind}/{key}", axum::routing::put(put_object).delete(delete_object))
         .route("/yunhu/v1/tenants/{corp}/tasks/{id}/pacing", get(task_pacing))
+        .route("/yunhu/v1/tenants/{corp}/calls/{call_id}/{action}", post(call_control))
+        .route("/yunhu/v1/tenants/{corp}/agents/{staff}/call/{action}", post(agent_call_control))
 }
 
 struct AdminError(StatusCode, String);
@@ -37,6 +40,7 @@ impl IntoResponse for AdminError {
             StatusCode::NOT_FOUND => "not_found",
             StatusCode::CONFLICT => "conflict",
             StatusCode::BAD_REQUEST => "invalid",
+            StatusCode::FORBIDDEN => "forbidden",
             _ => "internal",
         };
         let mut resp = (self.0, Json(json!({ "error": code, "message": self.1 }))).into_response();
@@ -207,4 +211,100 @@ async fn task_pacing(
         .map(|(_, _, at, data)| json!({ "at": at, "decision": serde_json::from_str::<Value>(data).unwrap_or(Value::Null) }))
         .collect();
     Ok(Json(json!({ "task": id, "latest": latest, "decisions": decisions })).into_response())
+}
+
+/// What a call-control request asks for: the action from the path, details from the body.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ControlBody {
+    /// Transfer and meeting: an extension, staff account or outside number.
+    #[serde(default)]
+    to: Option<String>,
+    /// Transfer: consult first (`true`) or hand over at once.
+    #[serde(default)]
+    attended: bool,
+    /// Spy: the supervisor's account or extension.
+    #[serde(default)]
+    supervisor: Option<String>,
+    /// Spy: `listen`, `whisper` or `barge`.
+    #[serde(default)]
+    mode: Option<String>,
+}
+
+fn control_of(action: &str, body: ControlBody) -> Result<Control, AdminError> {
+    let bad = |m: &str| AdminError(StatusCode::BAD_REQUEST, m.to_string());
+    let mode = |m: Option<String>| {
+        let m = m.ok_or_else(|| bad("mode is required: listen, whisper or barge"))?;
+        SpyMode::parse(&m).ok_or_else(|| bad(&format!("mode {m:?} is not one of listen, whisper, barge")))
+    };
+    Ok(match action {
+        "hold" => Control::Hold,
+        "unhold" => Control::Unhold,
+        "hangup" => Control::Hangup,
+        "transfer" => {
+            let to = body.to.ok_or_else(|| bad("to is required: an extension, account or number"))?;
+            if body.attended { Control::Consult { to } } else { Control::Transfer { to } }
+        }
+        "transfer-complete" => Control::CompleteTransfer,
+        "transfer-cancel" => Control::CancelTransfer,
+        "meeting" => Control::Meeting { to: body.to.ok_or_else(|| bad("to is required: who joins the meeting"))? },
+        "spy" => Control::Spy {
+            supervisor: body.supervisor.ok_or_else(|| bad("supervisor is required"))?,
+            mode: mode(body.mode)?,
+        },
+        "spy-mode" => Control::SpyMode(mode(body.mode)?),
+        other => {
+            return Err(AdminError(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "unknown call action {other:?}; known: hold, unhold, transfer, transfer-complete, \
+                     transfer-cancel, meeting, spy, spy-mode, hangup"
+                ),
+            ));
+        }
+    })
+}
+
+async fn run_control(s: &AppState, corp: &str, call: CallRef, action: &str, body: &[u8]) -> AdminResult {
+    let body: ControlBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ControlBody::default()
+    } else {
+        serde_json::from_slice(body).map_err(|e| AdminError(StatusCode::BAD_REQUEST, format!("body: {e}")))?
+    };
+    let control = control_of(action, body)?;
+    let tenant = s.services.tenant(corp).await?;
+    let switch = s
+        .switch
+        .as_ref()
+        .ok_or_else(|| AdminError(StatusCode::CONFLICT, "telephony is not running (sip_listen is off)".into()))?;
+    match switch.control(&tenant, &call, control).await {
+        Ok(call_id) => Ok(Json(json!({ "call_id": call_id, "action": action })).into_response()),
+        Err(ControlError::NoCall) => Err(AdminError(StatusCode::NOT_FOUND, "no such live call in this tenant".into())),
+        Err(ControlError::Refused(r)) => Err(AdminError(StatusCode::CONFLICT, r.to_string())),
+        Err(ControlError::Dial(e)) => Err(AdminError(StatusCode::BAD_REQUEST, e.to_string())),
+        Err(e @ ControlError::NotAllowed(_)) => Err(AdminError(StatusCode::FORBIDDEN, e.to_string())),
+    }
+}
+
+/// `POST /yunhu/v1/tenants/{corp}/calls/{call_id}/{action}`: call control by call id.
+async fn call_control(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((corp, call_id, action)): Path<(String, String, String)>,
+    body: axum::body::Bytes,
+) -> AdminResult {
+    authorize(&s, &headers)?;
+    run_control(&s, &corp, CallRef::Call(call_id), &action, &body).await
+}
+
+/// `POST /yunhu/v1/tenants/{corp}/agents/{staff}/call/{action}`: call control of the call a
+/// staff member (account or extension) is on.
+async fn agent_call_control(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((corp, staff, action)): Path<(String, String, String)>,
+    body: axum::body::Bytes,
+) -> AdminResult {
+    authorize(&s, &headers)?;
+    run_control(&s, &corp, CallRef::Staff(staff), &action, &body).await
 }

@@ -50,6 +50,16 @@ impl Prompts {
         BUILT_IN.iter().find(|(n, _)| *n == name).and_then(|(_, b)| mono(b)).unwrap_or_default()
     }
 
+    /// The tenant's music on hold (`music_on_hold.wav` among its prompts), else the built-in
+    /// loop: a slow four-note chime, soft enough not to startle, made here rather than shipped.
+    pub fn music_on_hold(&self, corp_id: &str) -> Arc<[i16]> {
+        let own = self.dir.join(corp_id).join("music_on_hold.wav");
+        if let Some(samples) = std::fs::read(&own).ok().and_then(|b| mono(&b)).filter(|s| !s.is_empty()) {
+            return samples.into();
+        }
+        built_in_hold_music()
+    }
+
     /// Several prompts one after the other, with a short pause between them.
     pub fn sequence(&self, corp_id: &str, names: &[String]) -> Arc<[i16]> {
         let mut out = Vec::new();
@@ -59,6 +69,28 @@ impl Prompts {
         }
         out.into()
     }
+}
+
+/// Notes of the built-in hold music (Hz): C5 E5 G5 E5, half a second each with a soft attack
+/// and release, so the held party always hears that they are still connected.
+pub const HOLD_NOTES: [f64; 4] = [523.25, 659.25, 783.99, 659.25];
+
+fn built_in_hold_music() -> Arc<[i16]> {
+    static MUSIC: std::sync::OnceLock<Arc<[i16]>> = std::sync::OnceLock::new();
+    MUSIC
+        .get_or_init(|| {
+            let note_len = 4000usize;
+            let mut out = Vec::with_capacity(note_len * HOLD_NOTES.len());
+            for f in HOLD_NOTES {
+                for i in 0..note_len {
+                    let t = i as f64 / 8000.0;
+                    let envelope = (i.min(note_len - i) as f64 / 400.0).min(1.0);
+                    out.push((6000.0 * envelope * (2.0 * std::f64::consts::PI * f * t).sin()) as i16);
+                }
+            }
+            out.into()
+        })
+        .clone()
 }
 
 #[cfg(test)]

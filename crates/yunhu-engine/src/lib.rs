@@ -6,5 +6,6 @@
 //! - `driver`: runs a scripted call over real SIP legs (`yunhu-sip`) and an RTP room
 //!   (`yunhu-media`); knows no HTTP and no SQL.
 
+pub mod driver;
 pub mod flows;
 pub mod machine;

@@ -354,6 +354,8 @@ pub enum Output {
         /// Where.
         target: Target,
     },
+    /// Take the incoming leg handed over with the command as this leg.
+    Adopt(LegRef),
     /// 180 to an incoming leg.
     Ring(LegRef),
     /// 200 to an incoming leg.
@@ -597,9 +599,7 @@ impl Call {
 
     /// What the call leaves behind, so far.
     pub fn summary(&self) -> Summary {
-        let mut s = self.summary.clone();
-        s.agent = self.seat().map(|l| self.legs[l.0 as usize].staff.clone()).unwrap_or(s.agent);
-        s
+        self.summary.clone()
     }
 
     /// The live (not ended, not leaving) leg of a role, the latest first.
@@ -622,9 +622,14 @@ impl Call {
         self.leg(leg).is_some_and(Leg::up)
     }
 
-    /// The staff accounts on the call now (agent seat, consulted, meeting and spying staff).
-    pub fn staff_on_call(&self) -> Vec<String> {
-        self.legs.iter().filter(|l| l.live() && !l.leaving && !l.staff.is_empty()).map(|l| l.staff.clone()).collect()
+    /// The staff on the call now (agent seat, consulted, meeting and spying staff), each with
+    /// whether their leg is answered.
+    pub fn staff_legs(&self) -> Vec<(String, bool)> {
+        self.legs
+            .iter()
+            .filter(|l| l.live() && !l.leaving && !l.staff.is_empty())
+            .map(|l| (l.staff.clone(), l.up()))
+            .collect()
     }
 
     /// The customer is on hold.
@@ -710,6 +715,7 @@ impl Call {
                 l.incoming = true;
                 l.essential = true;
                 l.state = LegState::Ringing;
+                self.emit(Output::Adopt(leg));
                 if let Some(side) = role.side() {
                     self.log(CallEventKind::LegCreated { side });
                 }
@@ -802,6 +808,7 @@ impl Call {
                     staff: to.clone(),
                     extension: number,
                 });
+                self.summary.agent = to.clone();
                 self.note(Note::SeatChanged { from, to });
                 self.consulting = None;
                 self.legs[consult.0 as usize].role = Role::Agent;
@@ -832,6 +839,7 @@ impl Call {
                         let l = &mut self.legs[leg.0 as usize];
                         l.incoming = true;
                         l.state = LegState::Ringing;
+                        self.emit(Output::Adopt(leg));
                         self.emit(Output::Answer(leg));
                         self.on_answered(leg);
                     }
@@ -963,8 +971,12 @@ impl Call {
             Some(side) => self.log(CallEventKind::Answered { side }),
             None => self.log(CallEventKind::PartyJoined { role: role.name().into(), staff: staff.clone(), number }),
         }
-        if role == Role::Customer {
-            self.summary.answered_at.get_or_insert(self.now);
+        match role {
+            Role::Customer => {
+                self.summary.answered_at.get_or_insert(self.now);
+            }
+            Role::Agent => self.summary.agent = staff.clone(),
+            _ => {}
         }
         if role == Role::Supervisor
             && let Some(mode) = self.spy_mode

@@ -27,6 +27,8 @@ pub struct Config {
     pub rtp_ports: String,
     /// Seconds a leg may ring unanswered.
     pub ring_timeout_secs: u64,
+    /// Seconds a connected leg may send no RTP before its peer counts as gone and the call ends.
+    pub rtp_timeout_secs: u64,
     /// Threads running the async work (SIP, HTTP, the dialer); see [`default_worker_threads`].
     pub worker_threads: usize,
 }
@@ -52,6 +54,7 @@ impl Default for Config {
             sip_listen: "127.0.0.1:5060".into(),
             rtp_ports: "20000-29999".into(),
             ring_timeout_secs: 30,
+            rtp_timeout_secs: 60,
             worker_threads: default_worker_threads(),
         }
     }
@@ -71,6 +74,7 @@ pub struct FileConfig {
     sip_listen: Option<String>,
     rtp_ports: Option<String>,
     ring_timeout_secs: Option<u64>,
+    rtp_timeout_secs: Option<u64>,
     worker_threads: Option<usize>,
 }
 
@@ -107,6 +111,9 @@ pub struct Overrides {
     /// Seconds a leg may ring unanswered.
     #[arg(long, env = "YUNHU_RING_TIMEOUT_SECS", global = true)]
     pub ring_timeout_secs: Option<u64>,
+    /// Seconds a connected leg may send no RTP before the call ends (a peer gone without BYE).
+    #[arg(long, env = "YUNHU_RTP_TIMEOUT_SECS", global = true)]
+    pub rtp_timeout_secs: Option<u64>,
     /// Async worker threads (default: half the cores, at least one).
     #[arg(long, env = "YUNHU_WORKER_THREADS", global = true)]
     pub worker_threads: Option<usize>,
@@ -131,6 +138,7 @@ impl Config {
             c.sip_listen = f.sip_listen.unwrap_or(c.sip_listen);
             c.rtp_ports = f.rtp_ports.unwrap_or(c.rtp_ports);
             c.ring_timeout_secs = f.ring_timeout_secs.unwrap_or(c.ring_timeout_secs);
+            c.rtp_timeout_secs = f.rtp_timeout_secs.unwrap_or(c.rtp_timeout_secs);
             c.worker_threads = f.worker_threads.unwrap_or(c.worker_threads);
         }
         c.data_dir = o.data_dir.clone().unwrap_or(c.data_dir);
@@ -142,6 +150,10 @@ impl Config {
         c.sip_listen = o.sip_listen.clone().unwrap_or(c.sip_listen);
         c.rtp_ports = o.rtp_ports.clone().unwrap_or(c.rtp_ports);
         c.ring_timeout_secs = o.ring_timeout_secs.unwrap_or(c.ring_timeout_secs);
+        c.rtp_timeout_secs = o.rtp_timeout_secs.unwrap_or(c.rtp_timeout_secs);
+        if c.rtp_timeout_secs == 0 {
+            anyhow::bail!("rtp_timeout_secs must be at least 1");
+        }
         c.worker_threads = o.worker_threads.unwrap_or(c.worker_threads);
         if c.worker_threads == 0 {
             anyhow::bail!("worker_threads must be at least 1");

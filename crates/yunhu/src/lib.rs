@@ -129,6 +129,7 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
             recordings_dir: config.recordings_dir(),
             ring_timeout: std::time::Duration::from_secs(config.ring_timeout_secs),
             prompts_dir: config.data_dir.join("prompts"),
+            rtp_inactivity: std::time::Duration::from_secs(config.rtp_timeout_secs),
         };
         Some(yunhu_cc::switch::Switch::start(services.clone(), switch_config).await?)
     };

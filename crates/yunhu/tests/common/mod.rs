@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod open95;
+pub mod sip;
 
 use chrono::TimeZone;
 use reqwest::StatusCode;
@@ -50,6 +51,7 @@ pub fn config_for(database_url: &str) -> Config {
         sip_listen: "127.0.0.1:0".into(),
         rtp_ports: "30000-31999".into(),
         ring_timeout_secs: 4,
+        rtp_timeout_secs: 60,
         worker_threads: yunhu::config::default_worker_threads(),
     }
 }
