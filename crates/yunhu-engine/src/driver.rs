@@ -177,6 +177,9 @@ pub fn answer_for(offer: &str, media_ip: IpAddr, port: u16) -> Option<(String, L
     Some((sdp::render(u64::from(port), &ours), media))
 }
 
+/// Marks a media leg that served a call leg now over (no call has this many legs).
+const RETIRED: LegRef = LegRef(u8::MAX);
+
 /// What the driver does to a leg's SIP side, from its own task.
 enum LegOp {
     Ring,
@@ -260,7 +263,7 @@ struct Running {
     session: MediaSession,
     started: Instant,
     legs: HashMap<LegRef, SipLeg>,
-    /// Media room legs: which call leg each holds (a slot is reused once its leg is over).
+    /// Media room legs: which call leg each holds (`None` not used yet, [`RETIRED`] closed).
     slots: Vec<Option<LegRef>>,
     leg_tx: mpsc::UnboundedSender<(LegRef, LegEvent)>,
     recording: Option<(PathBuf, String)>,
@@ -468,10 +471,11 @@ impl Running {
                     }
                 }
                 Output::Release(leg) => {
+                    // A released media leg is closed, never handed to the next party: a stream
+                    // still arriving from the old far end must not be latched as theirs.
                     if let Some(slot) = self.slot_of(leg) {
-                        self.session.set_hearing(slot, Vec::new());
-                        self.session.set_inactivity(slot, None);
-                        self.slots[usize::from(slot.0)] = None;
+                        self.session.remove_leg(slot);
+                        self.slots[usize::from(slot.0)] = Some(RETIRED);
                     }
                     self.legs.remove(&leg);
                 }
@@ -625,7 +629,9 @@ impl Running {
     }
 
     fn media_input(&mut self, ev: MediaEvent) -> Option<Input> {
-        let leg_of = |slots: &[Option<LegRef>], id: LegId| slots.get(usize::from(id.0)).copied().flatten();
+        let leg_of = |slots: &[Option<LegRef>], id: LegId| {
+            slots.get(usize::from(id.0)).copied().flatten().filter(|l| *l != RETIRED)
+        };
         match ev {
             MediaEvent::Dtmf { leg, digit } => Some(Input::Dtmf { leg: leg_of(&self.slots, leg)?, digit }),
             MediaEvent::PlayDone { leg } => Some(Input::PlayDone(leg_of(&self.slots, leg)?)),

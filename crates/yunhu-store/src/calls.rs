@@ -150,10 +150,10 @@ fn record_where(f: &CallRecordFilter, backend: Backend) -> Result<(String, Vec<V
 
 const RECORD_COLS: &str = "id, call_id, direction, staff, extension, customer, caller_id, trunk, agent_start, agent_ring, \
      agent_answer, agent_end, customer_start, customer_ring, customer_answer, customer_end, ring_secs, talk_secs, \
-     bill_secs, cause, hangup_side, recording, recording_repaired, codeid_1, codeid_2, method, call_data, task_id, digits";
+     bill_secs, cause, hangup_side, recording, recording_repaired, codeid_1, codeid_2, method, call_data, task_id, digits, transferred_to, holds";
 
 /// Where [`Db::list_call_records_counted_sql`] puts the count: after [`RECORD_COLS`].
-const COUNT_COL: usize = 29;
+const COUNT_COL: usize = 31;
 
 /// Decodes a row of [`RECORD_COLS`] by position: listings decode many rows per request.
 fn record_from(r: &AnyRow) -> Result<StoredCallRecord> {
@@ -203,7 +203,11 @@ fn record_from(r: &AnyRow) -> Result<StoredCallRecord> {
                 serde_json::from_str(call_data).unwrap_or_default()
             },
             digits: r.try_get(28)?,
-            ..Default::default()
+            transferred_to: {
+                let t: &str = r.try_get(29)?;
+                t.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()
+            },
+            holds: u32::try_from(r.try_get::<i64, _>(30)?).unwrap_or(0),
         },
     })
 }
@@ -547,13 +551,13 @@ pub(crate) const INSERT_EVENT_SQL: &str =
 /// Removes a call's record before it is written again (a replay rewrites it).
 pub(crate) const DELETE_RECORD_SQL: &str = "DELETE FROM call_records WHERE tenant_id = $1 AND call_id = $2";
 
-/// Writes one call record; its 30 values come from [`record_params`].
+/// Writes one call record; its 32 values come from [`record_params`].
 pub(crate) const INSERT_RECORD_SQL: &str = "INSERT INTO call_records (tenant_id, call_id, direction, staff, \
      extension, customer, caller_id, trunk, agent_start, agent_ring, agent_answer, agent_end, customer_start, \
      customer_ring, customer_answer, customer_end, ring_secs, talk_secs, bill_secs, cause, hangup_side, recording, \
-     recording_repaired, codeid_1, codeid_2, started_at, method, call_data, task_id, digits) VALUES ($1, $2, $3, \
-     $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, \
-     $27, $28, $29, $30)";
+     recording_repaired, codeid_1, codeid_2, started_at, method, call_data, task_id, digits, transferred_to, holds) VALUES \
+     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, \
+     $25, $26, $27, $28, $29, $30, $31, $32)";
 
 /// One value of a call record's row, for either driver to bind.
 pub(crate) enum RecordParam<'a> {
@@ -597,6 +601,8 @@ pub(crate) fn record_params<'a>(tenant: TenantId, call_id: &'a str, r: &'a CallR
         Text(serde_json::to_string(&r.call_data).unwrap_or_else(|_| "{}".into()).into()),
         text(&r.task_id),
         text(&r.digits),
+        Text(r.transferred_to.join(",").into()),
+        Int(i64::from(r.holds)),
     ]
 }
 

@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "number files", include_str!("../migrations/0007_number_files.sql")),
     (8, "customers", include_str!("../migrations/0008_customers.sql")),
     (9, "abandon window", include_str!("../migrations/0009_abandon_window.sql")),
+    (10, "call control", include_str!("../migrations/0010_call_control.sql")),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

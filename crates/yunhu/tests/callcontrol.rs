@@ -34,6 +34,16 @@ struct TonePhone {
     mute: Arc<std::sync::atomic::AtomicBool>,
     /// RFC 4733 key presses to send.
     keys: tokio::sync::mpsc::UnboundedSender<char>,
+    /// Its sending and receiving tasks, stopped with the phone.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for TonePhone {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
 }
 
 fn tone_samples(freq: f64, start: usize, n: usize) -> Vec<i16> {
@@ -75,11 +85,12 @@ async fn tone_phone(name: &'static str, port: u16, freq: f64) -> TonePhone {
     let (keys, mut key_rx) = tokio::sync::mpsc::unbounded_channel::<char>();
     // Sends the tone to where yunhu's offer said, once sipp has logged it.
     let (tx_socket, tx_mute) = (socket.clone(), mute.clone());
-    tokio::spawn(async move {
+    let sender = tokio::spawn(async move {
         let dest: SocketAddr = loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if let Some(port) = text.lines().find_map(|l| l.trim().strip_prefix("RTPPORT ")) {
-                break format!("127.0.0.1:{}", port.trim()).parse().unwrap();
+            if let Some(port) = text.lines().find_map(|l| l.trim().strip_prefix("RTPPORT ")?.split_whitespace().next())
+            {
+                break format!("127.0.0.1:{port}").parse().unwrap();
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
@@ -126,7 +137,7 @@ async fn tone_phone(name: &'static str, port: u16, freq: f64) -> TonePhone {
         }
     });
     let rx_heard = heard.clone();
-    tokio::spawn(async move {
+    let receiver = tokio::spawn(async move {
         let mut buf = [0u8; 2048];
         while let Ok((n, _)) = socket.recv_from(&mut buf).await {
             let Some(p) = RtpPacket::parse(&buf[..n]) else { continue };
@@ -135,7 +146,7 @@ async fn tone_phone(name: &'static str, port: u16, freq: f64) -> TonePhone {
             rx_heard.lock().unwrap().push((Instant::now(), samples));
         }
     });
-    TonePhone { _sipp: sipp, heard, mute, keys }
+    TonePhone { _sipp: sipp, heard, mute, keys, tasks: vec![sender, receiver] }
 }
 
 /// The amplitude of `freq` in what the phone heard between `from` and `to` (Goertzel over the
@@ -208,6 +219,14 @@ async fn control(app: &TestApp, path: &str, body: Option<Value>) -> common::Answ
     app.admin(reqwest::Method::POST, &format!("/yunhu/v1/tenants/777777/{path}"), body).await
 }
 
+/// 1002 (a monitor) answers on their desk phone in these tests: the example has their calls
+/// follow them to their mobile.
+async fn desk_phone_for_1002(app: &TestApp) {
+    let spec = json!({"user_code": "1002", "name": "李四", "agent_id": "1002", "sip_password": "1002pw",
+        "role": "monitor", "team": "0100", "queues": ["8000"], "phone_take_along": false});
+    app.running.services.put_object("777777", yunhu_cc::objects::Kind::Staff, spec).await.unwrap();
+}
+
 /// Registers extension `ext` (and logs it in with 000) with its phone on a fresh port.
 async fn extension(sip: SocketAddr, ext: &str) -> u16 {
     let port = free_port();
@@ -231,6 +250,7 @@ async fn connected_call(app: &TestApp, sip: SocketAddr) -> (String, TonePhone, T
 async fn telephony() -> (TestApp, SocketAddr) {
     let app = start(&yunhu_store::testing::scratch_sqlite_url()).await;
     let sip = app.running.sip_addr.expect("telephony runs");
+    desk_phone_for_1002(&app).await;
     (app, sip)
 }
 
@@ -275,7 +295,7 @@ async fn hold_plays_music_to_the_customer_silences_the_recording_and_resumes() {
 
     assert_eq!(control(&app, &format!("calls/{call_id}/hangup"), None).await.status, 200);
     let r = record_of(&app, &call_id).await;
-    assert_eq!(r.record.holds, 0, "holds are not stored in the record's columns yet");
+    assert_eq!(r.record.holds, 1, "the record counts the hold");
     let events = events_of(&app, &call_id).await;
     let at = |kind: &str| events.iter().position(|e| e["kind"] == kind).unwrap_or_else(|| panic!("{kind}: {events:?}"));
     assert!(at("held") < at("resumed"), "the events say so");
