@@ -305,17 +305,18 @@ impl Running {
                     }
                     let now = self.now();
                     let result = s.step(now, Input::Command(command));
-                    // An attached leg the command did not adopt is refused.
-                    if let Some((leg, _)) = self.pending_incoming.take() {
-                        leg.reject(if result.is_ok() { 500 } else { 403 });
-                    }
-                    match result {
+                    let answer = match result {
                         Ok(out) => {
                             done = self.perform(&s.call, out, &mut queue).await;
-                            if let Some(r) = reply { let _ = r.send(Ok(())); }
+                            Ok(())
                         }
-                        Err(refusal) => if let Some(r) = reply { let _ = r.send(Err(refusal)); },
+                        Err(refusal) => Err(refusal),
+                    };
+                    // An attached leg the command did not adopt is refused.
+                    if let Some((leg, _)) = self.pending_incoming.take() {
+                        leg.reject(if answer.is_ok() { 500 } else { 403 });
                     }
+                    if let Some(r) = reply { let _ = r.send(answer); }
                 }
                 Some((leg, ev)) = leg_rx.recv() => {
                     if let LegEvent::Refer { target, .. } = &ev {

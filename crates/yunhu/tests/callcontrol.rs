@@ -54,13 +54,18 @@ fn tone_samples(freq: f64, start: usize, n: usize) -> Vec<i16> {
 
 /// A tone phone answering calls on SIP port `port`, ringing half a second first.
 async fn tone_phone(name: &'static str, port: u16, freq: f64) -> TonePhone {
+    tone_phone_with(name, port, freq, "tone_phone.xml", &[]).await
+}
+
+/// [`tone_phone`] with another scenario of the same kind and its `-key`s.
+async fn tone_phone_with(name: &'static str, port: u16, freq: f64, scenario: &str, keys: &[(&str, &str)]) -> TonePhone {
     let rtp_port = free_port();
     let socket = Arc::new(UdpSocket::bind(("127.0.0.1", rtp_port)).await.unwrap());
     let log = std::env::temp_dir().join(format!("yunhu-tone-{name}-{}-{rtp_port}.log", std::process::id()));
     let _ = std::fs::remove_file(&log);
-    let args: Vec<String> = [
+    let mut args: Vec<String> = [
         "-sf",
-        "tone_phone.xml",
+        scenario,
         "-i",
         "127.0.0.1",
         "-p",
@@ -79,6 +84,9 @@ async fn tone_phone(name: &'static str, port: u16, freq: f64) -> TonePhone {
     .iter()
     .map(|s| s.to_string())
     .collect();
+    for (k, v) in keys {
+        args.extend(["-key".to_string(), k.to_string(), v.to_string()]);
+    }
     let sipp = sipp(name, &args);
     let heard: Heard = Arc::default();
     let mute = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -237,8 +245,18 @@ async fn extension(sip: SocketAddr, ext: &str) -> u16 {
 
 /// A click-to-call from 1001 to a customer, connected: (call id, agent's phone, customer's phone).
 async fn connected_call(app: &TestApp, sip: SocketAddr) -> (String, TonePhone, TonePhone) {
+    connected_call_with(app, sip, "tone_phone.xml", &[]).await
+}
+
+/// [`connected_call`] with the agent's phone playing `scenario`.
+async fn connected_call_with(
+    app: &TestApp,
+    sip: SocketAddr,
+    scenario: &str,
+    keys: &[(&str, &str)],
+) -> (String, TonePhone, TonePhone) {
     let agent_port = extension(sip, "1001").await;
-    let agent = tone_phone("agent", agent_port, AGENT_TONE).await;
+    let agent = tone_phone_with("agent", agent_port, AGENT_TONE, scenario, keys).await;
     let carrier = free_port();
     carrier_at(app, carrier).await;
     let customer = tone_phone("customer", carrier, CUSTOMER_TONE).await;
@@ -492,4 +510,65 @@ async fn a_peer_that_vanishes_without_a_bye_ends_the_call_and_frees_the_agent() 
     assert_eq!(r.record.cause, Some(yunhu_core::call::Cause::RecoveryOnTimerExpire));
     wait_status(&app, "1001", 0).await;
     assert!(events_of(&app, &call_id).await.iter().any(|e| e["kind"] == "media_timeout"));
+}
+
+#[tokio::test]
+async fn hold_and_resume_pressed_on_the_agents_phone() {
+    let (app, sip) = telephony().await;
+    // The agent's phone presses hold 2.5 s after answering and resume 2 s later; sipp checks
+    // that yunhu answers the hold a=recvonly.
+    let (call_id, agent, customer) = connected_call_with(&app, sip, "tone_phone_holds.xml", &[]).await;
+    let events = wait_event(&app, &call_id, "held", 1).await;
+    let held = events.iter().find(|e| e["kind"] == "held").unwrap();
+    assert_eq!((held["side"].as_str(), held["by_phone"].as_bool()), (Some("customer"), Some(true)));
+    let w = window(1.2).await;
+    assert!(hold_music_level(&customer, w) > HEARD, "the customer hears the music while the agent holds");
+    assert_hears("customer on hold", &customer, w, &[], &[AGENT_TONE]);
+    assert_hears("agent holding", &agent, w, &[], &[CUSTOMER_TONE]);
+    wait_event(&app, &call_id, "resumed", 1).await;
+    let w = window(1.2).await;
+    assert_hears("customer resumed", &customer, w, &[AGENT_TONE], &[]);
+    assert!(hold_music_level(&customer, w) < QUIET);
+    assert_eq!(control(&app, &format!("calls/{call_id}/hangup"), None).await.status, 200);
+    assert_eq!(record_of(&app, &call_id).await.record.holds, 1);
+}
+
+#[tokio::test]
+async fn the_phones_transfer_button_hands_the_call_over() {
+    let (app, sip) = telephony().await;
+    let colleague_port = extension(sip, "1002").await;
+    let colleague = tone_phone("colleague", colleague_port, THIRD_TONE).await;
+    // The agent's phone sends REFER to 1002 2.5 s after answering.
+    let (call_id, _agent, customer) =
+        connected_call_with(&app, sip, "tone_phone_refers.xml", &[("referto", "1002")]).await;
+    wait_event(&app, &call_id, "transferred", 1).await;
+    wait_event(&app, &call_id, "answered", 3).await;
+    let w = window(1.5).await;
+    assert_hears("customer with the colleague", &customer, w, &[THIRD_TONE], &[AGENT_TONE]);
+    assert_hears("colleague", &colleague, w, &[CUSTOMER_TONE], &[]);
+    assert_eq!(control(&app, "agents/1002/call/hangup", None).await.status, 200);
+    let r = record_of(&app, &call_id).await;
+    assert_eq!(r.record.transferred_to, vec!["1002".to_string()]);
+}
+
+#[tokio::test]
+async fn a_supervisor_dials_the_spy_code_and_barges_with_a_key() {
+    let (app, sip) = telephony().await;
+    let (call_id, agent, customer) = connected_call(&app, sip).await;
+    let _supervisor = extension(sip, "1002").await;
+    let supervisor = tokio::spawn(dial_from(sip, "1002", "1002pw", "*21001", "spy_dial.xml"));
+    let events = wait_event(&app, &call_id, "spy", 1).await;
+    let spy = events.iter().find(|e| e["kind"] == "spy").unwrap();
+    assert_eq!((spy["staff"].as_str(), spy["mode"].as_str()), (Some("1002"), Some("listen")));
+    // The supervisor's INFO key 6 switches to barge.
+    let events = wait_event(&app, &call_id, "spy", 2).await;
+    let modes: Vec<&str> = events.iter().filter(|e| e["kind"] == "spy").filter_map(|e| e["mode"].as_str()).collect();
+    assert_eq!(modes, ["listen", "barge"]);
+    assert!(supervisor.await.unwrap().success(), "the supervisor's phone saw its call through");
+    wait_event(&app, &call_id, "party_left", 1).await;
+    // The call goes on without the supervisor.
+    let w = window(1.0).await;
+    assert_hears("agent", &agent, w, &[CUSTOMER_TONE], &[]);
+    assert_hears("customer", &customer, w, &[AGENT_TONE], &[]);
+    assert_eq!(control(&app, &format!("calls/{call_id}/hangup"), None).await.status, 200);
 }
