@@ -297,7 +297,7 @@ async fn hold_plays_music_to_the_customer_silences_the_recording_and_resumes() {
 
     let held = control(&app, &format!("calls/{call_id}/hold"), None).await;
     assert_eq!(held.status, 200, "{}", held.text);
-    let again = control(&app, &format!("agents/1001/call/hold"), None).await;
+    let again = control(&app, "agents/1001/call/hold", None).await;
     assert_eq!(again.status, 409, "holding twice is refused: {}", again.text);
     let hold = window(1.5).await;
     assert!(hold_music_level(&customer, hold) > HEARD, "the held customer hears the hold music");
