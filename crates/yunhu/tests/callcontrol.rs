@@ -243,6 +243,18 @@ async fn extension(sip: SocketAddr, ext: &str) -> u16 {
     port
 }
 
+/// 1002, registered and logged in, answering on a tone phone with the third tone.
+async fn colleague(sip: SocketAddr, name: &'static str) -> TonePhone {
+    let port = extension(sip, "1002").await;
+    tone_phone(name, port, THIRD_TONE).await
+}
+
+/// Ends a call through the API.
+async fn hang_up(app: &TestApp, call_id: &str) {
+    let a = control(app, &format!("calls/{call_id}/hangup"), None).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+}
+
 /// A click-to-call from 1001 to a customer, connected: (call id, agent's phone, customer's phone).
 async fn connected_call(app: &TestApp, sip: SocketAddr) -> (String, TonePhone, TonePhone) {
     connected_call_with(app, sip, "tone_phone.xml", &[]).await
@@ -311,7 +323,7 @@ async fn hold_plays_music_to_the_customer_silences_the_recording_and_resumes() {
     assert_hears("customer after resume", &customer, after, &[AGENT_TONE], &[]);
     assert!(hold_music_level(&customer, after) < QUIET, "the music stops");
 
-    assert_eq!(control(&app, &format!("calls/{call_id}/hangup"), None).await.status, 200);
+    hang_up(&app, &call_id).await;
     let r = record_of(&app, &call_id).await;
     assert_eq!(r.record.holds, 1, "the record counts the hold");
     let events = events_of(&app, &call_id).await;
@@ -334,8 +346,7 @@ async fn hold_plays_music_to_the_customer_silences_the_recording_and_resumes() {
 async fn a_meeting_lets_each_of_three_hear_the_other_two_and_not_itself() {
     let (app, sip) = telephony().await;
     let (call_id, agent, customer) = connected_call(&app, sip).await;
-    let guest_port = extension(sip, "1002").await;
-    let guest = tone_phone("guest", guest_port, THIRD_TONE).await;
+    let guest = colleague(sip, "guest").await;
     let joined = control(&app, "agents/1001/call/meeting", Some(json!({"to": "1002"}))).await;
     assert_eq!(joined.status, 200, "{}", joined.text);
     wait_event(&app, &call_id, "party_joined", 1).await;
@@ -343,7 +354,7 @@ async fn a_meeting_lets_each_of_three_hear_the_other_two_and_not_itself() {
     assert_hears("agent", &agent, w, &[CUSTOMER_TONE, THIRD_TONE], &[AGENT_TONE]);
     assert_hears("customer", &customer, w, &[AGENT_TONE, THIRD_TONE], &[CUSTOMER_TONE]);
     assert_hears("guest", &guest, w, &[AGENT_TONE, CUSTOMER_TONE], &[THIRD_TONE]);
-    assert_eq!(control(&app, &format!("calls/{call_id}/hangup"), None).await.status, 200);
+    hang_up(&app, &call_id).await;
     let r = record_of(&app, &call_id).await;
     assert!(r.record.connected());
 }
@@ -352,8 +363,7 @@ async fn a_meeting_lets_each_of_three_hear_the_other_two_and_not_itself() {
 async fn a_supervisor_listens_whispers_and_barges_switching_by_api_and_by_key() {
     let (app, sip) = telephony().await;
     let (call_id, agent, customer) = connected_call(&app, sip).await;
-    let sup_port = extension(sip, "1002").await;
-    let sup = tone_phone("supervisor", sup_port, THIRD_TONE).await;
+    let sup = colleague(sip, "supervisor").await;
     let spy = |kind: &'static str| {
         let app = &app;
         async move {
@@ -389,7 +399,7 @@ async fn a_supervisor_listens_whispers_and_barges_switching_by_api_and_by_key() 
         .map(|e| e["mode"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(modes, ["listen", "whisper", "barge"]);
-    assert_eq!(control(&app, &format!("calls/{call_id}/hangup"), None).await.status, 200);
+    hang_up(&app, &call_id).await;
 }
 
 #[tokio::test]
@@ -431,15 +441,14 @@ async fn bad_call_control_is_refused_with_clear_errors_and_changes_nothing() {
     for k in ["held", "spy", "party_joined", "transferred", "hung_up"] {
         assert!(!kinds.iter().any(|x| x == k), "{k} in {kinds:?}");
     }
-    assert_eq!(control(&app, &format!("calls/{call_id}/hangup"), None).await.status, 200);
+    hang_up(&app, &call_id).await;
 }
 
 #[tokio::test]
 async fn a_blind_transfer_hands_the_customer_to_a_colleague_and_the_record_names_both() {
     let (app, sip) = telephony().await;
     let (call_id, _agent, customer) = connected_call(&app, sip).await;
-    let colleague_port = extension(sip, "1002").await;
-    let colleague = tone_phone("colleague", colleague_port, THIRD_TONE).await;
+    let colleague = colleague(sip, "colleague").await;
     let moved = control(&app, "agents/1001/call/transfer", Some(json!({"to": "1002"}))).await;
     assert_eq!(moved.status, 200, "{}", moved.text);
     wait_event(&app, &call_id, "answered", 3).await;
@@ -486,7 +495,7 @@ async fn an_attended_transfer_is_completed_or_cancelled() {
     let w = window(1.5).await;
     assert_hears("customer with the colleague", &customer, w, &[THIRD_TONE], &[AGENT_TONE]);
     assert_hears("colleague with the customer", &colleague, w, &[CUSTOMER_TONE], &[]);
-    assert_eq!(control(&app, &format!("calls/{call_id}/hangup"), None).await.status, 200);
+    hang_up(&app, &call_id).await;
     let r = record_of(&app, &call_id).await;
     assert_eq!(r.record.transferred_to, vec!["1002".to_string()]);
 }
@@ -529,15 +538,14 @@ async fn hold_and_resume_pressed_on_the_agents_phone() {
     let w = window(1.2).await;
     assert_hears("customer resumed", &customer, w, &[AGENT_TONE], &[]);
     assert!(hold_music_level(&customer, w) < QUIET);
-    assert_eq!(control(&app, &format!("calls/{call_id}/hangup"), None).await.status, 200);
+    hang_up(&app, &call_id).await;
     assert_eq!(record_of(&app, &call_id).await.record.holds, 1);
 }
 
 #[tokio::test]
 async fn the_phones_transfer_button_hands_the_call_over() {
     let (app, sip) = telephony().await;
-    let colleague_port = extension(sip, "1002").await;
-    let colleague = tone_phone("colleague", colleague_port, THIRD_TONE).await;
+    let colleague = colleague(sip, "colleague").await;
     // The agent's phone sends REFER to 1002 2.5 s after answering.
     let (call_id, _agent, customer) =
         connected_call_with(&app, sip, "tone_phone_refers.xml", &[("referto", "1002")]).await;
@@ -570,5 +578,5 @@ async fn a_supervisor_dials_the_spy_code_and_barges_with_a_key() {
     let w = window(1.0).await;
     assert_hears("agent", &agent, w, &[CUSTOMER_TONE], &[]);
     assert_hears("customer", &customer, w, &[AGENT_TONE], &[]);
-    assert_eq!(control(&app, &format!("calls/{call_id}/hangup"), None).await.status, 200);
+    hang_up(&app, &call_id).await;
 }
