@@ -2,19 +2,24 @@
 # defaults with the example tenants, the carrier (trunk) at 127.0.0.1:$UAC and extension 1001
 # registered at the sipp phone on 127.0.0.1:$UAS. Source it after setting those ports.
 
-bench_prepare() { # $@ = command:debian-package pairs
+bench_prepare() { # $@ = command:debian-package pairs (or /path/of/a/file:package)
   local need
   for need in "$@"; do
-    command -v "${need%%:*}" >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need##*:}" >/dev/null; }
+    command -v "${need%%:*}" >/dev/null || [ -e "${need%%:*}" ] || {
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need##*:}" >/dev/null
+    }
   done
-  cargo build --release --locked -q
+  cargo build --release --locked -q -p yunhu
   work=$(mktemp -d)
   trap 'kill $(jobs -p) 2>/dev/null || true; sleep 0.5' EXIT
   echo "bench: work directory $work"
 }
 
 bench_start_yunhu() { # sets $yunhu to its pid
-  sed -e "s/127.0.0.1:5090/127.0.0.1:$UAC/" examples/provision.toml > "$work/provision.toml"
+  # BENCH_PROVISION_SED: a further sed expression for the provisioning file, if a bench needs one.
+  sed -e "s/127.0.0.1:5090/127.0.0.1:$UAC/" ${BENCH_PROVISION_SED:+-e "$BENCH_PROVISION_SED"} \
+    examples/provision.toml > "$work/provision.toml"
   RUST_LOG=warn target/release/yunhu --data-dir "$work/data" --http-listen "127.0.0.1:$HTTP" \
     --sip-listen "127.0.0.1:$YUNHU_SIP" --rtp-ports 30000-39999 serve --provision "$work/provision.toml" \
     >"$work/yunhu.log" 2>&1 &
