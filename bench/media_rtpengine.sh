@@ -47,16 +47,25 @@ echo "$rmem_was" 2>/dev/null > $rmem || true
 sleep 1
 kill -0 $rtp || { cat "$work/rtpengine.log"; exit 1; }
 before=$(cpu $rtp)
+while :; do # datagrams dropped at full receive buffers, per local UDP port (see media.sh)
+  awk 'NR > 1 { split($2, a, ":"); if ($NF > 0) print a[2], $NF }' /proc/net/udp
+  sleep 1
+done > "$work/udp_drops.txt" &
+watcher=$!
 (cd "$work" && sipp "127.0.0.1:$PROXY" -sf "$work/uac.xml" -s 1001 -r "$RATE" -m "$CALLS" -l "$CALLS" \
    -i 127.0.0.1 -p $UAC -mp 41000 -nostdin -trace_stat -stf "$work/uac.csv" -timeout 900s >/dev/null 2>&1) || true
 sleep 2
 after=$(cpu $rtp)
+kill $watcher 2>/dev/null || true
+read -r rtp_drops echo_drops < <(awk '{ if ($2 > max[$1]) max[$1] = $2 }
+  END { for (p in max) { if (p "" >= "7530" && p "" <= "9C3F") y += max[p]; else if (p "" == "9C40") e += max[p] }
+        print y + 0, e + 0 }' "$work/udp_drops.txt")
 ok=$(head -n 1 "$work/uac.csv" | tr ';' '\n' | grep -n '^SuccessfulCall(C)$' | cut -d: -f1)
 ok=$(tail -n 1 "$work/uac.csv" | cut -d';' -f"$ok")
 sent=$((CALLS * LOOPS * 236))
 echo "rtpengine: $CALLS calls (up to $CALLS at once), each $LOOPS x 7 s of G.711 both ways, relayed only"
 awk -v b="$before" -v a="$after" -v t="$(getconf CLK_TCK)" -v ok="$ok" -v calls="$CALLS" -v sent="$sent" \
-    -v ypct="$yunhu_pct" -v yrecv="$yunhu_recv" '
+    -v rdrop="$rtp_drops" -v edrop="$echo_drops" -v ypct="$yunhu_pct" -v yrecv="$yunhu_recv" '
   { talk += $3 - $2; recv += $4; n++ }
   END {
     cpu = (a - b) / t
@@ -65,6 +74,7 @@ awk -v b="$before" -v a="$after" -v t="$(getconf CLK_TCK)" -v ok="$ok" -v calls=
     pct = talk > 0 ? 100 * cpu / talk : 0
     printf "cpu per call: %.3f %% of a core\n", pct
     printf "packets received (both legs): %d of %d expected (%.2f %%)\n", recv, 2 * sent, 100 * recv / (2 * sent)
+    printf "dropped at full receive buffers: %d at rtpengine (its RTP sockets), %d at the answering phone (its echo socket)\n", rdrop, edrop
     print ""
     printf "%-30s %14s %12s %10s\n", "", "cpu/call %core", "received", "lost"
     printf "%-30s %14.3f %12d %10d\n", "yunhu (relay + record)", ypct, yrecv, 2 * sent - yrecv

@@ -107,7 +107,10 @@ def main():
     listen, carrier, phone = int(listen), ("127.0.0.1", int(carrier)), ("127.0.0.1", int(phone))
     ng = Ng(int(ng_port))
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    try:  # root may pass net.core.rmem_max (SO_RCVBUFFORCE), as the bench's echo socket does
+        sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 4 << 20)
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     sock.bind(("127.0.0.1", listen))
     via = b"Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-ngp" % listen
     contact = b"Contact: <sip:127.0.0.1:%d>" % listen
@@ -127,10 +130,10 @@ def main():
             if method == b"INVITE" and body:
                 r = ng.call("offer", **{"call-id": call_id, "from-tag": from_tag, "sdp": body})
                 body = r.get("sdp", body)
-            elif method == b"BYE":
+            elif method == b"BYE" and call_id in answered:  # not again for a retransmitted BYE
                 r = ng.call("delete", **{"call-id": call_id, "from-tag": from_tag})
                 packets = r.get("totals", {}).get("RTP", {}).get("packets", 0)
-                stats.write(f"{call_id} {answered.pop(call_id, 0.0):.3f} {time.time():.3f} {packets}\n")
+                stats.write(f"{call_id} {answered.pop(call_id):.3f} {time.time():.3f} {packets}\n")
             line_end = head.index(b"\r\n")
             # The carrier's in-dialog requests come to us (our Contact); the phone's is its port.
             start = b"%s sip:127.0.0.1:%d SIP/2.0" % (method, phone[1]) if method != b"INVITE" else first
