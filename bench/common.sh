@@ -16,11 +16,11 @@ bench_prepare() { # $@ = command:debian-package pairs (or /path/of/a/file:packag
   echo "bench: work directory $work"
 }
 
-bench_start_yunhu() { # sets $yunhu to its pid
+bench_start_yunhu() { # sets $yunhu to its pid; YUNHU_BIN runs another build (an older engine, say)
   # BENCH_PROVISION_SED: a further sed expression for the provisioning file, if a bench needs one.
   sed -e "s/127.0.0.1:5090/127.0.0.1:$UAC/" ${BENCH_PROVISION_SED:+-e "$BENCH_PROVISION_SED"} \
     examples/provision.toml > "$work/provision.toml"
-  RUST_LOG=warn target/release/yunhu --data-dir "$work/data" --http-listen "127.0.0.1:$HTTP" \
+  RUST_LOG=warn "${YUNHU_BIN:-target/release/yunhu}" --data-dir "$work/data" --http-listen "127.0.0.1:$HTTP" \
     --sip-listen "127.0.0.1:$YUNHU_SIP" --rtp-ports 30000-39999 serve --provision "$work/provision.toml" \
     >"$work/yunhu.log" 2>&1 &
   yunhu=$!
