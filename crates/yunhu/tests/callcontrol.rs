@@ -580,3 +580,28 @@ async fn a_supervisor_dials_the_spy_code_and_barges_with_a_key() {
     assert_hears("customer", &customer, w, &[AGENT_TONE], &[]);
     hang_up(&app, &call_id).await;
 }
+
+#[tokio::test]
+async fn a_call_still_ringing_cannot_be_held_joined_or_spied_on() {
+    let (app, sip) = telephony().await;
+    let agent_port = extension(sip, "1001").await;
+    let _agent = phone("agent", "ring_forever.xml", agent_port, 0);
+    // Every party named below can be reached: only the call's state refuses.
+    extension(sip, "1002").await;
+    carrier_at(&app, free_port()).await;
+    let call_id = dial(&app).await;
+    wait_event(&app, &call_id, "ringing", 1).await;
+    for (action, body) in [
+        ("hold", None),
+        ("meeting", Some(json!({"to": "13900139000"}))),
+        ("spy", Some(json!({"supervisor": "1002", "mode": "listen"}))),
+        ("transfer", Some(json!({"to": "1002"}))),
+    ] {
+        let a = control(&app, &format!("calls/{call_id}/{action}"), body).await;
+        assert_eq!(a.status, 409, "{action} on a ringing call: {}", a.text);
+        assert_eq!(a.json()["error"], "conflict");
+    }
+    hang_up(&app, &call_id).await;
+    let r = record_of(&app, &call_id).await;
+    assert_eq!((r.record.cause, r.record.holds), (Some(yunhu_core::call::Cause::OriginatorCancel), 0));
+}
