@@ -17,27 +17,12 @@ cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # Datagrams the kernel dropped because a socket's receive buffer was full, per local UDP port
 # (hex, as /proc/net/udp prints it), sampled every second while the calls run: where the
 # packets missing from "received" were lost.
-watch_udp_drops() {
-  while :; do
-    awk 'NR > 1 { split($2, a, ":"); if ($NF > 0) print a[2], $NF }' /proc/net/udp
-    sleep 1
-  done > "$work/udp_drops.txt"
-}
 sed -e "s/BENCH_LOOPS/$LOOPS/" bench/media_uac.xml > "$work/uac.xml"
 bench_start_yunhu
-# The answering phone takes every call's RTP on one socket (25,000 packets a second at 500 calls)
-# and sipp leaves that socket at the kernel's default receive buffer, where its echo thread falls
-# behind in bursts. The default is raised only while sipp binds it, so yunhu's sockets, bound
-# later per call, keep the machine's default.
-rmem=/proc/sys/net/core/rmem_default
-rmem_was=$(cat $rmem)
-echo 4194304 2>/dev/null > $rmem || echo "bench: cannot raise $rmem; the echo socket keeps $rmem_was bytes"
-sipp -sf bench/media_uas.xml -i 127.0.0.1 -p $UAS -mp 40000 -rtp_echo -nostdin >/dev/null 2>&1 &
-for _ in $(seq 1 50); do grep -q ':9C40 ' /proc/net/udp && break; sleep 0.1; done
-echo "$rmem_was" 2>/dev/null > $rmem || true
+bench_start_echo_phone $UAS 40000
 sleep 0.5
 before=$(cpu $yunhu)
-watch_udp_drops &
+bench_watch_udp_drops &
 watcher=$!
 start=$(date +%s.%N)
 (cd "$work" && sipp "127.0.0.1:$YUNHU_SIP" -sf "$work/uac.xml" -s 1001 -r "$RATE" -m "$CALLS" -l "$CALLS" \

@@ -37,20 +37,11 @@ rtpengine --config-file=none --foreground --log-stderr --log-level=4 --table=-1 
   >"$work/rtpengine.log" 2>&1 &
 rtp=$!
 python3 bench/ng_proxy.py $PROXY $UAC $UAS $NG "$work/calls.txt" 2>"$work/ng_proxy.log" &
-# The answering phone's echo socket gets the receive buffer media.sh gives it (see there).
-rmem=/proc/sys/net/core/rmem_default
-rmem_was=$(cat $rmem)
-echo 4194304 2>/dev/null > $rmem || echo "bench: cannot raise $rmem; the echo socket keeps $rmem_was bytes"
-sipp -sf bench/media_uas.xml -i 127.0.0.1 -p $UAS -mp 40000 -rtp_echo -nostdin >/dev/null 2>&1 &
-for _ in $(seq 1 50); do grep -q ':9C40 ' /proc/net/udp && break; sleep 0.1; done
-echo "$rmem_was" 2>/dev/null > $rmem || true
+bench_start_echo_phone $UAS 40000
 sleep 1
 kill -0 $rtp || { cat "$work/rtpengine.log"; exit 1; }
 before=$(cpu $rtp)
-while :; do # datagrams dropped at full receive buffers, per local UDP port (see media.sh)
-  awk 'NR > 1 { split($2, a, ":"); if ($NF > 0) print a[2], $NF }' /proc/net/udp
-  sleep 1
-done > "$work/udp_drops.txt" &
+bench_watch_udp_drops &
 watcher=$!
 (cd "$work" && sipp "127.0.0.1:$PROXY" -sf "$work/uac.xml" -s 1001 -r "$RATE" -m "$CALLS" -l "$CALLS" \
    -i 127.0.0.1 -p $UAC -mp 41000 -nostdin -trace_stat -stf "$work/uac.csv" -timeout 900s >/dev/null 2>&1) || true

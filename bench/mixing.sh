@@ -24,12 +24,6 @@ YUNHU_SIP=27060 HTTP=27080 UAC=27071 UAS=27072 REG=27073 GUEST=27074 REG2=27075
 . bench/common.sh
 bench_prepare sipp:sip-tester sqlite3:sqlite3 python3:python3 curl:curl
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-watch_udp_drops() { # see media.sh
-  while :; do
-    awk 'NR > 1 { split($2, a, ":"); if ($NF > 0) print a[2], $NF }' /proc/net/udp
-    sleep 1
-  done > "$work/udp_drops.txt"
-}
 sed -e "s/BENCH_LOOPS/$LOOPS/" bench/media_uac.xml > "$work/uac.xml"
 # Extension 1002 rings its own phone (the example has it follow the agent to a mobile).
 BENCH_PROVISION_SED='s/^  phone_take_along = true/  phone_take_along = false/' bench_start_yunhu
@@ -37,14 +31,8 @@ sipp "127.0.0.1:$YUNHU_SIP" -sf tests/sipp/register.xml -m 1 -au 1002 -ap 1002pw
   -key domain 777777.yunhu -key contact_port "$GUEST" -i 127.0.0.1 -p "$REG2" -nostdin >/dev/null 2>&1
 token=$(cat "$work/data/admin.token")
 db="$work/data/yunhu.db"
-# Both phones' echo sockets get a 4 MB receive buffer, as in media.sh.
-rmem=/proc/sys/net/core/rmem_default
-rmem_was=$(cat $rmem)
-echo 4194304 2>/dev/null > $rmem || echo "bench: cannot raise $rmem; the echo sockets keep $rmem_was bytes"
-sipp -sf bench/media_uas.xml -i 127.0.0.1 -p $UAS -mp 40000 -rtp_echo -nostdin >/dev/null 2>&1 &
-sipp -sf bench/media_uas.xml -i 127.0.0.1 -p $GUEST -mp 42000 -rtp_echo -nostdin >/dev/null 2>&1 &
-for _ in $(seq 1 50); do grep -q ':9C40 ' /proc/net/udp && grep -q ':A410 ' /proc/net/udp && break; sleep 0.1; done
-echo "$rmem_was" 2>/dev/null > $rmem || true
+# The carrier's and the guest's phones.
+bench_start_echo_phone $UAS 40000 $GUEST 42000
 sleep 0.5
 
 half() { # $1 = label, $2 = 1 for meetings; prints: label cpu_s talk ok recorded received forwarded gap joined ydrop edrop
@@ -52,7 +40,7 @@ half() { # $1 = label, $2 = 1 for meetings; prints: label cpu_s talk ok recorded
   ev0=$(sqlite3 "$db" "select coalesce(max(id),0) from events")
   rec0=$(sqlite3 "$db" "select coalesce(max(id),0) from call_records")
   before=$(cpu $yunhu)
-  watch_udp_drops &
+  bench_watch_udp_drops &
   watcher=$!
   rm -f "$work/stop"
   if [ "$2" = 1 ]; then

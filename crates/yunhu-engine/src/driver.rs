@@ -147,16 +147,6 @@ pub fn offer_sdp(media_ip: IpAddr, port: u16, prefer: Option<Codec>) -> String {
     sdp::render(u64::from(port), &desc)
 }
 
-/// Our SDP with a direction attribute: `sendonly` while we hold the peer.
-fn with_direction(sdp: &str, hold: bool) -> String {
-    let attr = if hold { "a=sendonly" } else { "a=sendrecv" };
-    let mut out = sdp.trim_end().to_string();
-    out.push_str("\r\n");
-    out.push_str(attr);
-    out.push_str("\r\n");
-    out
-}
-
 /// Where a peer's SDP wants RTP.
 pub fn leg_media(sdp_text: &str) -> Option<LegMedia> {
     let d = sdp::parse(sdp_text)?;
@@ -430,7 +420,9 @@ impl Running {
                 Output::Reinvite { leg, hold } => {
                     if let Some(l) = self.legs.get(&leg) {
                         let control = l.control.clone();
-                        let sdp = with_direction(&l.local_sdp, hold);
+                        // While we hold the peer we only send (the music); resuming is both ways again.
+                        let direction = if hold { Direction::SendOnly } else { Direction::SendRecv };
+                        let sdp = yunhu_sip::with_direction(&l.local_sdp, direction);
                         let call_id = self.call_id.clone();
                         tokio::spawn(async move {
                             if let Err(e) = control.reinvite(&sdp).await {

@@ -10,7 +10,7 @@ pub mod registrar;
 mod sdp;
 
 pub use leg::{LegControl, LegEvent, Replaces};
-pub use sdp::Direction;
+pub use sdp::{Direction, with_direction};
 
 use digest::{DigestFailure, NonceKeeper, parse_authorization};
 use leg::{LegShared, TimerConfig};

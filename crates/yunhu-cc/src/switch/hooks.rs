@@ -87,6 +87,14 @@ impl CallHooks for Hooks {
     }
 }
 
+/// Refuses what is not a number yunhu can dial: digits and `+`, at most 24.
+pub(super) fn dialable(number: &str) -> Result<(), DialError> {
+    if number.is_empty() || number.len() > 24 || !number.chars().all(|c| c.is_ascii_digit() || c == '+') {
+        return Err(DialError::BadNumber(number.into()));
+    }
+    Ok(())
+}
+
 impl Switch {
     /// Brings the staff part of the live map in line with the call: who is on it, ringing or
     /// talking; staff who left it are free again.
@@ -247,9 +255,7 @@ impl Switch {
     /// Where a transfer or meeting reaches `number`: the staff member with that extension (or
     /// account), else the number through the trunk.
     pub(super) async fn target_for(&self, tenant: &Tenant, number: &str, from_user: &str) -> Result<Target, DialError> {
-        if number.is_empty() || number.len() > 24 || !number.chars().all(|c| c.is_ascii_digit() || c == '+') {
-            return Err(DialError::BadNumber(number.into()));
-        }
+        dialable(number)?;
         if let Ok(row) = self.inner.services.staff_by_code_or_extension(tenant.id, number).await
             && !row["agent_id"].text().is_empty()
         {

@@ -73,9 +73,7 @@ impl Switch {
         number: &str,
         context: CallContext,
     ) -> Result<String, DialError> {
-        if number.is_empty() || number.len() > 24 || !number.chars().all(|c| c.is_ascii_digit() || c == '+') {
-            return Err(DialError::BadNumber(number.into()));
-        }
+        super::hooks::dialable(number)?;
         let svc = &self.inner.services;
         let row =
             svc.staff_by_code_or_extension(tenant.id, staff).await.map_err(|_| DialError::NoStaff(staff.into()))?;
