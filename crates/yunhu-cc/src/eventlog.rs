@@ -12,6 +12,8 @@
 //! from the rest on the next start; a stop writes them first.
 
 use crate::CcError;
+use crate::bus::{EventBus, FeedEvent, on_bus};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use yunhu_store::calls::EventRow;
@@ -58,7 +60,8 @@ const MAX_BATCH: usize = 512;
 pub(crate) const GROUP_WINDOW: Duration = Duration::from_millis(10);
 
 impl EventLog {
-    pub(crate) fn start(db: Db) -> Self {
+    /// Starts the writer; what it commits of the streams the bus carries is published on `bus`.
+    pub(crate) fn start(db: Db, bus: Arc<dyn EventBus>) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
         tokio::spawn(async move {
             let mut batch: Vec<Job> = Vec::new();
@@ -78,12 +81,17 @@ impl EventLog {
                 }
                 let mut events = Vec::new();
                 let mut records = Vec::new();
+                // Positions (in `events`) of the events the bus carries.
+                let mut published = Vec::new();
                 // Each waiter, and whether an event's id is theirs.
                 let mut replies = Vec::with_capacity(batch.len());
                 let durable = batch.iter().any(Job::durable);
                 for job in batch.drain(..) {
                     match job {
                         Job::Event(row, reply) => {
+                            if on_bus(&row.1) {
+                                published.push(events.len());
+                            }
                             events.push(row);
                             replies.push((reply, true));
                         }
@@ -94,9 +102,22 @@ impl EventLog {
                         Job::Flush(reply, _) => replies.push((Some(reply), false)),
                     }
                 }
+                let kept: Vec<EventRow> = published.iter().map(|&i| events[i].clone()).collect();
                 let result = db.write_batch(events, records, durable).await;
-                if let Err(e) = &result {
-                    tracing::error!(error = %e, "event log write failed");
+                match &result {
+                    Err(e) => tracing::error!(error = %e, "event log write failed"),
+                    Ok(ids) if !kept.is_empty() => {
+                        let out = published
+                            .iter()
+                            .zip(kept)
+                            .filter_map(|(&i, (tenant, stream, kind, at, data))| {
+                                let id = *ids.get(i)?;
+                                Some(Arc::new(FeedEvent { id, tenant, stream, kind: kind.to_string(), at, data }))
+                            })
+                            .collect();
+                        bus.publish(out);
+                    }
+                    Ok(_) => {}
                 }
                 let mut ids = result.as_ref().map(|ids| ids.iter()).ok();
                 for (reply, is_event) in replies {
@@ -161,7 +182,7 @@ mod tests {
     async fn progress_events_wait_for_a_flush_or_their_window_and_keep_their_order() {
         let db = Db::open(&yunhu_store::testing::scratch_sqlite_url()).await.unwrap();
         let (t, _) = db.put_tenant("777777", "A", "Asia/Shanghai", "a.yunhu", 1).await.unwrap();
-        let log = EventLog::start(db.clone());
+        let log = EventLog::start(db.clone(), Arc::new(crate::bus::LocalBus::default()));
 
         log.append_later((t, "c1".into(), "leg_created", 1, "{}".into())).unwrap();
         log.append_later((t, "c1".into(), "ringing", 2, "{}".into())).unwrap();

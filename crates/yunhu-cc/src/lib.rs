@@ -1,12 +1,15 @@
 //! The contact-center services of yunhu. Every skin (dialect) and the admin surface call these;
 //! none of them touches SQL.
 
+pub mod agents;
 pub mod auth;
+pub mod bus;
 pub mod calls;
 pub mod dialer;
 pub mod directory;
 pub mod error;
 mod eventlog;
+pub mod forms;
 pub mod numberfile;
 pub mod objects;
 pub mod outbound;
@@ -30,6 +33,10 @@ pub struct Services {
     clock: Arc<dyn Clock>,
     sealer: Arc<Sealer>,
     events: eventlog::EventLog,
+    /// Committed events, live, for whoever watches (agent desktops).
+    bus: Arc<dyn bus::EventBus>,
+    /// Agent state and desktop feeds.
+    agents: Arc<agents::Agents>,
     /// Recently verified dialect credentials: key → (tenant, valid until ms).
     verified: Arc<std::sync::Mutex<std::collections::HashMap<String, (TenantId, i64)>>>,
     /// crm signatures seen in the last window: sign → forget after (s).
@@ -39,8 +46,18 @@ pub struct Services {
 impl Services {
     /// Wires the services over an opened store (inside a tokio runtime: it starts the event writer).
     pub fn new(db: Db, clock: Arc<dyn Clock>, sealer: Sealer) -> Self {
-        let events = eventlog::EventLog::start(db.clone());
-        Self { db, clock, sealer: Arc::new(sealer), events, verified: Arc::default(), seen_signs: Arc::default() }
+        let bus: Arc<dyn bus::EventBus> = Arc::new(bus::LocalBus::default());
+        let events = eventlog::EventLog::start(db.clone(), bus.clone());
+        Self {
+            db,
+            clock,
+            sealer: Arc::new(sealer),
+            events,
+            bus,
+            agents: Arc::default(),
+            verified: Arc::default(),
+            seen_signs: Arc::default(),
+        }
     }
 
     /// The store (for wiring and tests).

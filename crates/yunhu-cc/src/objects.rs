@@ -93,6 +93,10 @@ pub struct StaffSpec {
     /// SIP password; only its HA1 is stored. Omitted on update keeps the stored one.
     #[serde(default)]
     pub sip_password: Option<String>,
+    /// Password of the agent desk (web workbench); only its argon2 hash is stored. Omitted on
+    /// update keeps the stored one; absent on creation: no desk login.
+    #[serde(default)]
+    pub desk_password: Option<String>,
     /// agent | monitor | admin.
     #[serde(default = "default_role")]
     pub role: Role,
@@ -306,7 +310,7 @@ impl Kind {
 }
 
 /// Columns never shown by the admin API.
-const SECRET_COLUMNS: &[&str] = &["secret_hash", "sip_ha1", "secret", "password_sealed"];
+const SECRET_COLUMNS: &[&str] = &["secret_hash", "sip_ha1", "secret", "password_sealed", "desk_hash"];
 
 fn opt(s: &Option<String>) -> Val {
     Val::Text(s.clone().unwrap_or_default())
@@ -638,6 +642,16 @@ impl Services {
             (None, Some(r)) if r["agent_id"].text() == agent_id => r["sip_ha1"].text().to_string(),
             _ => String::new(),
         };
+        let desk_hash = match (&spec.desk_password, &stored) {
+            (Some(p), _) if p.len() < 6 => {
+                return Err(CcError::Invalid(format!("{what}: desk_password must be at least 6 characters")));
+            }
+            // The same password again keeps its hash, so applying a document twice changes nothing.
+            (Some(p), Some(r)) if verify_secret(p, r["desk_hash"].text()) => r["desk_hash"].text().to_string(),
+            (Some(p), _) => hash_secret(p),
+            (None, Some(r)) => r["desk_hash"].text().to_string(),
+            (None, None) => String::new(),
+        };
         let (stream_id, created_by) = match &stored {
             Some(r) => (r["stream_id"].clone(), r["created_by"].clone()),
             None => (Val::Text(new_stream_id()), Val::from("provision")),
@@ -657,6 +671,7 @@ impl Services {
             ("phone_take_along", spec.phone_take_along.into()),
             ("priority", spec.priority.into()),
             ("remark", opt(&spec.remark)),
+            ("desk_hash", desk_hash.into()),
             ("created_by", created_by),
             ("updated_by", "provision".into()),
         ]);

@@ -73,6 +73,12 @@ pub struct TenantSpec {
     /// The rolling window the dialer's abandonment cap is measured over: `24h` (default) or `30d`.
     #[serde(default)]
     pub abandon_window: Option<String>,
+    /// The agent workbench: after-call work limit and the tenant's own not-ready reasons.
+    #[serde(default)]
+    pub desk: Option<crate::agents::DeskSettings>,
+    /// CRM custom fields of the customer form.
+    #[serde(default)]
+    pub crm_field: Vec<CrmFieldSpec>,
     /// open95 OAuth2 clients.
     #[serde(default)]
     pub api_client: Vec<ApiClientSpec>,
@@ -112,6 +118,18 @@ pub struct TenantSpec {
     /// Staff.
     #[serde(default)]
     pub staff: Vec<StaffSpec>,
+}
+
+/// A CRM custom field of the customer form, for every project or one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrmFieldSpec {
+    /// The project whose form has it; absent: every project's.
+    #[serde(default)]
+    pub project: Option<String>,
+    /// The field.
+    #[serde(flatten)]
+    pub field: crate::forms::CrmField,
 }
 
 /// What applying a document did, line by line (`created tenant 777777`, ...).
@@ -225,6 +243,14 @@ impl Services {
         if self.db.set_tenant_abandon_window_days(tenant.id, days).await? {
             report.record(crate::Change::Updated, format!("tenant {corp} abandon_window"));
         }
+        if let Some(desk) = &spec.desk
+            && self
+                .set_desk_settings(tenant.id, desk)
+                .await
+                .map_err(|e| CcError::Invalid(format!("tenant {corp}: {e}")))?
+        {
+            report.record(crate::Change::Updated, format!("tenant {corp} desk"));
+        }
         let at = |e: CcError| match e {
             CcError::Invalid(m) => CcError::Invalid(format!("tenant {corp}: {m}")),
             CcError::Conflict(m) => CcError::Conflict(format!("tenant {corp}: {m}")),
@@ -265,6 +291,17 @@ impl Services {
                 Kind::Queue => each!(spec.queue, code, put_queue),
                 Kind::Staff => each!(spec.staff, user_code, put_staff),
                 Kind::DoNotCall => each!(spec.do_not_call, number, put_do_not_call),
+            }
+            if kind == Kind::Project {
+                // The form's fields come after the projects they name.
+                let mut by_project: std::collections::BTreeMap<String, Vec<crate::forms::CrmField>> =
+                    Default::default();
+                for f in &spec.crm_field {
+                    by_project.entry(f.project.clone().unwrap_or_default()).or_default().push(f.field.clone());
+                }
+                for (project, fields) in by_project {
+                    self.put_crm_fields(tenant.id, &project, &fields).await.map_err(at)?;
+                }
             }
             for obj in self.list_objects(corp, kind).await? {
                 let key = obj[kind.list_key()].as_str().unwrap_or_default().to_string();

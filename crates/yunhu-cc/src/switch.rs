@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use yunhu_core::agent::{AgentEventKind, Presence, agent_stream};
+use yunhu_core::agent::{AgentEventKind, Presence};
 use yunhu_core::call::{CallEvent, CallEventKind, CallRecord, Cause, HangupSide};
 use yunhu_engine::driver::{CallHandle, Engine, EngineConfig};
 use yunhu_media::ports::PortPool;
@@ -115,7 +115,6 @@ struct SwitchInner {
     live: Mutex<HashMap<(TenantId, String), LiveCall>>,
     /// Every running call's handle, by id.
     calls: Mutex<HashMap<(TenantId, String), (CallHandle, String)>>,
-    presence: Mutex<HashMap<(TenantId, String), Presence>>,
     /// Agents who left predictive work (feature code 011) and have not rejoined (010).
     predictive_off: Mutex<std::collections::HashSet<(TenantId, String)>>,
     prompts: Prompts,
@@ -254,13 +253,12 @@ impl Switch {
         let ports = PortPool::new(config.rtp_ports.0, config.rtp_ports.1);
         let engine_config = EngineConfig { media_ip: config.media_ip, rtp_inactivity: config.rtp_inactivity };
         let engine = Engine::new(sip.clone(), ports, engine_config);
-        let presence = Mutex::new(services.load_presence().await?);
+        services.agents_ready().await?;
         let predictive_off = Mutex::new(services.load_predictive_off().await?);
         let prompts = Prompts::new(&config.prompts_dir);
         let live = Mutex::new(HashMap::new());
         let calls = Mutex::new(HashMap::new());
-        let inner =
-            Arc::new(SwitchInner { services, sip, engine, config, live, calls, presence, predictive_off, prompts });
+        let inner = Arc::new(SwitchInner { services, sip, engine, config, live, calls, predictive_off, prompts });
         let switch = Switch { inner };
         switch.register_trunks().await?;
         let events_switch = switch.clone();
@@ -334,18 +332,12 @@ impl Switch {
 
     /// A staff member's presence.
     pub fn presence(&self, tenant: TenantId, user_code: &str) -> Presence {
-        let map = self.inner.presence.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&(tenant, user_code.to_string())).copied().unwrap_or(Presence::LoggedOut)
+        self.inner.services.presence(tenant, user_code)
     }
 
     /// Changes a staff member's presence and logs it (580-583).
     pub async fn set_presence(&self, tenant: TenantId, user_code: &str, event: AgentEventKind) -> Result<(), CcError> {
-        let data = serde_json::to_string(&event).map_err(|e| CcError::Invalid(e.to_string()))?;
-        let svc = &self.inner.services;
-        svc.events.append((tenant, agent_stream(user_code), event.name(), svc.now_ms(), data)).await?;
-        let mut map = self.inner.presence.lock().unwrap_or_else(|e| e.into_inner());
-        map.insert((tenant, user_code.to_string()), event.presence());
-        Ok(())
+        self.inner.services.set_presence(tenant, user_code, event).await
     }
 
     /// Whether the agent takes predictive calls (they may leave with 011 and rejoin with 010).
@@ -401,19 +393,6 @@ impl Services {
             let joined = serde_json::from_str::<serde_json::Value>(&data).ok().and_then(|v| v["joined"].as_bool());
             if let (Some(code), Some(false)) = (stream.strip_prefix("predictive/"), joined) {
                 out.insert((tenant, code.to_string()));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Every agent's presence as the event log last left it.
-    async fn load_presence(&self) -> Result<HashMap<(TenantId, String), Presence>, CcError> {
-        let mut out = HashMap::new();
-        for (tenant, stream, data) in self.db.latest_agent_events().await? {
-            if let (Some(code), Ok(event)) =
-                (stream.strip_prefix("agent/"), serde_json::from_str::<AgentEventKind>(&data))
-            {
-                out.insert((tenant, code.to_string()), event.presence());
             }
         }
         Ok(out)

@@ -244,11 +244,12 @@ impl Db {
     }
 
     /// Calls that have events but no record: `(tenant, call_id)`; after a crash these are finished.
-    /// Agent (`agent/…`, `predictive/…`) and task (`task/…`) streams are not calls.
+    /// Agent (`agent/…`, `desk/…`, `predictive/…`), announcement and task (`task/…`) streams are not calls.
     pub async fn calls_without_record(&self) -> Result<Vec<(TenantId, String)>> {
         let rows = sqlx::query(
             "SELECT DISTINCT e.tenant_id, e.call_id FROM events e WHERE e.call_id NOT LIKE 'agent/%' \
-             AND e.call_id NOT LIKE 'task/%' AND e.call_id NOT LIKE 'predictive/%' AND NOT EXISTS \
+             AND e.call_id NOT LIKE 'task/%' AND e.call_id NOT LIKE 'predictive/%' AND e.call_id NOT LIKE 'desk/%' \
+             AND e.call_id NOT LIKE 'announce/%' AND NOT EXISTS \
              (SELECT 1 FROM call_records c WHERE c.tenant_id = e.tenant_id AND c.call_id = e.call_id)",
         )
         .fetch_all(&self.pool)

@@ -67,6 +67,7 @@ pub const STAFF: Table = Table {
         i("phone_take_along"),
         i("priority"),
         t("remark"),
+        t("desk_hash"),
         t("created_by"),
         t("updated_by"),
     ],

@@ -6,6 +6,7 @@
 
 pub mod calls;
 mod db;
+pub mod desk;
 pub mod directory;
 pub mod filter;
 mod memo;

@@ -17,7 +17,7 @@ use serde::ser::Serializer;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use yunhu_cc::calls::{AgentEventFilter, CallRecordFilter, RosterEntry, StoredCallRecord};
-use yunhu_core::agent::AgentEventKind;
+use yunhu_core::agent::{AgentEventKind, hms};
 use yunhu_core::call::{CallMethod, HangupSide};
 use yunhu_core::time::{Style, local_stamp};
 
@@ -326,24 +326,20 @@ fn state_kinds(state: &str) -> Result<Vec<&'static str>, Open95Error> {
     match state {
         "0" => Ok(vec!["agent_logout"]),
         "1" => Ok(vec!["agent_login", "agent_ready"]),
-        "2" => Ok(vec!["agent_not_ready"]),
+        "2" => Ok(vec!["agent_not_ready", "agent_wrap_up"]),
         v => Err(Open95Error::param(format!("state 只能是 0、1 或 2 (got {v:?})"))),
     }
 }
 
-fn action_kind(action: &str) -> Result<&'static str, Open95Error> {
+fn action_kinds(action: &str) -> Result<Vec<&'static str>, Open95Error> {
     match action {
-        "580" => Ok("agent_login"),
-        "581" => Ok("agent_logout"),
-        "582" => Ok("agent_not_ready"),
-        "583" => Ok("agent_ready"),
+        "580" => Ok(vec!["agent_login"]),
+        "581" => Ok(vec!["agent_logout"]),
+        // After-call work is a not-ready time of its own reason.
+        "582" => Ok(vec!["agent_not_ready", "agent_wrap_up"]),
+        "583" => Ok(vec!["agent_ready"]),
         v => Err(Open95Error::param(format!("action 只能是 580-583 (got {v:?})"))),
     }
-}
-
-fn hms(ms: i64) -> String {
-    let s = ms.max(0) / 1000;
-    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
 /// `GET /employeeHistories/pageSearch`: agents' presence changes, newest first.
@@ -368,14 +364,15 @@ pub(crate) async fn agent_history(ctx: Ctx) -> Result<Option<Value>, Open95Error
     }
     filter.user_codes = members.map(|ms| ms.iter().map(|m| m.user_code.clone()).collect());
     let by_state = ctx.optional("state").map(state_kinds).transpose()?;
-    let by_action = ctx.optional("action").map(action_kind).transpose()?;
+    let by_action = ctx.optional("action").map(action_kinds).transpose()?;
     filter.kinds = match (by_state, by_action) {
         (None, None) => vec![],
-        (Some(s), None) => s.into_iter().map(String::from).collect(),
-        (None, Some(a)) => vec![a.into()],
-        (Some(s), Some(a)) if s.contains(&a) => vec![a.into()],
-        // Contradictory filters match nothing.
-        (Some(_), Some(_)) => vec!["none".into()],
+        (Some(s), None) | (None, Some(s)) => s.into_iter().map(String::from).collect(),
+        (Some(s), Some(a)) => {
+            let both: Vec<String> = a.into_iter().filter(|k| s.contains(k)).map(String::from).collect();
+            // Contradictory filters match nothing.
+            if both.is_empty() { vec!["none".into()] } else { both }
+        }
     };
     let (entries, total) = ctx.svc.agent_history(ctx.tenant.id, &filter, (page - 1) * size, size).await?;
     let now = ctx.svc.clock().now().timestamp_millis();
@@ -386,10 +383,12 @@ pub(crate) async fn agent_history(ctx: Ctx) -> Result<Option<Value>, Open95Error
             let state = match e.event.presence() {
                 yunhu_core::agent::Presence::LoggedOut => 0,
                 yunhu_core::agent::Presence::Ready => 1,
-                yunhu_core::agent::Presence::NotReady => 2,
+                // After-call work is not ready for calls: 2, with its own reason.
+                yunhu_core::agent::Presence::NotReady | yunhu_core::agent::Presence::AfterCallWork => 2,
             };
             let reason = match &e.event {
                 AgentEventKind::AgentNotReady { reason } => Value::from(reason.parse::<i64>().unwrap_or(3)),
+                AgentEventKind::AgentWrapUp { .. } => Value::from(3),
                 _ => Value::Null,
             };
             json!({

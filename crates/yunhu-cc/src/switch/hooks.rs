@@ -6,7 +6,6 @@ use super::{DialError, LiveCall, PhoneState, Progress, Switch};
 use crate::{CcError, Tenant, TenantId};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use yunhu_core::agent::Presence;
 use yunhu_core::call::CallEventKind;
 use yunhu_engine::driver::{BoxFuture, CallHooks};
 use yunhu_engine::machine::{Call, Note, Target};
@@ -101,18 +100,31 @@ impl Switch {
     pub(super) fn sync_live(&self, tenant: TenantId, call_id: &str, call: &Call, peer: &str) {
         let staff = call.staff_legs();
         let talking = call.is_bridged();
+        let svc = &self.inner.services;
         let mut live = self.inner.live.lock().unwrap_or_else(|e| e.into_inner());
-        live.retain(|(t, code), c| !(*t == tenant && c.call_id == call_id && !staff.iter().any(|(s, _)| s == code)));
+        live.retain(|(t, code), c| {
+            let gone = *t == tenant && c.call_id == call_id && !staff.iter().any(|(s, _)| s == code);
+            if gone {
+                svc.agent_call_ended(tenant, code, call_id);
+            }
+            !gone
+        });
         for (code, up) in staff {
             let state = if up && talking {
                 PhoneState::InCall { peer: peer.to_string() }
             } else {
                 PhoneState::Ringing { peer: peer.to_string() }
             };
-            let entry = live
-                .entry((tenant, code))
-                .or_insert_with(|| LiveCall { call_id: call_id.to_string(), state: state.clone() });
+            let key = (tenant, code);
+            let entry = live.entry(key.clone()).or_insert_with(|| {
+                svc.agent_call_started(tenant, &key.1, call_id, peer);
+                LiveCall { call_id: call_id.to_string(), state: PhoneState::Ringing { peer: peer.to_string() } }
+            });
             if entry.call_id == call_id {
+                let connected = matches!(state, PhoneState::InCall { .. });
+                if connected && !matches!(entry.state, PhoneState::InCall { .. }) {
+                    svc.agent_call_connected(tenant, &key.1, call_id, peer);
+                }
                 entry.state = state;
             }
         }
@@ -121,8 +133,15 @@ impl Switch {
     /// Frees everyone and everything of a finished call.
     pub(super) fn forget_call(&self, tenant: TenantId, call_id: &str) {
         self.inner.calls.lock().unwrap_or_else(|e| e.into_inner()).remove(&(tenant, call_id.to_string()));
+        let svc = &self.inner.services;
         let mut live = self.inner.live.lock().unwrap_or_else(|e| e.into_inner());
-        live.retain(|(t, _), c| !(*t == tenant && c.call_id == call_id));
+        live.retain(|(t, code), c| {
+            let gone = *t == tenant && c.call_id == call_id;
+            if gone {
+                svc.agent_call_ended(tenant, code, call_id);
+            }
+            !gone
+        });
     }
 
     /// Marks a staff member ringing for a call; `false` if they are on another call already.
@@ -134,6 +153,7 @@ impl Switch {
         }
         let state = PhoneState::Ringing { peer: peer.to_string() };
         live.insert(key, LiveCall { call_id: call_id.to_string(), state });
+        self.inner.services.agent_call_started(tenant, code, call_id, peer);
         true
     }
 
@@ -185,7 +205,7 @@ impl Switch {
         let Ok(roster) = self.inner.services.roster(tenant.id, false).await else { return Vec::new() };
         let mut out = Vec::new();
         for code in agents {
-            if self.presence(tenant.id, code) != Presence::Ready || self.on_call(tenant.id, code) {
+            if !self.inner.services.agent_state(tenant.id, code).routable() || self.on_call(tenant.id, code) {
                 continue;
             }
             let Some(member) = roster.iter().find(|m| m.user_code == *code && !m.agent_id.is_empty()) else { continue };
