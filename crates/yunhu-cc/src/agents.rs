@@ -147,6 +147,11 @@ impl Services {
         self.agents.silence_limit_ms.store(limit.as_millis() as i64, Ordering::Relaxed);
     }
 
+    /// How long a desktop may stay silent while its agent is idle.
+    pub fn desk_silence_limit(&self) -> Duration {
+        Duration::from_millis(self.agents.silence_limit_ms.load(Ordering::Relaxed).max(0) as u64)
+    }
+
     /// An agent's state now (logged out if never seen).
     pub fn agent_state(&self, tenant: TenantId, user_code: &str) -> AgentState {
         lock(&self.agents.states).get(&(tenant, user_code.to_string())).cloned().unwrap_or_default()
