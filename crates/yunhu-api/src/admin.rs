@@ -41,6 +41,7 @@ impl IntoResponse for AdminError {
             StatusCode::CONFLICT => "conflict",
             StatusCode::BAD_REQUEST => "invalid",
             StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::BAD_GATEWAY => "upstream",
             _ => "internal",
         };
         let mut resp = (self.0, Json(json!({ "error": code, "message": self.1 }))).into_response();
@@ -57,6 +58,8 @@ impl From<CcError> for AdminError {
             CcError::NotFound(m) => AdminError(StatusCode::NOT_FOUND, format!("not found: {m}")),
             CcError::Invalid(m) => AdminError(StatusCode::BAD_REQUEST, m),
             CcError::Conflict(m) => AdminError(StatusCode::CONFLICT, m),
+            CcError::Refused(m) => AdminError(StatusCode::FORBIDDEN, m),
+            CcError::Upstream(m) => AdminError(StatusCode::BAD_GATEWAY, m),
             CcError::Store(e) => {
                 tracing::error!(error = %e, "admin request failed in the store");
                 AdminError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())

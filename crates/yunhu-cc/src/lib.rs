@@ -14,6 +14,7 @@ pub mod prompts;
 pub mod provision;
 pub mod recordings;
 pub mod secrets;
+pub mod sms;
 pub mod switch;
 
 pub use error::CcError;
@@ -34,13 +35,23 @@ pub struct Services {
     verified: Arc<std::sync::Mutex<std::collections::HashMap<String, (TenantId, i64)>>>,
     /// crm signatures seen in the last window: sign → forget after (s).
     seen_signs: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
+    /// SMS sending: the HTTP client and the rate-limit lock.
+    sms: Arc<sms::SmsState>,
 }
 
 impl Services {
     /// Wires the services over an opened store (inside a tokio runtime: it starts the event writer).
     pub fn new(db: Db, clock: Arc<dyn Clock>, sealer: Sealer) -> Self {
         let events = eventlog::EventLog::start(db.clone());
-        Self { db, clock, sealer: Arc::new(sealer), events, verified: Arc::default(), seen_signs: Arc::default() }
+        Self {
+            db,
+            clock,
+            sealer: Arc::new(sealer),
+            events,
+            verified: Arc::default(),
+            seen_signs: Arc::default(),
+            sms: Arc::default(),
+        }
     }
 
     /// The store (for wiring and tests).
