@@ -3,7 +3,7 @@
 //! Every call but the description needs `Authorization: Bearer <admin token>`.
 
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 use yunhu_cc::objects::Kind;
 use yunhu_cc::provision::{ProvisionDoc, ProvisionReport, TenantSpec};
+use yunhu_cc::sms::{SmsConfigSpec, SmsStatus, SmsTemplateSpec};
 use yunhu_cc::switch::{CallRef, Control, ControlError, SpyMode};
 use yunhu_cc::{CcError, Change};
 
@@ -27,6 +28,13 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/yunhu/v1/tenants/{corp}/{kind}", get(list_objects))
         .route("/yunhu/v1/tenants/{corp}/{kind}/{key}", axum::routing::put(put_object).delete(delete_object))
         .route("/yunhu/v1/tenants/{corp}/tasks/{id}/pacing", get(task_pacing))
+        .route("/yunhu/v1/tenants/{corp}/sms", get(get_sms_config).put(put_sms_config))
+        .route("/yunhu/v1/tenants/{corp}/sms/templates", get(list_sms_templates))
+        .route(
+            "/yunhu/v1/tenants/{corp}/sms/templates/{name}",
+            get(get_sms_template).put(put_sms_template).delete(delete_sms_template),
+        )
+        .route("/yunhu/v1/tenants/{corp}/sms/messages", get(list_sms_messages))
         .route("/yunhu/v1/tenants/{corp}/calls/{call_id}/{action}", post(call_control))
         .route("/yunhu/v1/tenants/{corp}/agents/{staff}/call/{action}", post(agent_call_control))
 }
@@ -41,6 +49,7 @@ impl IntoResponse for AdminError {
             StatusCode::CONFLICT => "conflict",
             StatusCode::BAD_REQUEST => "invalid",
             StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::BAD_GATEWAY => "upstream",
             _ => "internal",
         };
         let mut resp = (self.0, Json(json!({ "error": code, "message": self.1 }))).into_response();
@@ -57,6 +66,8 @@ impl From<CcError> for AdminError {
             CcError::NotFound(m) => AdminError(StatusCode::NOT_FOUND, format!("not found: {m}")),
             CcError::Invalid(m) => AdminError(StatusCode::BAD_REQUEST, m),
             CcError::Conflict(m) => AdminError(StatusCode::CONFLICT, m),
+            CcError::Refused(m) => AdminError(StatusCode::FORBIDDEN, m),
+            CcError::Upstream(m) => AdminError(StatusCode::BAD_GATEWAY, m),
             CcError::Store(e) => {
                 tracing::error!(error = %e, "admin request failed in the store");
                 AdminError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
@@ -172,14 +183,18 @@ async fn put_object(
             return Err(AdminError(StatusCode::BAD_REQUEST, format!("{field} in the body differs from the path")));
         }
     }
-    let change = s.services.put_object(&corp, kind, spec).await?;
+    Ok(put_result(s.services.put_object(&corp, kind, spec).await?))
+}
+
+/// `201 {"result": "created"}`, or `200` with `updated` / `unchanged`.
+fn put_result(change: Change) -> Response {
     let status = if change == Change::Created { StatusCode::CREATED } else { StatusCode::OK };
     let word = match change {
         Change::Created => "created",
         Change::Updated => "updated",
         Change::Unchanged => "unchanged",
     };
-    Ok((status, Json(json!({ "result": word }))).into_response())
+    (status, Json(json!({ "result": word }))).into_response()
 }
 
 async fn delete_object(
@@ -211,6 +226,99 @@ async fn task_pacing(
         .map(|(_, _, at, data)| json!({ "at": at, "decision": serde_json::from_str::<Value>(data).unwrap_or(Value::Null) }))
         .collect();
     Ok(Json(json!({ "task": id, "latest": latest, "decisions": decisions })).into_response())
+}
+
+/// `GET /yunhu/v1/tenants/{corp}/sms`: the tenant's SMS provider settings, never the secret.
+async fn get_sms_config(State(s): State<AppState>, headers: HeaderMap, Path(corp): Path<String>) -> AdminResult {
+    authorize(&s, &headers)?;
+    Ok(Json(s.services.sms_config(&corp).await?).into_response())
+}
+
+/// `PUT /yunhu/v1/tenants/{corp}/sms`: sets the tenant's SMS provider and its settings.
+async fn put_sms_config(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(corp): Path<String>,
+    Json(spec): Json<Value>,
+) -> AdminResult {
+    authorize(&s, &headers)?;
+    let spec: SmsConfigSpec =
+        serde_json::from_value(spec).map_err(|e| AdminError(StatusCode::BAD_REQUEST, format!("sms spec: {e}")))?;
+    Ok(put_result(s.services.put_sms_config(&corp, &spec).await?))
+}
+
+/// `GET /yunhu/v1/tenants/{corp}/sms/templates`: the tenant's SMS templates.
+async fn list_sms_templates(State(s): State<AppState>, headers: HeaderMap, Path(corp): Path<String>) -> AdminResult {
+    authorize(&s, &headers)?;
+    Ok(Json(s.services.sms_templates(&corp).await?).into_response())
+}
+
+/// `GET /yunhu/v1/tenants/{corp}/sms/templates/{name}`: one SMS template.
+async fn get_sms_template(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((corp, name)): Path<(String, String)>,
+) -> AdminResult {
+    authorize(&s, &headers)?;
+    Ok(Json(s.services.sms_template(&corp, &name).await?).into_response())
+}
+
+/// `PUT /yunhu/v1/tenants/{corp}/sms/templates/{name}`: creates or updates an SMS template.
+async fn put_sms_template(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((corp, name)): Path<(String, String)>,
+    Json(mut spec): Json<Value>,
+) -> AdminResult {
+    authorize(&s, &headers)?;
+    match spec.get("name") {
+        None => spec["name"] = Value::from(name.as_str()),
+        Some(v) if v.as_str() == Some(name.as_str()) => {}
+        Some(_) => return Err(AdminError(StatusCode::BAD_REQUEST, "name in the body differs from the path".into())),
+    }
+    let spec: SmsTemplateSpec = serde_json::from_value(spec)
+        .map_err(|e| AdminError(StatusCode::BAD_REQUEST, format!("sms template spec: {e}")))?;
+    Ok(put_result(s.services.put_sms_template(&corp, &spec).await?))
+}
+
+/// `DELETE /yunhu/v1/tenants/{corp}/sms/templates/{name}`.
+async fn delete_sms_template(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((corp, name)): Path<(String, String)>,
+) -> AdminResult {
+    authorize(&s, &headers)?;
+    s.services.delete_sms_template(&corp, &name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /yunhu/v1/tenants/{corp}/sms/messages?staff=&status=&page=&page_size=`: the tenant's
+/// messages, newest first, numbers masked.
+async fn list_sms_messages(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(corp): Path<String>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> AdminResult {
+    authorize(&s, &headers)?;
+    let bad = |m: String| AdminError(StatusCode::BAD_REQUEST, m);
+    let number = |key: &str, default: i64| match q.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(v) => {
+            v.parse::<i64>().ok().filter(|n| *n >= 1).ok_or_else(|| bad(format!("{key} must be a number from 1")))
+        }
+    };
+    let (page, page_size) = (number("page", 1)?, number("page_size", 20)?);
+    let status = match q.get("status").map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => None,
+        Some(v) => Some(
+            SmsStatus::parse(v)
+                .ok_or_else(|| bad(format!("status {v:?} is not one of sending, sent, failed, refused")))?,
+        ),
+    };
+    let staff = q.get("staff").map(|v| v.trim()).filter(|v| !v.is_empty());
+    let tenant = s.services.tenant(&corp).await?;
+    Ok(Json(s.services.sms_messages(tenant.id, staff, status, page, page_size).await?).into_response())
 }
 
 /// What a call-control request asks for: the action from the path, details from the body.

@@ -12,6 +12,7 @@ mod recordings;
 #[cfg(test)]
 mod samples;
 pub mod sipcdr;
+pub mod workbench;
 
 use axum::Router;
 use yunhu_cc::Services;
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crm::routes())
         .merge(recordings::routes())
         .merge(sipcdr::routes())
+        .merge(workbench::routes())
         .layer(axum::extract::DefaultBodyLimit::max(body::MAX_BODY))
         .with_state(state)
 }

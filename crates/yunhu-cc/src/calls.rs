@@ -152,6 +152,14 @@ impl Services {
         Ok(self.db.customers_of(tenant, staff).await?)
     }
 
+    /// The live staff member with this account (not an extension): their directory row.
+    pub async fn staff_account_row(&self, tenant: TenantId, user_code: &str) -> Result<yunhu_store::Row, CcError> {
+        match self.db.get_row(tenant, &yunhu_store::directory::STAFF, &[user_code.into()]).await? {
+            Some((row, false)) => Ok(row),
+            _ => Err(CcError::NotFound(format!("staff {user_code}"))),
+        }
+    }
+
     /// The account of the live staff member with this account or extension.
     pub async fn staff_account(&self, tenant: TenantId, staff: &str) -> Result<String, CcError> {
         Ok(self.staff_by_code_or_extension(tenant, staff).await?["user_code"].text().to_string())

@@ -14,6 +14,12 @@ pub enum CcError {
     /// The input collides with something that exists.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The request is well-formed but a rule refuses it (a do-not-call number, a rate limit).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// An outside service (an SMS provider) refused the request or could not be reached.
+    #[error("upstream: {0}")]
+    Upstream(String),
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),

@@ -17,6 +17,7 @@ pub mod prompts;
 pub mod provision;
 pub mod recordings;
 pub mod secrets;
+pub mod sms;
 pub mod switch;
 
 pub use error::CcError;
@@ -41,6 +42,8 @@ pub struct Services {
     verified: Arc<std::sync::Mutex<std::collections::HashMap<String, (TenantId, i64)>>>,
     /// crm signatures seen in the last window: sign → forget after (s).
     seen_signs: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
+    /// SMS sending: the HTTP client and the rate-limit lock.
+    sms: Arc<sms::SmsState>,
 }
 
 impl Services {
@@ -57,6 +60,7 @@ impl Services {
             agents: Arc::default(),
             verified: Arc::default(),
             seen_signs: Arc::default(),
+            sms: Arc::default(),
         }
     }
 

@@ -14,6 +14,7 @@ mod migrations;
 pub mod numberfiles;
 pub mod outbound;
 mod rows;
+pub mod sms;
 pub mod testing;
 mod writer;
 

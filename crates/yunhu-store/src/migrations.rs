@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "abandon window", include_str!("../migrations/0009_abandon_window.sql")),
     (10, "call control", include_str!("../migrations/0010_call_control.sql")),
     (11, "workbench", include_str!("../migrations/0011_workbench.sql")),
+    (12, "sms", include_str!("../migrations/0012_sms.sql")),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -148,6 +148,8 @@ impl From<CcError> for Open95Error {
             CcError::NotFound(m) => (StatusCode::OK, 10101, format!("不存在 (not found): {m}")),
             CcError::Invalid(m) => (StatusCode::OK, 10101, format!("参数不合法 (invalid): {m}")),
             CcError::Conflict(m) => (StatusCode::OK, 10101, format!("冲突 (conflict): {m}")),
+            CcError::Refused(m) => (StatusCode::OK, 10101, format!("拒绝 (refused): {m}")),
+            CcError::Upstream(m) => (StatusCode::OK, 10101, format!("外部服务失败 (upstream): {m}")),
             CcError::Store(e) => {
                 tracing::error!(error = %e, "open95 request failed in the store");
                 (StatusCode::INTERNAL_SERVER_ERROR, -1, "未知错误".into())

@@ -36,10 +36,12 @@ pub mod codes {
     pub const NOT_FOUND: i64 = 1004;
     /// Not now: the agent's state does not allow it (no call to hold, not logged in).
     pub const STATE: i64 = 1005;
-    /// Too many requests (SMS rate limit).
-    pub const LIMIT: i64 = 1006;
+    /// A rule refuses it: the SMS rate limit, a do-not-call number.
+    pub const REFUSED: i64 = 1006;
     /// Telephony does not run on this server.
     pub const NO_TELEPHONY: i64 = 1007;
+    /// An outside service (the SMS provider) refused or could not be reached.
+    pub const UPSTREAM: i64 = 1008;
     /// Something failed inside yunhu.
     pub const INTERNAL: i64 = 1500;
 }
@@ -67,6 +69,8 @@ impl From<CcError> for WbError {
             CcError::NotFound(m) => WbError(codes::NOT_FOUND, format!("不存在 (not found): {m}")),
             CcError::Invalid(m) => WbError(codes::PARAM, m),
             CcError::Conflict(m) => WbError(codes::STATE, m),
+            CcError::Refused(m) => WbError(codes::REFUSED, m),
+            CcError::Upstream(m) => WbError(codes::UPSTREAM, m),
             CcError::Store(e) => {
                 tracing::error!(error = %e, "workbench");
                 WbError(codes::INTERNAL, "内部错误 (internal error)".into())
@@ -112,7 +116,8 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
 
 pub(crate) async fn agent_of(state: &AppState, token: Option<&str>) -> Result<DeskAgent, WbError> {
     let svc = &state.services;
-    let token = token.filter(|t| !t.is_empty()).ok_or_else(|| WbError(codes::TOKEN, "缺少 access_token (no token)".into()))?;
+    let token =
+        token.filter(|t| !t.is_empty()).ok_or_else(|| WbError(codes::TOKEN, "缺少 access_token (no token)".into()))?;
     let (tenant, user_code) = svc
         .desk_auth(token)
         .await
@@ -168,7 +173,11 @@ async fn agent_action(
 }
 
 fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, WbError> {
-    params.get(name).map(str::trim).filter(|v| !v.is_empty()).ok_or_else(|| WbError::param(format!("缺少参数 (missing) {name}")))
+    params
+        .get(name)
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| WbError::param(format!("缺少参数 (missing) {name}")))
 }
 
 /// `login` (ours): corp id, account and desk password for a desk token.
@@ -313,17 +322,10 @@ async fn sms_send(
         let agent = agent_of(&state, token.as_deref()).await?;
         let telephone = required(&params, "telephone")?;
         let msg = required(&params, "msg")?;
-        state.services.send_sms(agent.tenant.id, &agent.user_code, telephone, msg).await.map_err(sms_error)?;
+        state.services.send_sms(agent.tenant.id, &agent.user_code, telephone, msg).await?;
         Ok::<Response, WbError>(ok(json!(1)))
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
-}
-
-fn sms_error(e: CcError) -> WbError {
-    match e {
-        CcError::Conflict(m) => WbError(codes::LIMIT, m),
-        other => other.into(),
-    }
 }
 
 /// submit (ours): the customer form's values; ends after-call work.
@@ -360,13 +362,22 @@ async fn agent_state(state: &AppState, agent: &DeskAgent) -> Result<Response, Wb
     let now = svc.clock().now().timestamp_millis();
     let phone = match &state.switch {
         Some(sw) => match sw.phone_state(&agent.tenant, &agent.user_code).await {
-            Ok((_, p)) => serde_json::to_value(&p).unwrap_or(Value::Null),
+            Ok((_, p)) => json!(match p {
+                yunhu_cc::switch::PhoneState::Unregistered => "unregistered",
+                yunhu_cc::switch::PhoneState::Idle => "idle",
+                yunhu_cc::switch::PhoneState::Ringing { .. } => "ringing",
+                yunhu_cc::switch::PhoneState::InCall { .. } => "in_call",
+            }),
             Err(_) => Value::Null,
         },
         None => Value::Null,
     };
-    let reasons: Vec<Value> =
-        svc.not_ready_reasons(agent.tenant.id).await?.into_iter().map(|(c, n)| json!({ "code": c, "name": n })).collect();
+    let reasons: Vec<Value> = svc
+        .not_ready_reasons(agent.tenant.id)
+        .await?
+        .into_iter()
+        .map(|(c, n)| json!({ "code": c, "name": n }))
+        .collect();
     Ok(ok(json!({
         "extno": agent.extno,
         "user_code": agent.user_code,
@@ -412,5 +423,7 @@ async fn form(state: &AppState, agent: &DeskAgent, params: &Params) -> Result<Re
     let form = svc.customer_form(agent.tenant.id, uuid).await?;
     let defs = svc.crm_fields(agent.tenant.id, &form.project).await?;
     let values: Value = serde_json::from_str(&form.fields).unwrap_or_else(|_| json!({}));
-    Ok(ok(json!({ "uuid": form.uuid, "telephone": form.telephone, "name": form.name, "fields": defs, "values": values })))
+    Ok(ok(
+        json!({ "uuid": form.uuid, "telephone": form.telephone, "name": form.name, "fields": defs, "values": values }),
+    ))
 }
