@@ -35,6 +35,7 @@ pub(crate) fn routes() -> Router<AppState> {
             get(get_sms_template).put(put_sms_template).delete(delete_sms_template),
         )
         .route("/yunhu/v1/tenants/{corp}/sms/messages", get(list_sms_messages))
+        .route("/yunhu/v1/tenants/{corp}/announcements", post(announce))
         .route("/yunhu/v1/tenants/{corp}/calls/{call_id}/{action}", post(call_control))
         .route("/yunhu/v1/tenants/{corp}/agents/{staff}/call/{action}", post(agent_call_control))
 }
@@ -392,6 +393,24 @@ async fn run_control(s: &AppState, corp: &str, call: CallRef, action: &str, body
         Err(ControlError::Dial(e)) => Err(AdminError(StatusCode::BAD_REQUEST, e.to_string())),
         Err(e @ ControlError::NotAllowed(_)) => Err(AdminError(StatusCode::FORBIDDEN, e.to_string())),
     }
+}
+
+/// `POST /yunhu/v1/tenants/{corp}/announcements` `{"msg": "..."}`: an announcement (公告) to
+/// every agent of the tenant, pushed to their desktops as a `message` frame.
+async fn announce(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(corp): Path<String>,
+    body: axum::body::Bytes,
+) -> AdminResult {
+    authorize(&s, &headers)?;
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| AdminError(StatusCode::BAD_REQUEST, format!("body must be JSON {{\"msg\": ...}}: {e}")))?;
+    let msg =
+        body["msg"].as_str().ok_or_else(|| AdminError(StatusCode::BAD_REQUEST, "msg (text) is required".into()))?;
+    let tenant = s.services.tenant(&corp).await?;
+    let id = s.services.announce(tenant.id, msg).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))).into_response())
 }
 
 /// `POST /yunhu/v1/tenants/{corp}/calls/{call_id}/{action}`: call control by call id.

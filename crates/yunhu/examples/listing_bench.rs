@@ -253,6 +253,7 @@ async fn bench() -> anyhow::Result<()> {
         rtp_ports: "40000-40999".into(),
         ring_timeout_secs: 30,
         rtp_timeout_secs: 60,
+        desk_silence_secs: 60,
         worker_threads: yunhu::config::default_worker_threads(),
     };
     let running = yunhu::start(&config).await?;

@@ -29,6 +29,9 @@ pub struct Config {
     pub ring_timeout_secs: u64,
     /// Seconds a connected leg may send no RTP before its peer counts as gone and the call ends.
     pub rtp_timeout_secs: u64,
+    /// Seconds an agent desktop may stay silent while its agent is idle before the agent is put
+    /// not ready ("desktop lost").
+    pub desk_silence_secs: u64,
     /// Threads running the async work (SIP, HTTP, the dialer); see [`default_worker_threads`].
     pub worker_threads: usize,
 }
@@ -55,6 +58,7 @@ impl Default for Config {
             rtp_ports: "20000-29999".into(),
             ring_timeout_secs: 30,
             rtp_timeout_secs: 60,
+            desk_silence_secs: 60,
             worker_threads: default_worker_threads(),
         }
     }
@@ -75,6 +79,7 @@ pub struct FileConfig {
     rtp_ports: Option<String>,
     ring_timeout_secs: Option<u64>,
     rtp_timeout_secs: Option<u64>,
+    desk_silence_secs: Option<u64>,
     worker_threads: Option<usize>,
 }
 
@@ -114,6 +119,9 @@ pub struct Overrides {
     /// Seconds a connected leg may send no RTP before the call ends (a peer gone without BYE).
     #[arg(long, env = "YUNHU_RTP_TIMEOUT_SECS", global = true)]
     pub rtp_timeout_secs: Option<u64>,
+    /// Seconds an idle agent's desktop may stay silent before the agent is put not ready.
+    #[arg(long, env = "YUNHU_DESK_SILENCE_SECS", global = true)]
+    pub desk_silence_secs: Option<u64>,
     /// Async worker threads (default: half the cores, at least one).
     #[arg(long, env = "YUNHU_WORKER_THREADS", global = true)]
     pub worker_threads: Option<usize>,
@@ -139,6 +147,7 @@ impl Config {
             c.rtp_ports = f.rtp_ports.unwrap_or(c.rtp_ports);
             c.ring_timeout_secs = f.ring_timeout_secs.unwrap_or(c.ring_timeout_secs);
             c.rtp_timeout_secs = f.rtp_timeout_secs.unwrap_or(c.rtp_timeout_secs);
+            c.desk_silence_secs = f.desk_silence_secs.unwrap_or(c.desk_silence_secs);
             c.worker_threads = f.worker_threads.unwrap_or(c.worker_threads);
         }
         c.data_dir = o.data_dir.clone().unwrap_or(c.data_dir);
@@ -151,6 +160,10 @@ impl Config {
         c.rtp_ports = o.rtp_ports.clone().unwrap_or(c.rtp_ports);
         c.ring_timeout_secs = o.ring_timeout_secs.unwrap_or(c.ring_timeout_secs);
         c.rtp_timeout_secs = o.rtp_timeout_secs.unwrap_or(c.rtp_timeout_secs);
+        c.desk_silence_secs = o.desk_silence_secs.unwrap_or(c.desk_silence_secs);
+        if c.desk_silence_secs == 0 {
+            anyhow::bail!("desk_silence_secs must be at least 1");
+        }
         if c.rtp_timeout_secs == 0 {
             anyhow::bail!("rtp_timeout_secs must be at least 1");
         }

@@ -118,6 +118,8 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
             "provisioning applied"
         );
     }
+    services.set_desk_silence_limit(std::time::Duration::from_secs(config.desk_silence_secs));
+    services.agents_ready().await?;
     let switch = if config.sip_listen == "off" {
         None
     } else {

@@ -194,3 +194,21 @@ pub(super) async fn data_objects(ctx: Ctx) -> Result<Option<Value>, Open95Error>
 pub(super) async fn caller_ids(ctx: Ctx) -> Result<Option<Value>, Open95Error> {
     Ok(choices(ctx.svc.caller_id_choices(ctx.tenant.id).await?, str::to_string))
 }
+
+/// `POST /agentDesk/token` (yunhu's own): a desk token for one of the tenant's agents, so a
+/// CRM's server can embed the agent desk. `userCode` (account or extension), optional
+/// `expiresIn` seconds (60-43200, default 43200).
+pub(crate) async fn agent_desk_token(ctx: Ctx) -> Result<Option<Value>, Open95Error> {
+    let staff = ctx.required("userCode")?;
+    let ttl = match ctx.optional("expiresIn") {
+        None => yunhu_cc::agents::DESK_TOKEN_TTL.as_secs(),
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if (60..=43_200).contains(&n) => n,
+            _ => return Err(Open95Error::param(format!("expiresIn 为 60-43200 秒 (got {v:?})"))),
+        },
+    };
+    let user_code = ctx.svc.staff_account(ctx.tenant.id, staff).await?;
+    let (token, expires_in) =
+        ctx.svc.desk_token_for(ctx.tenant.id, &user_code, std::time::Duration::from_secs(ttl)).await?;
+    Ok(Some(serde_json::json!({ "accessToken": token, "expiresIn": expires_in, "userCode": user_code })))
+}

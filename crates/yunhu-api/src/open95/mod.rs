@@ -31,6 +31,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/oauth/token", post(oauth::token))
         .route("/employeeInfo/pageSearch", get(|s: State<AppState>, r: Request| run(s, r, base::employee_page)))
+        .route("/agentDesk/token", post(|s: State<AppState>, r: Request| run(s, r, base::agent_desk_token)))
         .route("/employeeInfo/resetQueues", put(|s: State<AppState>, r: Request| run(s, r, base::reset_queues)))
         .route("/skills/loadQueueInfo", get(|s: State<AppState>, r: Request| run(s, r, base::load_queue_info)))
         .route("/openWords/getJsonOption", get(|s: State<AppState>, r: Request| run(s, r, base::open_words)))

@@ -52,6 +52,7 @@ pub fn config_for(database_url: &str) -> Config {
         rtp_ports: "30000-31999".into(),
         ring_timeout_secs: 4,
         rtp_timeout_secs: 60,
+        desk_silence_secs: 60,
         worker_threads: yunhu::config::default_worker_threads(),
     }
 }
