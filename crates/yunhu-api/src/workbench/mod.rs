@@ -194,16 +194,19 @@ async fn login(state: &AppState, params: &Params) -> Result<Response, WbError> {
 }
 
 /// `extno` must name the token's own agent, by account or extension.
-fn check_extno(agent: &DeskAgent, params: &Params) -> Result<(), WbError> {
+async fn check_extno(state: &AppState, agent: &DeskAgent, params: &Params) -> Result<(), WbError> {
     let extno = required(params, "extno")?;
     if extno == agent.user_code || (!agent.extno.is_empty() && extno == agent.extno) {
         return Ok(());
+    }
+    if state.services.staff_account(agent.tenant.id, extno).await.is_err() {
+        return Err(WbError(codes::NOT_FOUND, format!("坐席工号不存在 (no such agent): {extno}")));
     }
     Err(WbError(codes::FORBIDDEN, format!("坐席工号 {extno} 不是当前坐席 (not this token's agent)")))
 }
 
 async fn logon(state: &AppState, agent: &DeskAgent, params: &Params, on: bool) -> Result<Response, WbError> {
-    check_extno(agent, params)?;
+    check_extno(state, agent, params).await?;
     let svc = &state.services;
     svc.agents_ready().await?;
     let now = svc.presence(agent.tenant.id, &agent.user_code);
