@@ -22,6 +22,8 @@ use yunhu_core::agent::{
 };
 
 type AgentKey = (TenantId, String);
+/// The desktops subscribed to one agent's feed: subscription id and where to send.
+type Subscribers = Vec<(u64, mpsc::UnboundedSender<DeskMessage>)>;
 
 /// What a desktop's subscription receives: an event of its agent, or word that the bus dropped
 /// events and the feed must be read back from the log.
@@ -40,7 +42,7 @@ pub(crate) struct Agents {
     /// When each watched agent's desktops were last heard from (ms).
     heard: Mutex<HashMap<AgentKey, i64>>,
     /// Desktops subscribed to their agent's feed.
-    subscribers: Mutex<HashMap<AgentKey, Vec<(u64, mpsc::UnboundedSender<DeskMessage>)>>>,
+    subscribers: Mutex<HashMap<AgentKey, Subscribers>>,
     next_subscriber: AtomicU64,
     /// How long a desktop may stay silent before its idle agent is put not ready (ms).
     silence_limit_ms: AtomicI64,
@@ -371,7 +373,7 @@ impl Services {
 
     fn route_desk_event(&self, event: Arc<FeedEvent>) {
         let subs = lock(&self.agents.subscribers);
-        let send = |list: &Vec<(u64, mpsc::UnboundedSender<DeskMessage>)>| {
+        let send = |list: &Subscribers| {
             for (_, tx) in list {
                 let _ = tx.send(DeskMessage::Event(event.clone()));
             }

@@ -38,12 +38,9 @@ impl Services {
                 )));
             }
         }
+        let live_project = |row: Option<(yunhu_store::Row, bool)>| row.is_some_and(|(_, deleted)| !deleted);
         if !project.is_empty()
-            && !self
-                .db
-                .get_row(tenant, &yunhu_store::directory::PROJECTS, &[project.into()])
-                .await?
-                .is_some_and(|(_, deleted)| !deleted)
+            && !live_project(self.db.get_row(tenant, &yunhu_store::directory::PROJECTS, &[project.into()]).await?)
         {
             return Err(CcError::NotFound(format!("project {project}")));
         }

@@ -128,7 +128,8 @@ mod tests {
     fn notice_has_the_seeds_shape() {
         let f = notice(0, 0, 257_000, "", 7);
         assert_eq!(f.to_string(), r#"{"method":"notice","status":0,"time":"00:04:17","seq":7}"#);
-        let keys: Vec<&String> = notice(2, 0, 1, "2", 8).as_object().unwrap().keys().collect();
+        let frame = notice(2, 0, 1, "2", 8);
+        let keys: Vec<&String> = frame.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["method", "status", "time", "reason", "seq"]);
     }
 }
