@@ -541,3 +541,31 @@ async fn a_predictive_connect_pops_the_tasks_customer_record() {
     desk.status(1).await;
     let _ = ADMIN_TOKEN;
 }
+
+#[tokio::test]
+async fn agent_state_survives_a_restart_and_a_wrap_up_limit_still_runs_out() {
+    let url = yunhu_store::testing::scratch_sqlite_url();
+    let app = start(&url).await;
+    let svc = app.running.services.clone();
+    let now = app.running.services.clock().now().timestamp_millis();
+    svc.set_presence(TENANT, "1001", AgentEventKind::AgentLogin { via: "api".into() }).await.unwrap();
+    svc.set_presence(TENANT, "1001", AgentEventKind::AgentWrapUp { call_id: "c1".into(), until: now + 20_000 })
+        .await
+        .unwrap();
+    svc.set_presence(TENANT, "1002", AgentEventKind::AgentLogin { via: "api".into() }).await.unwrap();
+    svc.set_presence(TENANT, "1002", AgentEventKind::AgentNotReady { reason: "3".into() }).await.unwrap();
+    app.running.stop().await;
+
+    let app = start(&url).await;
+    let svc = app.running.services.clone();
+    assert_eq!(presence(&app, "1001"), Presence::AfterCallWork);
+    let s = svc.agent_state(TENANT, "1002");
+    assert_eq!((s.presence, s.reason.as_str(), s.status()), (Presence::NotReady, "3", 2));
+    // The limit set before the restart is kept: past it, the server ends the after-call work.
+    app.clock.advance(chrono::Duration::seconds(25));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while presence(&app, "1001") != Presence::Ready {
+        assert!(Instant::now() < deadline, "the wrap-up limit never ended it");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
