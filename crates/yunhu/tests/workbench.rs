@@ -569,3 +569,61 @@ async fn agent_state_survives_a_restart_and_a_wrap_up_limit_still_runs_out() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// An SMS gateway (the generic webhook provider) that takes every message; the numbers it got.
+async fn gateway() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let got: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let seen = got.clone();
+    let app = axum::Router::new().route(
+        "/sms",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(format!("{}|{}", body["telephone"].as_str().unwrap_or(""), body["msg"].as_str().unwrap_or("")));
+                axum::Json(json!({"id": "gw-1"}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/sms", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}
+
+#[tokio::test]
+async fn the_desk_sends_sms_from_the_tenants_template_within_the_rules() {
+    let app = start(&yunhu_store::testing::scratch_sqlite_url()).await;
+    let (url, got) = gateway().await;
+    let config = json!({"provider": "webhook", "secret": "gateway-secret-1", "endpoint": url, "rate_per_minute": 2});
+    assert!(app.admin(reqwest::Method::PUT, "/yunhu/v1/tenants/777777/sms", Some(config)).await.status.is_success());
+    let template = json!({"text": "您好，我是{staff}，稍后回电{telephone}", "is_default": true});
+    let put = app.admin(reqwest::Method::PUT, "/yunhu/v1/tenants/777777/sms/templates/greet", Some(template)).await;
+    assert!(put.status.is_success(), "{}", put.text);
+    let dnc = json!({"number": "13700000009", "reason": "complained"});
+    app.running.services.put_object("777777", yunhu_cc::objects::Kind::DoNotCall, dnc).await.unwrap();
+    let token = login(&app, "1001", "desk-1001").await;
+
+    assert_eq!(wb_ok(&app, &token, "getMsg", &[]).await, json!("您好，我是1001，稍后回电"));
+    let send = |form: Vec<(&'static str, &'static str)>| {
+        let mut all = vec![("access_token", token.clone())];
+        all.extend(form.into_iter().map(|(k, v)| (k, v.to_string())));
+        let req = app.http.post(app.url("/admin/sms_api/send")).form(&all);
+        async { app.send(req).await.json() }
+    };
+    let v = send(vec![("telephone", "13800000001"), ("msg", "明天见")]).await;
+    assert_eq!((&v["code"], &v["data"]), (&json!(0), &json!(1)), "{v}");
+    assert_eq!(got.lock().unwrap().clone(), ["13800000001|明天见"]);
+
+    // Refused without reaching the gateway: no text, a do-not-call number, past the rate limit.
+    let v = send(vec![("telephone", "13800000001")]).await;
+    assert_eq!(v["code"], 1001, "{v}");
+    let v = send(vec![("telephone", "13700000009"), ("msg", "hi")]).await;
+    assert_eq!(v["code"], 1006, "{v}");
+    let v = send(vec![("telephone", "13800000002"), ("msg", "二")]).await;
+    assert_eq!(v["code"], 0, "{v}");
+    let v = send(vec![("telephone", "13800000003"), ("msg", "三")]).await;
+    assert_eq!(v["code"], 1006, "the third in a minute: {v}");
+    assert_eq!(got.lock().unwrap().len(), 2);
+    let v = app.send(app.http.post(app.url("/admin/sms_api/send")).form(&[("telephone", "1"), ("msg", "x")])).await;
+    assert_eq!((v.status.as_u16(), &v.json()["code"]), (401, &json!(1002)));
+}

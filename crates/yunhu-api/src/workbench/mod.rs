@@ -304,11 +304,17 @@ async fn add_black(state: &AppState, agent: &DeskAgent, params: &Params) -> Resu
     Ok(ok(json!(1)))
 }
 
-/// getMsg: the SMS text for the agent's current customer.
+/// getMsg: the tenant's default SMS template filled in for the agent's current customer.
 async fn get_msg(state: &AppState, agent: &DeskAgent) -> Result<Response, WbError> {
     let svc = &state.services;
-    let peer = svc.agent_state(agent.tenant.id, &agent.user_code).call.map(|c| c.peer).unwrap_or_default();
-    let text = svc.sms_text_for(agent.tenant.id, &agent.user_code, &peer, "").await?.unwrap_or_default();
+    let (peer, name) = match svc.agent_state(agent.tenant.id, &agent.user_code).call {
+        Some(call) => {
+            let form = svc.customer_form_for_call(agent.tenant.id, &agent.user_code, &call.call_id, &call.peer).await?;
+            (call.peer, form.name)
+        }
+        None => (String::new(), String::new()),
+    };
+    let text = svc.sms_text_for(agent.tenant.id, &agent.user_code, &peer, &name).await?.unwrap_or_default();
     Ok(ok(json!(text)))
 }
 
