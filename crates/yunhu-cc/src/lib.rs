@@ -7,6 +7,7 @@ pub mod dialer;
 pub mod directory;
 pub mod error;
 mod eventlog;
+pub mod lines;
 pub mod numberfile;
 pub mod objects;
 pub mod outbound;
