@@ -80,8 +80,17 @@ async fn handle(State(state): State<AppState>, RawQuery(q): RawQuery, headers: H
     let Some(action) = params.get("action").map(str::to_string) else {
         return fail(errno::MISSING, "缺少必要参数 action").into_response();
     };
-    const KNOWN: [&str; 8] =
-        ["SendDial", "HangUp", "ExtenStatus", "GetRecord", "GetCDRList", "AddTaskData", "AddCBaseData", "ExtenSpy"];
+    const KNOWN: [&str; 9] = [
+        "SendDial",
+        "HangUp",
+        "ExtenStatus",
+        "GetRecord",
+        "GetCDRList",
+        "AddTaskData",
+        "AddCBaseData",
+        "ExtenSpy",
+        "GetUserInfo",
+    ];
     if !KNOWN.contains(&action.as_str()) {
         return fail(errno::NO_ACTION, format!("接口不存在: {action}")).into_response();
     }
@@ -131,6 +140,7 @@ async fn handle(State(state): State<AppState>, RawQuery(q): RawQuery, headers: H
             (Ok(staff), Ok(phone)) => add_customer(&state, &tenant, staff, phone, &params).await.map(Reply::Value),
             (Err(r), _) | (_, Err(r)) => Err(r),
         },
+        "GetUserInfo" => user_info_list(&state, &tenant, params.get("staffid")).await.map(Reply::Value),
         _ => match need("uniqueid") {
             Ok(id) => get_record(&state, &tenant, id, &headers).await.map(Reply::Value),
             Err(r) => Err(r),
@@ -420,6 +430,62 @@ async fn cdr_list(state: &AppState, tenant: &Tenant, params: &Params) -> Result<
         fail(errno::FAILED, "内部错误")
     })?;
     Ok(CdrPage { records, zone: yunhu_core::time::zone_or_default(&tenant.time_zone) })
+}
+
+/// A staff member as GetUserInfo spells them, fields in the seed's order, every value text.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct UserInfo<'a> {
+    /// 用户名: yunhu's login name for a staff member is their account.
+    user_name: &'a str,
+    true_name: &'a str,
+    role_name: &'static str,
+    /// 所属身份: yunhu gives a staff member one role, so their identity is that role (the seed's
+    /// example shows the same title in both).
+    identity: &'static str,
+    /// 归属部门: the staff member's team (班组); "" when they have none.
+    department_name: &'a str,
+    phone: &'a str,
+    /// 工号: the account, which every verb's `staffid` takes (as it takes the extension).
+    staff_id: &'a str,
+    update_time: LocalStamp,
+    create_time: LocalStamp,
+}
+
+fn user_info(zone: chrono_tz::Tz, s: &yunhu_cc::directory::StaffEntry) -> UserInfo<'_> {
+    UserInfo {
+        user_name: &s.user_code,
+        true_name: &s.name,
+        role_name: s.role.title(),
+        identity: s.role.title(),
+        department_name: s.team.as_ref().map(|(_, name)| name.as_str()).unwrap_or(""),
+        phone: &s.work_phone,
+        staff_id: &s.user_code,
+        update_time: local_stamp(s.updated_at, zone, Style::Dashed),
+        create_time: local_stamp(s.created_at, zone, Style::Dashed),
+    }
+}
+
+/// `GetUserInfo`: the staff member `staffid` names (account or extension), or with no `staffid`
+/// the whole company's staff, disabled members included; always a list. An unknown `staffid`
+/// is errno 0: seed 004's table has no code of its own for it.
+async fn user_info_list(state: &AppState, tenant: &Tenant, staff: Option<&str>) -> Result<Value, Refusal> {
+    let entries = match state.services.staff_entries(tenant.id, staff).await {
+        Ok(entries) => entries,
+        Err(yunhu_cc::CcError::NotFound(_)) => {
+            return Err(fail(errno::FAILED, format!("工号不存在: {}", staff.unwrap_or_default())));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "GetUserInfo");
+            return Err(fail(errno::FAILED, "内部错误"));
+        }
+    };
+    let zone = yunhu_core::time::zone_or_default(&tenant.time_zone);
+    let rows: Vec<UserInfo> = entries.iter().map(|s| user_info(zone, s)).collect();
+    serde_json::to_value(rows).map_err(|e| {
+        tracing::error!(error = %e, "GetUserInfo");
+        fail(errno::FAILED, "内部错误")
+    })
 }
 
 /// The customer number a data verb carries, as number files take numbers.

@@ -4,13 +4,21 @@
 //!
 //! URL: `POST /` (the seed's client posts to the server's root), also `/index.php` and `/sipcdr`.
 //!
-//! `ret`: 200 handled (then `data.status` 0 success, 1 failure with the reason in `desc`),
-//! 400 illegal request (unknown service, missing or malformed parameter; `msg` says which),
-//! 500 server error, 600 token missing, invalid or expired, 601 appid / accesskey refused.
+//! `ret`: 200 handled (then `data.status` 0 success, 1 failure with the family's code and reason
+//! in `data.errors` `{code, codemsg}` and both in `desc`), 400 illegal request (unknown service,
+//! missing or malformed parameter; `msg` says which), 500 server error, 600 token missing,
+//! invalid or expired, 601 appid / accesskey refused.
 //!
 //! Services: `App.Sip_Auth.Login` (appid, accesskey → token, valid 12 h), `App.Sip_Cdr.GetBill`,
 //! `App.Sip_Cdr.GetRecodeFile` (filename → a signed download address, valid 24 h),
-//! `App.Sip_Call.MakeCall` (extnumber, destnumber, and the custom data GetBill filters by).
+//! `App.Sip_Call.MakeCall` (extnumber, destnumber, and the custom data GetBill filters by),
+//! `App.Sip_Status.GetSipCallStatus` (extnumber, a comma list → each extension's state),
+//! `App.Sip_Sipnum.GetSipnumberInfo` (status 1 enabled / 2 disabled / 3 all, optional extnumber
+//! list → the extensions).
+//!
+//! Extension codes: 1011 not this company's, 1012 no such extension, 1013 disabled, 1014 not
+//! registered, 1016 enabled, 1017 registered. Call states: 1201 idle, 1202 ringing, 1204 in a
+//! call.
 //!
 //! GetBill codes. `direction`: `callin` (a customer called in), `callout` (everything else).
 //! `callmethod`: 1 extension to extension, 3 API call, 5 predictive, 0 inbound (a filter of 0
@@ -47,6 +55,8 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use yunhu_cc::Tenant;
 use yunhu_cc::calls::{CallRecordFilter, StoredCallRecord};
+use yunhu_cc::lines::{Line, LineLookup};
+use yunhu_cc::switch::{LineState, Reach};
 use yunhu_core::call::{CallMethod, CallRecord, Cause, HangupSide};
 use yunhu_core::time::{LocalStamp, Style, local_stamp};
 
@@ -74,7 +84,15 @@ enum Outcome {
     Done(&'static str, Value),
     /// GetBill's page, written straight from its rows.
     Bills(BillPage),
-    Failed(String),
+    /// A handled failure: the family's code and the reason.
+    Failed(u16, String),
+}
+
+/// A failure's `errors`, as the family's clients read it.
+#[derive(Serialize)]
+struct Errors<'a> {
+    code: u16,
+    codemsg: &'a str,
 }
 
 /// `{ret, data, msg}`, in that order.
@@ -90,6 +108,9 @@ struct Envelope<'a, D> {
 struct Handled<'a, R> {
     status: u8,
     desc: &'a str,
+    /// Why a failure failed; absent on success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<Errors<'a>>,
     result: R,
     reqtime: i64,
     rsptime: i64,
@@ -111,20 +132,26 @@ async fn handle(State(state): State<AppState>, RawQuery(q): RawQuery, headers: H
             "app.sip_cdr.getbill" => get_bill(&state, &params, &headers).await,
             "app.sip_cdr.getrecodefile" => record_file(&state, &params, &headers).await,
             "app.sip_call.makecall" => make_call(&state, &params).await,
+            "app.sip_status.getsipcallstatus" => call_status_of(&state, &params).await,
+            "app.sip_sipnum.getsipnumberinfo" => number_info(&state, &params).await,
             _ => Err(illegal(format!("服务 {service} 不存在"))),
         }
     }
     .await;
     let rsptime = state.services.clock().now().timestamp();
     match result {
-        Ok(Outcome::Done(desc, result)) => envelope(200, Handled { status: 0, desc, result, reqtime, rsptime }, ""),
+        Ok(Outcome::Done(desc, result)) => {
+            envelope(200, Handled { status: 0, desc, errors: None, result, reqtime, rsptime }, "")
+        }
         Ok(Outcome::Bills(page)) => {
             let bills = page.rows.iter().map(|r| bill(page.zone, r, &page.host)).collect::<Vec<_>>();
             let result = Bills { totalitems: page.total, currentpage: page.page, itemsperpage: page.size, bills };
-            envelope(200, Handled { status: 0, desc: "获取成功", result, reqtime, rsptime }, "")
+            envelope(200, Handled { status: 0, desc: "获取成功", errors: None, result, reqtime, rsptime }, "")
         }
-        Ok(Outcome::Failed(desc)) => {
-            envelope(200, Handled { status: 1, desc: &desc, result: (), reqtime, rsptime }, "")
+        Ok(Outcome::Failed(code, codemsg)) => {
+            let desc = format!("{code} {codemsg}");
+            let errors = Some(Errors { code, codemsg: &codemsg });
+            envelope(200, Handled { status: 1, desc: &desc, errors, result: (), reqtime, rsptime }, "")
         }
         Err(Refusal(ret, msg)) => envelope(ret, json!({}), &msg),
     }
@@ -356,7 +383,7 @@ async fn record_file(state: &AppState, params: &Params, headers: &HeaderMap) -> 
             let url = crate::recordings::absolute(headers, &state.services.recording_url(tenant.id, &file.name));
             Ok(Outcome::Done("获取成功", json!({ "filename": file.name, "url": url })))
         }
-        None => Ok(Outcome::Failed(format!("1029 录音文件不存在: {name}"))),
+        None => Ok(Outcome::Failed(1029, format!("录音文件不存在: {name}"))),
     }
 }
 
@@ -365,26 +392,191 @@ async fn make_call(state: &AppState, params: &Params) -> Result<Outcome, Refusal
     let (Some(ext), Some(dest)) = (params.get("extnumber"), params.get("destnumber")) else {
         return Err(illegal("缺少参数 extnumber 或 destnumber"));
     };
-    let Some(switch) = &state.switch else { return Ok(Outcome::Failed("1001 呼叫服务未启动".into())) };
+    let Some(switch) = &state.switch else { return Ok(Outcome::Failed(1001, "呼叫服务未启动".into())) };
     let call_data: BTreeMap<String, String> =
         CUSTOM_KEYS.iter().filter_map(|k| params.get(k).map(|v| (k.to_string(), v.to_string()))).collect();
     let context = yunhu_cc::switch::CallContext { call_data, ..Default::default() };
     match switch.click_to_call(&tenant, ext, dest, context).await {
         Ok(call_id) => Ok(Outcome::Done("呼叫成功", json!({ "callid": call_id }))),
-        Err(e) => Ok(Outcome::Failed(dial_failure(&e))),
+        Err(e) => {
+            let (code, why) = dial_failure(&e);
+            Ok(Outcome::Failed(code, why))
+        }
     }
 }
 
-fn dial_failure(e: &yunhu_cc::switch::DialError) -> String {
+fn dial_failure(e: &yunhu_cc::switch::DialError) -> (u16, String) {
     use yunhu_cc::switch::DialError as D;
     match e {
-        D::NoStaff(x) => format!("1012 分机不存在: {x}"),
-        D::NotRegistered(x) => format!("1014 分机未注册: {x}"),
-        D::NotLoggedIn(x) => format!("1003 坐席未登录: {x}"),
-        D::Busy(x) => format!("1003 分机正在通话: {x}"),
-        D::BadNumber(x) => format!("1002 号码不正确: {x}"),
-        other => format!("1003 呼叫失败: {other}"),
+        D::NoStaff(x) => (1012, format!("分机不存在: {x}")),
+        D::NotRegistered(x) => (1014, format!("分机未注册: {x}")),
+        D::NotLoggedIn(x) => (1003, format!("坐席未登录: {x}")),
+        D::Busy(x) => (1003, format!("分机正在通话: {x}")),
+        D::BadNumber(x) => (1002, format!("号码不正确: {x}")),
+        other => (1003, format!("呼叫失败: {other}")),
     }
+}
+
+/// A result as a `Value`.
+fn value(v: impl Serialize) -> Result<Value, Refusal> {
+    serde_json::to_value(v).map_err(|e| internal(yunhu_cc::CcError::Invalid(e.to_string())))
+}
+
+/// The extensions a comma list names, in its order, each once; at most `MAX_EXTENSIONS`.
+fn extension_list(v: &str) -> Result<Vec<&str>, Refusal> {
+    let mut out: Vec<&str> = Vec::new();
+    for ext in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        if !out.contains(&ext) {
+            out.push(ext);
+        }
+    }
+    if out.len() > MAX_EXTENSIONS {
+        return Err(illegal(format!("extnumber 最多 {MAX_EXTENSIONS} 个分机")));
+    }
+    Ok(out)
+}
+
+/// The most extensions one status request may name.
+const MAX_EXTENSIONS: usize = 500;
+
+/// One extension's row of GetSipCallStatus, fields as the family's clients read them.
+#[derive(Serialize, Default)]
+struct CallStatus<'a> {
+    extnumber: &'a str,
+    /// 1201 idle, 1202 ringing, 1204 in a call; 1011 another company's extension, 1012 no
+    /// such extension, 1013 disabled, 1014 not registered.
+    status: u16,
+    caller: &'a str,
+    callee: &'a str,
+    /// The caller ID the customer sees, on the extension's calls to customers; "" otherwise.
+    disnumber: &'a str,
+    /// `callout` (the extension's side placed the call), `callin` (it was called); "" when idle.
+    direction: &'a str,
+    /// The live call's id (yunhu's channel); "" when idle.
+    channel: &'a str,
+    /// Seconds since the staff member's last call ended; 0 when none ended since yunhu started,
+    /// or when they are not idle.
+    idleduration: i64,
+    /// Seconds of talk in the live call; 0 while ringing or idle.
+    callduration: i64,
+}
+
+/// The family's call-state code of a line.
+fn line_code(line: &Line) -> u16 {
+    match &line.state {
+        _ if !line.enabled => 1013,
+        LineState::Unregistered => 1014,
+        LineState::Idle { .. } => 1201,
+        LineState::Ringing(_) => 1202,
+        LineState::InCall(_) => 1204,
+    }
+}
+
+fn call_status<'a>(line: &'a Line, shown: &'a str, now_ms: i64) -> CallStatus<'a> {
+    let secs = |since: i64| ((now_ms - since) / 1000).max(0);
+    let mut row = CallStatus { extnumber: &line.extension, status: line_code(line), ..Default::default() };
+    match &line.state {
+        LineState::Ringing(leg) | LineState::InCall(leg) => {
+            let (ext, out) = (line.extension.as_str(), leg.reach.outgoing());
+            (row.caller, row.callee) = if out { (ext, leg.peer.as_str()) } else { (leg.peer.as_str(), ext) };
+            row.direction = if out { "callout" } else { "callin" };
+            row.disnumber = if leg.reach == Reach::ToCustomer { shown } else { "" };
+            row.channel = &leg.call_id;
+            if matches!(line.state, LineState::InCall(_)) {
+                row.callduration = secs(leg.since_ms);
+            }
+        }
+        LineState::Idle { since_ms: Some(since) } => row.idleduration = secs(*since),
+        _ => {}
+    }
+    row
+}
+
+/// What a status request found for each extension it named.
+enum Found<'a> {
+    Line(Line),
+    Code(&'a str, u16),
+}
+
+/// `App.Sip_Status.GetSipCallStatus`: each extension of `extnumber` (a comma list) with its call
+/// state; an extension the company lacks is a row with its code (1011 another company's, 1012
+/// none), as the family's clients read every row's `status`. The live state comes from the
+/// switch; without telephony nothing is registered and every line is 1014 (or 1013).
+async fn call_status_of(state: &AppState, params: &Params) -> Result<Outcome, Refusal> {
+    let (tenant, _) = authorised(state, params).await?;
+    let list = params.get("extnumber").ok_or_else(|| illegal("缺少参数 extnumber"))?;
+    let exts = extension_list(list)?;
+    if exts.is_empty() {
+        return Err(illegal("缺少参数 extnumber"));
+    }
+    let svc = &state.services;
+    let mut found = Vec::with_capacity(exts.len());
+    for ext in &exts {
+        found.push(match svc.line(state.switch.as_ref(), &tenant, ext).await.map_err(internal)? {
+            LineLookup::Found(line) => Found::Line(line),
+            LineLookup::Elsewhere => Found::Code(ext, 1011),
+            LineLookup::Unknown => Found::Code(ext, 1012),
+        });
+    }
+    let shown = svc.shown_caller_id(tenant.id).await.map_err(internal)?;
+    let now_ms = svc.clock().now().timestamp_millis();
+    let rows: Vec<CallStatus> = found
+        .iter()
+        .map(|f| match f {
+            Found::Line(line) => call_status(line, &shown, now_ms),
+            Found::Code(ext, code) => CallStatus { extnumber: ext, status: *code, ..Default::default() },
+        })
+        .collect();
+    Ok(Outcome::Done("获取成功", value(rows)?))
+}
+
+/// One extension of GetSipnumberInfo, fields as the family's clients read them, then its state.
+#[derive(Serialize)]
+struct NumberInfo<'a> {
+    extnumber: &'a str,
+    /// The SIP password: always "", yunhu keeps only its digest (HA1), never the password.
+    password: &'static str,
+    /// 1016 enabled, 1013 disabled.
+    status: u16,
+    /// The caller ID the extension's calls to customers show.
+    disnumber: &'a str,
+    /// 1017 registered (or on a call, which a phone taking calls on the staff member's mobile
+    /// can be without registering), 1014 not (yunhu's addition).
+    regstatus: u16,
+    /// As GetSipCallStatus's `status` (yunhu's addition).
+    callstatus: u16,
+}
+
+/// `App.Sip_Sipnum.GetSipnumberInfo`: the company's extensions, `status` 1 enabled, 2 disabled,
+/// 3 all (the default), only those of `extnumber` (a comma list) if given, in extension order.
+/// One flat list, no pages: the family's clients send no page parameters and read `result` as
+/// the whole list.
+async fn number_info(state: &AppState, params: &Params) -> Result<Outcome, Refusal> {
+    let (tenant, _) = authorised(state, params).await?;
+    let enabled = match int(params, "status", 3, 1..=3)? {
+        1 => Some(true),
+        2 => Some(false),
+        _ => None,
+    };
+    let only = params.get("extnumber").map(extension_list).transpose()?;
+    let svc = &state.services;
+    let mut lines = svc.lines(state.switch.as_ref(), &tenant, enabled).await.map_err(internal)?;
+    if let Some(only) = only {
+        lines.retain(|l| only.contains(&l.extension.as_str()));
+    }
+    let shown = svc.shown_caller_id(tenant.id).await.map_err(internal)?;
+    let rows: Vec<NumberInfo> = lines
+        .iter()
+        .map(|l| NumberInfo {
+            extnumber: &l.extension,
+            password: "",
+            status: if l.enabled { 1016 } else { 1013 },
+            disnumber: &shown,
+            regstatus: if l.state == LineState::Unregistered { 1014 } else { 1017 },
+            callstatus: line_code(l),
+        })
+        .collect();
+    Ok(Outcome::Done("获取成功", value(rows)?))
 }
 
 #[cfg(test)]
@@ -442,15 +634,20 @@ mod tests {
         let zone = chrono_tz::Asia::Shanghai;
         let bills = records[..20].iter().map(|r| bill(zone, r, "h")).collect::<Vec<_>>();
         let result = Bills { totalitems: 99, currentpage: 2, itemsperpage: 20, bills };
-        let data = Handled { status: 0, desc: "获取成功", result, reqtime: 17, rsptime: 18 };
+        let data = Handled { status: 0, desc: "获取成功", errors: None, result, reqtime: 17, rsptime: 18 };
         let typed = String::from_utf8(crate::json_body(&Envelope { ret: 200, data, msg: "" })).unwrap();
         let bills: Vec<Value> = records[..20].iter().map(|r| value_bill(zone, r, "h")).collect();
         let result = json!({ "totalitems": 99, "currentpage": 2, "itemsperpage": 20, "bills": bills });
         let data = json!({ "status": 0, "desc": "获取成功", "result": result, "reqtime": 17, "rsptime": 18 });
         assert_eq!(typed, json!({ "ret": 200, "data": data, "msg": "" }).to_string());
-        let failed = Handled { status: 1, desc: "1029 录音文件不存在: x", result: (), reqtime: 1, rsptime: 2 };
+        let errors = Some(Errors { code: 1029, codemsg: "录音文件不存在: x" });
+        let failed =
+            Handled { status: 1, desc: "1029 录音文件不存在: x", errors, result: (), reqtime: 1, rsptime: 2 };
         let typed = String::from_utf8(crate::json_body(&Envelope { ret: 200, data: failed, msg: "" })).unwrap();
-        let data = json!({ "status": 1, "desc": "1029 录音文件不存在: x", "result": null, "reqtime": 1, "rsptime": 2 });
+        let errors = json!({ "code": 1029, "codemsg": "录音文件不存在: x" });
+        let data = json!({
+            "status": 1, "desc": "1029 录音文件不存在: x", "errors": errors, "result": null, "reqtime": 1, "rsptime": 2
+        });
         assert_eq!(typed, json!({ "ret": 200, "data": data, "msg": "" }).to_string());
     }
 }

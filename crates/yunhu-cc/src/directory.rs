@@ -128,6 +128,31 @@ impl Services {
         Ok((out, total))
     }
 
+    /// The tenant's whole staff, by account (`who` `None`), or the one staff member `who` names
+    /// by account or extension (`NotFound` if none does). Disabled staff are included: they are
+    /// still in the directory.
+    pub async fn staff_entries(&self, tenant: TenantId, who: Option<&str>) -> Result<Vec<StaffEntry>, CcError> {
+        const PAGE: i64 = 500;
+        let mut filter = StaffFilter::default();
+        if let Some(who) = who {
+            let row = self.staff_by_code_or_extension(tenant, who).await.map_err(|e| match e {
+                CcError::NotFound(_) => CcError::NotFound(format!("no staff member {who}")),
+                e => e,
+            })?;
+            filter.user_code = Some(row["user_code"].text().to_string());
+        }
+        let mut out = Vec::new();
+        for page in 1.. {
+            let (entries, total) = self.search_staff(tenant, &filter, page, PAGE).await?;
+            let done = entries.len() < PAGE as usize || (page * PAGE) >= total;
+            out.extend(entries);
+            if done {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// Whether a live staff member has extension `agent_id`.
     pub async fn extension_exists(&self, tenant: TenantId, agent_id: &str) -> Result<bool, CcError> {
         Ok(self.staff_by_extension(tenant, agent_id).await.is_ok())

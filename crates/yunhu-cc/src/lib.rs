@@ -10,6 +10,7 @@ pub mod directory;
 pub mod error;
 mod eventlog;
 pub mod forms;
+pub mod lines;
 pub mod numberfile;
 pub mod objects;
 pub mod outbound;

@@ -103,7 +103,71 @@ pub enum DialError {
 #[derive(Debug, Clone)]
 struct LiveCall {
     call_id: String,
-    state: PhoneState,
+    /// The other party, as the staff member's phone state names it.
+    peer: String,
+    /// Answered and bridged; otherwise their phone rings.
+    talking: bool,
+    /// How the call reached them.
+    reach: Reach,
+    /// When their phone began ringing, or the call began to be talked, ms.
+    since_ms: i64,
+}
+
+impl LiveCall {
+    fn phone_state(&self) -> PhoneState {
+        let peer = self.peer.clone();
+        if self.talking { PhoneState::InCall { peer } } else { PhoneState::Ringing { peer } }
+    }
+}
+
+/// What an extension's phone is doing, with since when: a line's state as the dialects that
+/// watch extensions show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineState {
+    /// No live registration (or no telephony running).
+    Unregistered,
+    /// Registered, no call.
+    Idle {
+        /// When the staff member's last call ended, ms, if one ended since yunhu started.
+        since_ms: Option<i64>,
+    },
+    /// Their phone rings for a call.
+    Ringing(LiveLeg),
+    /// In a call, answered.
+    InCall(LiveLeg),
+}
+
+/// How a live call reached a staff member's phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Their side calls a customer through the trunk (click-to-call, the dialer).
+    ToCustomer,
+    /// They dialled another extension.
+    ToExtension,
+    /// A customer called them through the trunk.
+    FromCustomer,
+    /// Another extension called them, or they were brought into a call (a transfer, a meeting).
+    Called,
+}
+
+impl Reach {
+    /// Their side placed the call.
+    pub fn outgoing(self) -> bool {
+        matches!(self, Reach::ToCustomer | Reach::ToExtension)
+    }
+}
+
+/// A staff member's part in a live call, as a line's state shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveLeg {
+    /// The call's id.
+    pub call_id: String,
+    /// The other party's number (the customer, or the other extension).
+    pub peer: String,
+    /// How the call reached them.
+    pub reach: Reach,
+    /// When the phone began ringing, or the talk began, ms.
+    pub since_ms: i64,
 }
 
 struct SwitchInner {
@@ -115,6 +179,8 @@ struct SwitchInner {
     live: Mutex<HashMap<(TenantId, String), LiveCall>>,
     /// Every running call's handle, by id.
     calls: Mutex<HashMap<(TenantId, String), (CallHandle, String)>>,
+    /// When each staff member's last call ended, ms (since this process started).
+    idle_since: Mutex<HashMap<(TenantId, String), i64>>,
     /// Agents who left predictive work (feature code 011) and have not rejoined (010).
     predictive_off: Mutex<std::collections::HashSet<(TenantId, String)>>,
     prompts: Prompts,
@@ -258,7 +324,9 @@ impl Switch {
         let prompts = Prompts::new(&config.prompts_dir);
         let live = Mutex::new(HashMap::new());
         let calls = Mutex::new(HashMap::new());
-        let inner = Arc::new(SwitchInner { services, sip, engine, config, live, calls, predictive_off, prompts });
+        let idle_since = Mutex::new(HashMap::new());
+        let inner =
+            Arc::new(SwitchInner { services, sip, engine, config, live, calls, idle_since, predictive_off, prompts });
         let switch = Switch { inner };
         switch.register_trunks().await?;
         let events_switch = switch.clone();
@@ -324,10 +392,26 @@ impl Switch {
         }
         let key = (tenant.id, row["user_code"].text().to_string());
         if let Some(call) = self.inner.live.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            return Ok((ext, call.state.clone()));
+            return Ok((ext, call.phone_state()));
         }
         let registered = !self.inner.sip.bindings(&tenant.sip_domain, &ext).is_empty();
         Ok((ext, if registered { PhoneState::Idle } else { PhoneState::Unregistered }))
+    }
+
+    /// What the phone of staff member `user_code`, at extension `ext`, is doing: their live call
+    /// if they have one, else whether the extension is registered.
+    pub fn line_state(&self, tenant: &Tenant, user_code: &str, ext: &str) -> LineState {
+        let key = (tenant.id, user_code.to_string());
+        if let Some(c) = self.inner.live.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            let leg =
+                LiveLeg { call_id: c.call_id.clone(), peer: c.peer.clone(), reach: c.reach, since_ms: c.since_ms };
+            return if c.talking { LineState::InCall(leg) } else { LineState::Ringing(leg) };
+        }
+        if ext.is_empty() || self.inner.sip.bindings(&tenant.sip_domain, ext).is_empty() {
+            return LineState::Unregistered;
+        }
+        let since_ms = self.inner.idle_since.lock().unwrap_or_else(|e| e.into_inner()).get(&key).copied();
+        LineState::Idle { since_ms }
     }
 
     /// A staff member's presence.

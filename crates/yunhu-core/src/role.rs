@@ -24,6 +24,15 @@ impl Role {
         }
     }
 
+    /// The title people read (座席, 班组长, 管理员), as the Chinese dialects spell roles.
+    pub fn title(self) -> &'static str {
+        match self {
+            Role::Agent => "座席",
+            Role::Monitor => "班组长",
+            Role::Admin => "管理员",
+        }
+    }
+
     /// Parses the stored name.
     pub fn parse(s: &str) -> Option<Role> {
         match s {

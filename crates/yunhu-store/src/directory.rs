@@ -457,6 +457,28 @@ impl Db {
         self.memo.get(format!("staff_by_extension\0{}\0{agent_id}", tenant.0), load).await
     }
 
+    /// Whether a live tenant other than `tenant` has a live staff member with extension
+    /// `agent_id` (extensions are per tenant; a dialect tells "not yours" from "no such one").
+    /// Asked only about extensions `tenant` lacks; the staff index leads with the tenant, so
+    /// this scans the live staff, which directories keep small.
+    pub async fn extension_elsewhere(&self, tenant: TenantId, agent_id: &str) -> Result<bool> {
+        if agent_id.is_empty() {
+            return Ok(false);
+        }
+        let load = async {
+            let found: Option<i64> = sqlx::query_scalar(
+                "SELECT s.tenant_id FROM staff s JOIN tenants t ON t.id = s.tenant_id \
+                 WHERE s.agent_id = $1 AND s.tenant_id <> $2 AND s.deleted = 0 AND t.deleted = 0 LIMIT 1",
+            )
+            .bind(agent_id)
+            .bind(tenant.0)
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(found.is_some())
+        };
+        self.memo.get(format!("extension_elsewhere\0{}\0{agent_id}", tenant.0), load).await
+    }
+
     /// The queue codes a staff member belongs to, sorted.
     pub async fn staff_queue_codes(&self, tenant: TenantId, user_code: &str) -> Result<Vec<String>> {
         let key = format!("staff_queues\0{}\0{user_code}", tenant.0);

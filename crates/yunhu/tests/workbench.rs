@@ -579,7 +579,11 @@ async fn gateway() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
         axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
             let seen = seen.clone();
             async move {
-                seen.lock().unwrap().push(format!("{}|{}", body["telephone"].as_str().unwrap_or(""), body["msg"].as_str().unwrap_or("")));
+                seen.lock().unwrap().push(format!(
+                    "{}|{}",
+                    body["telephone"].as_str().unwrap_or(""),
+                    body["msg"].as_str().unwrap_or("")
+                ));
                 axum::Json(json!({"id": "gw-1"}))
             }
         }),

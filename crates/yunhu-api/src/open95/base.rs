@@ -15,14 +15,6 @@ fn role_key(role: Role) -> &'static str {
     }
 }
 
-fn role_title(role: Role) -> &'static str {
-    match role {
-        Role::Agent => "座席",
-        Role::Monitor => "班组长",
-        Role::Admin => "管理员",
-    }
-}
-
 fn role_from_key(key: &str) -> Option<Role> {
     [Role::Agent, Role::Monitor, Role::Admin]
         .into_iter()
@@ -63,7 +55,7 @@ pub(super) fn staff_json(ctx: &Ctx, s: &StaffEntry) -> Value {
         "priority": s.priority,
         "enabled": s.enabled,
         "roleKey": role_key(s.role),
-        "roleTitle": role_title(s.role),
+        "roleTitle": Role::title(s.role),
         "agtGrpId": format!("{{{}}}", queue_ids.join(",")),
         "defaultQueue": default_queue,
         "grpStreamNumber": grp_stream,

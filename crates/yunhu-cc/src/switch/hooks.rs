@@ -2,7 +2,7 @@
 //! free — and where phones and numbers are: an extension's registration, a staff member's mobile
 //! through the trunk, a customer's number through the trunk.
 
-use super::{DialError, LiveCall, PhoneState, Progress, Switch};
+use super::{DialError, LiveCall, Progress, Reach, Switch};
 use crate::{CcError, Tenant, TenantId};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -96,63 +96,77 @@ pub(super) fn dialable(number: &str) -> Result<(), DialError> {
 
 impl Switch {
     /// Brings the staff part of the live map in line with the call: who is on it, ringing or
-    /// talking; staff who left it are free again.
+    /// talking; staff who left it are free again. A staff member keeps the peer they were given
+    /// when the call reached them.
     pub(super) fn sync_live(&self, tenant: TenantId, call_id: &str, call: &Call, peer: &str) {
         let staff = call.staff_legs();
         let talking = call.is_bridged();
-        let svc = &self.inner.services;
+        let now = self.inner.services.now_ms();
         let mut live = self.inner.live.lock().unwrap_or_else(|e| e.into_inner());
-        live.retain(|(t, code), c| {
-            let gone = *t == tenant && c.call_id == call_id && !staff.iter().any(|(s, _)| s == code);
-            if gone {
-                svc.agent_call_ended(tenant, code, call_id);
-            }
-            !gone
+        self.release(&mut live, |(t, code), c| {
+            !(*t == tenant && c.call_id == call_id && !staff.iter().any(|(s, _)| s == code))
         });
+        let svc = &self.inner.services;
         for (code, up) in staff {
-            let state = if up && talking {
-                PhoneState::InCall { peer: peer.to_string() }
-            } else {
-                PhoneState::Ringing { peer: peer.to_string() }
-            };
             let key = (tenant, code);
             let entry = live.entry(key.clone()).or_insert_with(|| {
                 svc.agent_call_started(tenant, &key.1, call_id, peer);
-                LiveCall { call_id: call_id.to_string(), state: PhoneState::Ringing { peer: peer.to_string() } }
+                LiveCall {
+                    call_id: call_id.to_string(),
+                    peer: peer.to_string(),
+                    talking: false,
+                    reach: Reach::Called,
+                    since_ms: now,
+                }
             });
-            if entry.call_id == call_id {
-                let connected = matches!(state, PhoneState::InCall { .. });
-                if connected && !matches!(entry.state, PhoneState::InCall { .. }) {
+            let now_talking = up && talking;
+            if entry.call_id == call_id && entry.talking != now_talking {
+                entry.talking = now_talking;
+                entry.since_ms = now;
+                if now_talking {
                     svc.agent_call_connected(tenant, &key.1, call_id, peer);
                 }
-                entry.state = state;
             }
         }
+    }
+
+    /// Drops the live entries `keep` refuses, noting when each of those staff became free.
+    fn release(
+        &self,
+        live: &mut std::collections::HashMap<(TenantId, String), LiveCall>,
+        keep: impl Fn(&(TenantId, String), &LiveCall) -> bool,
+    ) {
+        let now = self.inner.services.now_ms();
+        let mut idle = self.inner.idle_since.lock().unwrap_or_else(|e| e.into_inner());
+        live.retain(|key, c| {
+            let kept = keep(key, c);
+            if !kept {
+                idle.insert(key.clone(), now);
+                self.inner.services.agent_call_ended(key.0, &key.1, &c.call_id);
+            }
+            kept
+        });
     }
 
     /// Frees everyone and everything of a finished call.
     pub(super) fn forget_call(&self, tenant: TenantId, call_id: &str) {
         self.inner.calls.lock().unwrap_or_else(|e| e.into_inner()).remove(&(tenant, call_id.to_string()));
-        let svc = &self.inner.services;
         let mut live = self.inner.live.lock().unwrap_or_else(|e| e.into_inner());
-        live.retain(|(t, code), c| {
-            let gone = *t == tenant && c.call_id == call_id;
-            if gone {
-                svc.agent_call_ended(tenant, code, call_id);
-            }
-            !gone
-        });
+        self.release(&mut live, |(t, _), c| !(*t == tenant && c.call_id == call_id));
     }
 
-    /// Marks a staff member ringing for a call; `false` if they are on another call already.
-    pub(super) fn claim(&self, tenant: TenantId, code: &str, call_id: &str, peer: &str) -> bool {
+    /// Marks a staff member ringing for a call with `peer` that reaches them as `reach`; `false`
+    /// if they are on another call already.
+    pub(super) fn claim(&self, tenant: TenantId, code: &str, call_id: &str, peer: &str, reach: Reach) -> bool {
+        let now = self.inner.services.now_ms();
         let mut live = self.inner.live.lock().unwrap_or_else(|e| e.into_inner());
         let key = (tenant, code.to_string());
         if live.contains_key(&key) {
             return false;
         }
-        let state = PhoneState::Ringing { peer: peer.to_string() };
-        live.insert(key, LiveCall { call_id: call_id.to_string(), state });
+        let call =
+            LiveCall { call_id: call_id.to_string(), peer: peer.to_string(), talking: false, reach, since_ms: now };
+        live.insert(key, call);
         self.inner.services.agent_call_started(tenant, code, call_id, peer);
         true
     }
@@ -172,7 +186,7 @@ impl Switch {
         customer: &str,
     ) -> Option<Target> {
         for (code, ext, binding) in self.idle_members(tenant, agents).await {
-            if !self.claim(tenant.id, &code, call_id, customer) {
+            if !self.claim(tenant.id, &code, call_id, customer, Reach::ToCustomer) {
                 continue;
             }
             let svc = &self.inner.services;
@@ -222,10 +236,7 @@ impl Switch {
         let row = svc.db.list_rows(tenant.id, &TRUNKS).await.map_err(CcError::from)?.into_iter().next();
         let row = row.ok_or(DialError::NoTrunk)?;
         let addr: SocketAddr = row["address"].text().parse().map_err(|_| DialError::NoTrunk)?;
-        let caller_id = match row["caller_id"].text() {
-            "" => svc.caller_id_choices(tenant.id).await?.first().map(|c| c.label.clone()).unwrap_or_default(),
-            c => c.to_string(),
-        };
+        let caller_id = svc.trunk_caller_id(tenant.id, &row).await?;
         Ok(Trunk { name: row["name"].text().into(), addr, tcp: row["transport"].text() == "tcp", caller_id })
     }
 

@@ -1,8 +1,8 @@
 //! Calls that reach yunhu: a carrier's call to an extension, an extension calling another, and
 //! the feature codes a phone dials (login, logout, predictive work, its own number, spying).
 
-use super::Switch;
 use super::hooks::Hooks;
+use super::{Reach, Switch};
 use crate::secrets::new_stream_id;
 use crate::{CcError, Tenant, TenantId};
 use yunhu_core::agent::AgentEventKind;
@@ -171,9 +171,11 @@ impl Switch {
             },
         );
         // The staff on the call are busy to ExtenStatus, to click-to-call, and can be hung up.
-        self.claim(tenant.id, &callee_code, &call_id, &from.number);
+        let reach = if from.direction == "inbound" { Reach::FromCustomer } else { Reach::Called };
+        self.claim(tenant.id, &callee_code, &call_id, &from.number, reach);
         if from.direction == "internal" {
-            self.claim(tenant.id, &from.staff, &call_id, &from.number);
+            // The caller's phone shows whom they dialled.
+            self.claim(tenant.id, &from.staff, &call_id, dialed, Reach::ToExtension);
         }
         let callee_target = yunhu_engine::machine::Target {
             request_uri: binding.contact.clone(),

@@ -90,7 +90,7 @@ impl Switch {
             return Err(DialError::NotLoggedIn(user_code));
         }
         let call_id = new_stream_id();
-        if !self.claim(tenant.id, &user_code, &call_id, number) {
+        if !self.claim(tenant.id, &user_code, &call_id, number, super::Reach::ToCustomer) {
             return Err(DialError::Busy(user_code));
         }
         let created = svc
