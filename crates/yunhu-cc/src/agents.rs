@@ -171,11 +171,6 @@ impl Services {
         let now = self.now_ms();
         self.events.append((tenant, agent_stream(user_code), event.name(), now, data)).await?;
         lock(&self.agents.states).entry((tenant, user_code.to_string())).or_default().apply(&event, now);
-        if let AgentEventKind::AgentLogin { via } = &event
-            && via == "desk"
-        {
-            self.desk_heard(tenant, user_code);
-        }
         if let AgentEventKind::AgentLogout { .. } = &event {
             lock(&self.agents.heard).remove(&(tenant, user_code.to_string()));
         }
@@ -236,6 +231,8 @@ impl Services {
     }
 
     /// Notes that an agent's desktop was heard from (connected, answered a ping, sent a frame).
+    /// From its first connection on, the agent is watched: a desktop silent past the limit puts
+    /// the idle agent not ready. An agent who never opened the monitor (phones, REST only) is not.
     pub fn desk_heard(&self, tenant: TenantId, user_code: &str) {
         lock(&self.agents.heard).insert((tenant, user_code.to_string()), self.now_ms());
     }

@@ -286,7 +286,10 @@ impl AgentState {
             return AfterCall::WrapUp(AgentEventKind::AgentWrapUp { call_id: call_id.to_string(), until });
         }
         let mut after = self.clone();
-        after.call = None;
+        // A newer call may have reached the agent meanwhile: it keeps them busy.
+        if after.call.as_ref().is_some_and(|c| c.call_id == call_id) {
+            after.call = None;
+        }
         AfterCall::Free(DeskEventKind::DeskCallEnded { call_id: call_id.to_string(), status: after.status() })
     }
 
@@ -354,6 +357,16 @@ mod tests {
         assert_eq!(ended, DeskEventKind::DeskCallEnded { call_id: "c1".into(), status: 1 });
         s.apply_desk(&ended, 9_000);
         assert_eq!((s.status(), s.status_since()), (1, 9_000));
+    }
+
+    #[test]
+    fn the_end_of_an_older_call_leaves_a_newer_one_busy() {
+        let mut s = ready_at(0);
+        s.apply_desk(&DeskEventKind::DeskCallStarted { call_id: "new".into(), peer: "1".into() }, 10);
+        let AfterCall::Free(ended) = s.after_call("old", 30, 20) else { panic!("no wrap-up for a call not talked on") };
+        assert_eq!(ended, DeskEventKind::DeskCallEnded { call_id: "old".into(), status: 2 });
+        s.apply_desk(&ended, 20);
+        assert_eq!(s.call.as_ref().map(|c| c.call_id.as_str()), Some("new"));
     }
 
     #[test]
