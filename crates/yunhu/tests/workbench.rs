@@ -570,34 +570,10 @@ async fn agent_state_survives_a_restart_and_a_wrap_up_limit_still_runs_out() {
     }
 }
 
-/// An SMS gateway (the generic webhook provider) that takes every message; the numbers it got.
-async fn gateway() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    let got: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
-    let seen = got.clone();
-    let app = axum::Router::new().route(
-        "/sms",
-        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
-            let seen = seen.clone();
-            async move {
-                seen.lock().unwrap().push(format!(
-                    "{}|{}",
-                    body["telephone"].as_str().unwrap_or(""),
-                    body["msg"].as_str().unwrap_or("")
-                ));
-                axum::Json(json!({"id": "gw-1"}))
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/sms", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, got)
-}
-
 #[tokio::test]
 async fn the_desk_sends_sms_from_the_tenants_template_within_the_rules() {
     let app = start(&yunhu_store::testing::scratch_sqlite_url()).await;
-    let (url, got) = gateway().await;
+    let (url, got) = common::sms_gateway().await;
     let config = json!({"provider": "webhook", "secret": "gateway-secret-1", "endpoint": url, "rate_per_minute": 2});
     assert!(app.admin(reqwest::Method::PUT, "/yunhu/v1/tenants/777777/sms", Some(config)).await.status.is_success());
     let template = json!({"text": "您好，我是{staff}，稍后回电{telephone}", "is_default": true});

@@ -198,3 +198,29 @@ pub async fn replay(app: &TestApp, c: &Call) -> String {
     tick(60);
     id
 }
+
+/// The texts an SMS gateway got, as `telephone|msg`.
+pub type Texts = Arc<std::sync::Mutex<Vec<String>>>;
+
+/// An SMS gateway (the generic webhook provider) on a local port that takes every message;
+/// its address and what it got.
+pub async fn sms_gateway() -> (String, Texts) {
+    let got: Texts = Arc::default();
+    let seen = got.clone();
+    let app = axum::Router::new().route(
+        "/sms",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let seen = seen.clone();
+            async move {
+                let text =
+                    format!("{}|{}", body["telephone"].as_str().unwrap_or(""), body["msg"].as_str().unwrap_or(""));
+                seen.lock().unwrap().push(text);
+                axum::Json(serde_json::json!({"id": "gw-1"}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/sms", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}
