@@ -182,6 +182,13 @@ pub enum Command {
         /// The prompt's name.
         prompt: String,
     },
+    /// Start (`on`) or stop the music-on-hold loop to a leg (a caller waiting in a queue).
+    Music {
+        /// To whom.
+        leg: LegRef,
+        /// Start or stop.
+        on: bool,
+    },
     /// Wake the flow at `at` with [`Note::Timer`].
     Timer {
         /// When.
@@ -612,6 +619,16 @@ impl Call {
             .map(|(i, _)| leg_ref(i))
     }
 
+    /// Every live (not ended, not leaving) leg of a role, oldest first.
+    pub fn live_legs(&self, role: Role) -> Vec<LegRef> {
+        self.legs
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.role == role && l.live() && !l.leaving)
+            .map(|(i, _)| leg_ref(i))
+            .collect()
+    }
+
     /// A leg's role and staff account.
     pub fn leg_info(&self, leg: LegRef) -> Option<(Role, &str)> {
         self.leg(leg).map(|l| (l.role, l.staff.as_str()))
@@ -763,6 +780,10 @@ impl Call {
             Command::Play { leg, prompt } => {
                 self.leg(leg).filter(|l| l.live()).ok_or(Refusal::NoSuchLeg)?;
                 self.emit(Output::Play { leg, prompt });
+            }
+            Command::Music { leg, on } => {
+                self.leg(leg).filter(|l| l.live()).ok_or(Refusal::NoSuchLeg)?;
+                self.emit(if on { Output::MusicOnHold(leg) } else { Output::StopPlay(leg) });
             }
             Command::Timer { at, tag } => self.timers.push((at, tag)),
             Command::Outcome { cause, side } => {

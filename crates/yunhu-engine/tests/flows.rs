@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use yunhu_core::call::{CallEventKind, Cause, HangupSide, Side};
-use yunhu_engine::flows::{Bridge, ClickToCall, CustomerFirst, FIRST, PlayPrompt, SECOND, Scripted, Stage};
+use yunhu_engine::flows::{Bridge, ClickToCall, CustomerFirst, FIRST, PlayPrompt, QueueCall, SECOND, Scripted, Stage};
 use yunhu_engine::machine::{By, Command, Input, LegRef, Ms, Output, Refusal, Role, SpyMode, Target};
 
 fn target(number: &str) -> Target {
@@ -470,4 +470,36 @@ fn a_refer_from_the_agents_phone_is_a_blind_transfer() {
     assert!(r.out.contains(&Output::Hangup(FIRST)));
     assert_eq!(r.dialled().last().map(|(l, n)| (*l, n.as_str())), Some((2, "1002")));
     assert_eq!(CustomerFirst::new(target("1"), 1, 1, 1).stage(), Stage::Ringing);
+}
+
+#[test]
+fn a_queued_caller_hears_music_until_the_first_offered_agent_answers_and_the_others_stop_ringing() {
+    let mut r = Run::new(Box::new(QueueCall::new("13800138000", 600_000)));
+    assert!(r.out.contains(&Output::Answer(FIRST)));
+    assert!(r.out.contains(&Output::MusicOnHold(FIRST)));
+    // An offer that rings out ends its leg; the caller keeps waiting, still with music.
+    r.cmd(QueueCall::offer(target("1001"), 15_000)).unwrap();
+    r.at(15_000).feed(Input::Tick).unwrap();
+    r.ended(1, 487, By::Local);
+    assert_eq!(r.done(), None, "a missed offer does not end the call");
+    assert!(!r.out.contains(&Output::StopPlay(FIRST)));
+    // Ring-all: two phones; the second answers first.
+    r.cmd(QueueCall::offer(target("1002"), 15_000)).unwrap();
+    r.cmd(QueueCall::offer(target("1003"), 15_000)).unwrap();
+    r.at(20_000).answer(3);
+    assert!(r.out.contains(&Output::StopPlay(FIRST)));
+    assert!(r.out.contains(&Output::Hangup(LegRef(2))), "1002 stops ringing");
+    assert_eq!((r.hears(0), r.hears(3)), (vec![3], vec![0]));
+    assert_eq!(r.s.call.summary().agent, "s1003");
+    r.at(30_000).ended(3, 200, By::Remote);
+    r.confirm_hangups();
+    assert_eq!(r.done(), Some((Cause::NormalClearing, HangupSide::Agent)));
+}
+
+#[test]
+fn a_queued_caller_nobody_takes_is_let_go_at_the_last_guard() {
+    let mut r = Run::new(Box::new(QueueCall::new("13800138000", 60_000)));
+    r.at(60_000).feed(Input::Tick).unwrap();
+    r.confirm_hangups();
+    assert_eq!(r.done(), Some((Cause::NoAnswer, HangupSide::System)));
 }
