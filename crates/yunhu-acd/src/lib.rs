@@ -230,6 +230,21 @@ impl Acd {
         self.agents.insert(agent.id.clone(), agent);
     }
 
+    /// Brings an agent in line with the contact center's view: their queues, whether they are
+    /// free and since when. Counters (calls, talk time) and a reservation are kept; a new agent
+    /// starts with none.
+    pub fn sync_agent(&mut self, id: &str, queues: &[String], free: bool, idle_since: i64) {
+        let a = self.agents.entry(id.to_string()).or_insert_with(|| Agent { id: id.into(), ..Default::default() });
+        a.queues = queues.to_vec();
+        a.free = free;
+        a.idle_since = idle_since;
+    }
+
+    /// Whether a queue is declared.
+    pub fn has_queue(&self, name: &str) -> bool {
+        self.queues.contains_key(name)
+    }
+
     /// An agent became free (`true`, from `now`) or not (`false`).
     pub fn set_free(&mut self, agent: &str, free: bool, now: i64) {
         if let Some(a) = self.agents.get_mut(agent) {

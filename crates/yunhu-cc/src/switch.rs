@@ -24,6 +24,7 @@ mod hooks;
 mod inbound;
 mod outbound;
 mod predictive;
+mod queue;
 pub use control::{CallRef, Control, ControlError};
 pub use predictive::{CustomerFirst, CustomerFirstCall, CustomerFirstOutcome, Progress};
 pub use yunhu_engine::machine::{Command, Refusal, SpyMode};
@@ -181,6 +182,8 @@ struct SwitchInner {
     calls: Mutex<HashMap<(TenantId, String), (CallHandle, String)>>,
     /// When each staff member's last call ended, ms (since this process started).
     idle_since: Mutex<HashMap<(TenantId, String), i64>>,
+    /// Inbound queues and the ACD deciding who takes their callers.
+    queues: queue::Queues,
     /// Agents who left predictive work (feature code 011) and have not rejoined (010).
     predictive_off: Mutex<std::collections::HashSet<(TenantId, String)>>,
     prompts: Prompts,
@@ -325,10 +328,21 @@ impl Switch {
         let live = Mutex::new(HashMap::new());
         let calls = Mutex::new(HashMap::new());
         let idle_since = Mutex::new(HashMap::new());
-        let inner =
-            Arc::new(SwitchInner { services, sip, engine, config, live, calls, idle_since, predictive_off, prompts });
+        let inner = Arc::new(SwitchInner {
+            services,
+            sip,
+            engine,
+            config,
+            live,
+            calls,
+            idle_since,
+            queues: Default::default(),
+            predictive_off,
+            prompts,
+        });
         let switch = Switch { inner };
         switch.register_trunks().await?;
+        switch.start_queues();
         let events_switch = switch.clone();
         tokio::spawn(async move {
             while let Some(event) = sip_events.recv().await {

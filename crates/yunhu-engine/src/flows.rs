@@ -232,7 +232,13 @@ impl QueueCall {
 
     /// The command that offers an agent's phone to a queued caller, ringing `ring_ms` at most.
     pub fn offer(agent: Target, ring_ms: Ms) -> Command {
-        Command::Originate { role: Role::Agent, target: agent, ring_timeout_ms: ring_ms, essential: false, joins: false }
+        Command::Originate {
+            role: Role::Agent,
+            target: agent,
+            ring_timeout_ms: ring_ms,
+            essential: false,
+            joins: false,
+        }
     }
 }
 
@@ -257,10 +263,9 @@ impl Flow for QueueCall {
                 out
             }
             Note::Answered(leg) if *leg != FIRST => vec![Command::HangupLeg(*leg)],
-            Note::Timer(QUEUE_GUARD) if !self.talking => vec![
-                Command::Outcome { cause: Cause::NoAnswer, side: HangupSide::System },
-                Command::Hangup,
-            ],
+            Note::Timer(QUEUE_GUARD) if !self.talking => {
+                vec![Command::Outcome { cause: Cause::NoAnswer, side: HangupSide::System }, Command::Hangup]
+            }
             _ => Vec::new(),
         }
     }

@@ -59,6 +59,9 @@ impl CallHooks for Hooks {
 
     fn note(&self, note: &Note, call: &Call) {
         self.switch.sync_live(self.tenant.id, &self.call_id, call, &self.peer);
+        if *note == Note::Bridged {
+            self.queue_note(call);
+        }
         if let Some(progress) = &self.progress {
             let now = tokio::time::Instant::now();
             let next = match note {
@@ -153,6 +156,8 @@ impl Switch {
         self.inner.calls.lock().unwrap_or_else(|e| e.into_inner()).remove(&(tenant, call_id.to_string()));
         let mut live = self.inner.live.lock().unwrap_or_else(|e| e.into_inner());
         self.release(&mut live, |(t, _), c| !(*t == tenant && c.call_id == call_id));
+        drop(live);
+        self.queue_call_ended(call_id);
     }
 
     /// Marks a staff member ringing for a call with `peer` that reaches them as `reach`; `false`

@@ -32,8 +32,14 @@ impl Switch {
         let svc = self.inner.services.clone();
         let Ok(tenant) = svc.tenant_by_id(TenantId(tenant)).await else { return leg.reject(480) };
         if let Some(trunk) = trunk {
-            // A carrier's call: the dialled number is an extension of the tenant.
+            // A carrier's call: the dialled number is an inbound queue's, or an extension.
             tracing::info!(trunk, caller = %mask_phone(&caller), dialed = %dialed, "inbound call");
+            if let Some(route) = self.inbound_queue(&tenant, &dialed).await {
+                if let Err(e) = self.enqueue(&tenant, route, &caller, &trunk, offer, leg).await {
+                    tracing::error!(error = %e, "inbound call could not be queued");
+                }
+                return;
+            }
             let from = Caller {
                 direction: "inbound",
                 role: Role::Customer,
