@@ -40,7 +40,12 @@ struct Queued {
 pub(super) struct Queues {
     acd: Mutex<Acd>,
     calls: Mutex<HashMap<String, Queued>>,
+    /// Each tenant's queue members, read from the directory at most every [`MEMBERS_FOR`].
+    members: Mutex<HashMap<TenantId, (tokio::time::Instant, Vec<crate::calls::RosterEntry>)>>,
 }
+
+/// How long the queue members read from the directory serve before they are read again.
+const MEMBERS_FOR: Duration = Duration::from_secs(2);
 
 /// The ACD's name of a tenant's queue or agent: tenants share one ACD without meeting.
 fn key(tenant: TenantId, code: &str) -> String {
@@ -179,7 +184,7 @@ impl Switch {
         // Who may take a call now, as the contact center sees them.
         let mut members = Vec::new();
         for tenant in &tenants {
-            let Ok(roster) = self.inner.services.roster(tenant.id, true).await else { continue };
+            let Some(roster) = self.queue_members(tenant.id).await else { continue };
             for m in roster.into_iter().filter(|m| !m.queues.is_empty()) {
                 let state = self.inner.services.agent_state(tenant.id, &m.user_code);
                 let registered =
@@ -200,6 +205,21 @@ impl Switch {
         for d in decisions {
             self.carry_out(d).await;
         }
+    }
+
+    /// The tenant's staff with their queues, from the directory or the last read of it.
+    async fn queue_members(&self, tenant: TenantId) -> Option<Vec<crate::calls::RosterEntry>> {
+        let cached = {
+            let members = self.inner.queues.members.lock().unwrap_or_else(|e| e.into_inner());
+            members.get(&tenant).filter(|(at, _)| at.elapsed() < MEMBERS_FOR).map(|(_, m)| m.clone())
+        };
+        if cached.is_some() {
+            return cached;
+        }
+        let fresh = self.inner.services.roster(tenant, true).await.ok()?;
+        let mut members = self.inner.queues.members.lock().unwrap_or_else(|e| e.into_inner());
+        members.insert(tenant, (tokio::time::Instant::now(), fresh.clone()));
+        Some(fresh)
     }
 
     async fn carry_out(&self, d: Decision) {
