@@ -36,6 +36,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/yunhu/v1/tenants/{corp}/sms/messages", get(list_sms_messages))
         .route("/yunhu/v1/tenants/{corp}/announcements", post(announce))
+        .route("/yunhu/v1/tenants/{corp}/queues/{code}/wallboard", get(wallboard))
         .route("/yunhu/v1/tenants/{corp}/calls/{call_id}/{action}", post(call_control))
         .route("/yunhu/v1/tenants/{corp}/agents/{staff}/call/{action}", post(agent_call_control))
 }
@@ -411,6 +412,19 @@ async fn announce(
     let tenant = s.services.tenant(&corp).await?;
     let id = s.services.announce(tenant.id, msg).await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id }))).into_response())
+}
+
+/// `GET /yunhu/v1/tenants/{corp}/queues/{code}/wallboard`: a queue at a glance.
+async fn wallboard(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((corp, code)): Path<(String, String)>,
+) -> AdminResult {
+    authorize(&s, &headers)?;
+    let tenant = s.services.tenant(&corp).await?;
+    let switch = s.switch.as_ref().ok_or_else(|| AdminError(StatusCode::CONFLICT, "telephony is off".into()))?;
+    let board = switch.wallboard(&tenant, &code).await?;
+    Ok(Json(board).into_response())
 }
 
 /// `POST /yunhu/v1/tenants/{corp}/calls/{call_id}/{action}`: call control by call id.

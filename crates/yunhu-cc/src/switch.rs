@@ -27,6 +27,7 @@ mod predictive;
 mod queue;
 pub use control::{CallRef, Control, ControlError};
 pub use predictive::{CustomerFirst, CustomerFirstCall, CustomerFirstOutcome, Progress};
+pub use queue::{AgentCounts, QueueBoard};
 pub use yunhu_engine::machine::{Command, Refusal, SpyMode};
 
 /// Telephony settings.

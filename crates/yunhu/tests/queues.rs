@@ -127,6 +127,19 @@ async fn the_longest_idle_agent_gets_the_call_and_a_missed_offer_goes_to_the_nex
     let r = queue_record(&app, 1).await;
     assert_eq!(r.staff, "1002");
     assert!(r.connected(), "{r:?}");
+
+    // The wallboard agrees with the records: two answered, nobody waiting, 1001 not ready.
+    let board = app.admin(reqwest::Method::GET, "/yunhu/v1/tenants/777777/queues/9100/wallboard", None).await;
+    assert_eq!(board.status, 200, "{}", board.text);
+    let b = board.json();
+    assert_eq!(
+        (&b["entered"], &b["answered"], &b["abandoned"], &b["waiting"]),
+        (&json!(2), &json!(2), &json!(0), &json!(0))
+    );
+    assert_eq!((&b["agents"]["not_ready"], &b["service_level_secs"]), (&json!(1), &json!(20)));
+    assert!(b["asa_secs"].as_f64().unwrap() >= 0.0 && b["service_level"].as_f64().is_some(), "{b}");
+    let unknown = app.admin(reqwest::Method::GET, "/yunhu/v1/tenants/777777/queues/0000/wallboard", None).await;
+    assert_eq!(unknown.status, 404);
 }
 
 #[tokio::test]
