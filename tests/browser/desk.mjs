@@ -178,7 +178,10 @@ async function run() {
   await page.check('[data-field="关注产品"] input[value="宽带"]');
   await page.check('[data-field="关注产品"] input[value="电视"]');
   await page.fill('[data-field="备注"] textarea', '想了解宽带和电视套餐');
-  await page.evaluate(() => { document.getElementById('form-msg').textContent = ''; });
+  await page.evaluate(() => {
+    document.getElementById('form-msg').textContent = '';
+    document.activeElement.blur();
+  });
   await page.screenshot({ path: screenshot });
   step(`screenshot: ${screenshot}`);
 
