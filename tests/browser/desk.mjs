@@ -7,7 +7,7 @@
 //   YUNHU_DESK_CITY       its 号码归属地 as the pop must show it
 //   YUNHU_DESK_SCREENSHOT where to save the desk during the pop (PNG)
 // It talks back on stdout with lines starting "@@": "@@ready" (the agent is ready: place the
-// call now), "@@uuid <customer record>", "@@token <desk token>", "@@done". Progress and failures
+// call now), "@@call <its id>", "@@uuid <customer record>", "@@token <desk token>", "@@done". Progress and failures
 // go to stderr. Every wait is on a condition with a timeout; the first unmet one fails the run.
 
 import { chromium } from 'playwright-core';
@@ -162,6 +162,15 @@ async function run() {
   await until('the phone in call', () => document.getElementById('phone-state').dataset.phone === 'in_call');
   const uuid = await page.locator('#pop').getAttribute('data-uuid');
   if (!uuid) throw new Error('the pop has no customer record');
+  const session = await page.locator('#pop').getAttribute('data-session');
+
+  step('hold and resume from the desk');
+  await page.locator('#btn-hold:not([disabled])').waitFor({ timeout: WAIT });
+  await page.click('#btn-hold');
+  await until('held', () => document.getElementById('btn-hold').dataset.held === '1');
+  await page.click('#btn-hold');
+  await until('resumed', () => document.getElementById('btn-hold').dataset.held === '0');
+  if (await page.locator('#error.show').count()) throw new Error(`desk error: ${await text('#error')}`);
 
   step('the customer form');
   await page.locator('[data-field="关注产品"] input[type=checkbox]').first().waitFor({ timeout: WAIT });
@@ -204,6 +213,7 @@ async function run() {
 
   if (pageErrors.length) throw new Error(`page errors: ${pageErrors.join('; ')}`);
   if (foreign.length) throw new Error(`requests outside the server: ${foreign.join(', ')}`);
+  say(`call ${session}`);
   say(`uuid ${uuid}`);
   say(`token ${token}`);
 }

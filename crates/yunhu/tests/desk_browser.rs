@@ -1,10 +1,10 @@
 //! The web agent desk (`GET /desk`) in headless Chromium against the real server: a Node script
 //! (`tests/browser/desk.mjs`, playwright-core driving Debian's `/usr/bin/chromium`) logs in as
-//! 1001 of 777777, goes not ready and ready, and when a carrier's call (sipp) reaches 1001's
-//! phone (sipp) it must show the screen pop with the customer's number and 号码归属地, fill the
-//! customer form, hang up from the desk, show 事务 (after-call work, kept until the form is
-//! submitted) and then 空闲 after the submit. `scripts/setup` installs Chromium and the script's
-//! packages. The desk during the pop is saved as a PNG: to the test's scratch folder, or where
+//! 1001 of 777777, sees its socket cut and come back with nothing missed, goes not ready and
+//! ready, and when a carrier's call (sipp) reaches 1001's phone (sipp) it must show the screen pop
+//! with the customer's number and 号码归属地, hold and resume, fill the customer form, hang up from
+//! the desk, show 事务 (after-call work, kept until the form is submitted) and then 空闲 after
+//! the submit. `scripts/setup` installs Chromium and the script's packages. The desk during the pop is saved as a PNG: to the test's scratch folder, or where
 //! `YUNHU_DESK_SCREENSHOT` says (`docs/desk.png` refreshes the README's picture).
 
 mod common;
@@ -189,8 +189,10 @@ async fn the_desk_in_chromium_pops_a_carriers_call_and_keeps_wrap_up_until_the_f
     let agent = phone("agent", "answer.xml", agent_port, 300);
     let carrier = inbound_call(sip, carrier_port);
 
-    // The page saw the pop, filled the form, hung up, saw 事务, submitted and saw 空闲.
-    let uuid = script.expect("uuid", Duration::from_secs(45)).await;
+    // The page saw the pop, held and resumed, filled the form, hung up, saw 事务, submitted and
+    // saw 空闲.
+    let call_id = script.expect("call", Duration::from_secs(45)).await;
+    let uuid = script.expect("uuid", Duration::from_secs(5)).await;
     let token = script.expect("token", Duration::from_secs(5)).await;
     script.expect("done", Duration::from_secs(5)).await;
     assert!(script.exit_ok().await, "{}", script.talk());
@@ -215,6 +217,10 @@ async fn the_desk_in_chromium_pops_a_carriers_call_and_keeps_wrap_up_until_the_f
     let record = first_record(&app, "inbound").await;
     assert_eq!((record.staff.as_str(), record.customer.as_str()), ("1001", CUSTOMER));
     assert_eq!(record.hangup_side.unwrap().as_str(), "system");
+    let kinds: Vec<String> =
+        events_of(&app, &call_id).await.iter().map(|e| e["kind"].as_str().unwrap_or_default().to_string()).collect();
+    let at = |k: &str| kinds.iter().position(|x| x == k).unwrap_or_else(|| panic!("no {k} in {kinds:?}"));
+    assert!(at("held") < at("resumed") && at("resumed") < at("hung_up"), "{kinds:?}");
     let feed: Vec<String> =
         svc.db().desk_feed(TENANT, "1001", 0, 100).await.unwrap().into_iter().map(|e| e.kind).collect();
     let wrap = feed.iter().position(|k| k == "agent_wrap_up").expect("after-call work was logged");
