@@ -49,8 +49,9 @@ const browser = await chromium.launchPersistentContext(profile, {
 const page = browser.pages()[0] ?? (await browser.newPage());
 const pageErrors = [];
 page.on('pageerror', (e) => pageErrors.push(e.message));
+const consoleErrors = [];
 page.on('console', (m) => {
-  if (m.type() === 'error') step(`console error: ${m.text()}`);
+  if (m.type() === 'error') consoleErrors.push(m.text());
 });
 // The page must be self-contained: nothing but this server is asked for anything.
 const foreign = [];
@@ -108,6 +109,8 @@ async function run() {
   await page.click('#login-btn');
   await until('the login error', () => document.getElementById('login-error').textContent.includes('密码错误'));
 
+  // The refused login's HTTP 401 is the only resource error the page may log.
+  consoleErrors.length = 0;
   step('log in as 1001 of 777777');
   await page.fill('#password', 'desk-1001');
   await page.click('#login-btn');
@@ -212,6 +215,7 @@ async function run() {
   await until('the recent call', (m) => document.getElementById('calls').textContent.includes(m), masked);
 
   if (pageErrors.length) throw new Error(`page errors: ${pageErrors.join('; ')}`);
+  if (consoleErrors.length) throw new Error(`console errors: ${consoleErrors.join('; ')}`);
   if (foreign.length) throw new Error(`requests outside the server: ${foreign.join(', ')}`);
   say(`call ${session}`);
   say(`uuid ${uuid}`);
