@@ -212,11 +212,10 @@ async fn the_desk_in_chromium_pops_a_carriers_call_and_keeps_wrap_up_until_the_f
     assert!(stored.edited_at.is_some());
     assert_eq!(svc.presence(TENANT, "1001"), Presence::Ready, "idle again after the submit");
 
-    // The call itself: inbound from the customer to 1001, ended from the desk — through the
-    // API, which the record counts as yunhu's hang-up, as it does the action dialect's HangUp.
+    // The call itself: inbound from the customer to 1001, ended by the agent from the desk.
     let record = first_record(&app, "inbound").await;
     assert_eq!((record.staff.as_str(), record.customer.as_str()), ("1001", CUSTOMER));
-    assert_eq!(record.hangup_side.unwrap().as_str(), "system");
+    assert_eq!(record.hangup_side.unwrap().as_str(), "agent");
     let kinds: Vec<String> =
         events_of(&app, &call_id).await.iter().map(|e| e["kind"].as_str().unwrap_or_default().to_string()).collect();
     let at = |k: &str| kinds.iter().position(|x| x == k).unwrap_or_else(|| panic!("no {k} in {kinds:?}"));

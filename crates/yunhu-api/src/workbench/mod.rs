@@ -359,7 +359,7 @@ async fn dial(state: &AppState, agent: &DeskAgent, params: &Params) -> Result<Re
 async fn hangup(state: &AppState, agent: &DeskAgent) -> Result<Response, WbError> {
     let switch = switch_of(state)?;
     let call = CallRef::Staff(agent.user_code.clone());
-    switch.control(&agent.tenant, &call, Control::Hangup).await.map_err(control_error)?;
+    switch.control(&agent.tenant, &call, Control::AgentHangup).await.map_err(control_error)?;
     Ok(ok(json!(1)))
 }
 

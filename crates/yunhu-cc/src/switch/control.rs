@@ -4,6 +4,7 @@
 
 use super::{DialError, Switch};
 use crate::Tenant;
+use yunhu_core::call::{Cause, HangupSide};
 use yunhu_engine::driver::{CallHandle, CommandError};
 use yunhu_engine::machine::{Command, Refusal, SpyMode};
 
@@ -53,6 +54,8 @@ pub enum Control {
     SpyMode(SpyMode),
     /// End the call.
     Hangup,
+    /// The agent ends the call from their desk: recorded as the agent's hang-up.
+    AgentHangup,
 }
 
 /// Why a call-control request changed nothing.
@@ -137,6 +140,11 @@ impl Switch {
             }
             Control::SpyMode(mode) => Command::SetSpyMode(mode),
             Control::Hangup => Command::Hangup,
+            Control::AgentHangup => {
+                // The agent ends it: the record says so, as when they hang up their phone.
+                handle.send(Command::Outcome { cause: Cause::NormalClearing, side: HangupSide::Agent }).await?;
+                Command::Hangup
+            }
         };
         handle.send(command).await?;
         Ok(call_id)
