@@ -1,6 +1,6 @@
 //! The directory tables and the queries the services need beyond plain upserts.
 
-use crate::filter::{Where, contains};
+use crate::filter::Where;
 use crate::rows::{Change, Col, ColType, Row, Table};
 use crate::{Db, Result, StoreError, TenantId};
 use sqlx::Row as _;
@@ -413,7 +413,7 @@ impl Db {
             w.and("user_code =", v.as_str());
         }
         if let Some(v) = &filter.name_contains {
-            w.and("name LIKE", contains(v));
+            w.contains("name", v);
         }
         if let Some(v) = &filter.agent_id {
             w.and("agent_id =", v.as_str());
