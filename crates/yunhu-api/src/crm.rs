@@ -1,8 +1,9 @@
 //! The crm dialect (seed 000): call logs under `/api/v1/` (and `/v1/`), signed with
 //! `sign` = sha1 hex of `email&secretKey&timestamp`; answers `{code, message, visible, data}`.
 //!
-//! Errors use the same envelope with HTTP-like codes: 400 bad parameter, 401 refused signature
-//! (missing, wrong, more than 300 s from now, or used before), 404 no such call, 500 internal.
+//! Errors use the same envelope with HTTP-like codes: 400 bad parameter (a page deeper than
+//! 100,000 records too), 401 refused signature (missing, wrong, more than 300 s from now, or used
+//! before by a tenant that wants single-use signs), 404 no such call, 500 internal.
 
 use crate::AppState;
 use crate::body::Params;
@@ -263,7 +264,17 @@ async fn page(
         tracing::error!(error = %e, "crm call logs");
         refuse(500, "internal error")
     };
-    let filter = CallRecordFilter { offset: (page_num - 1).saturating_mul(size), ..filter };
+    let offset = (page_num - 1).saturating_mul(size);
+    if offset > yunhu_cc::calls::MAX_PAGED_OFFSET {
+        let deepest = yunhu_cc::calls::MAX_PAGED_OFFSET / size + 1;
+        return Err(refuse(
+            400,
+            format!(
+                "pageNum may be at most {deepest} with pageSize {size}; narrow startTime/endTime to see older calls"
+            ),
+        ));
+    }
+    let filter = CallRecordFilter { offset, ..filter };
     let (rows, total) = state.services.list_call_records_counted(tenant.id, &filter, size).await.map_err(internal)?;
     let names = state.services.staff_names(tenant.id).await.map_err(internal)?;
     let zone = zone(tenant);
@@ -275,9 +286,12 @@ async fn page(
 async fn call_logs(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
     let run = async {
         let (tenant, p) = signed(&state, q.as_deref(), &headers, &body).await?;
-        let need = |n: &str| p.get(n).ok_or_else(|| refuse(400, format!("{n} is required")));
-        let from = tenant_time(&tenant, "startTime", need("startTime")?)?;
-        let to = tenant_time(&tenant, "endTime", need("endTime")?)?;
+        // The public SDK's getCallLogs sends no window: each missing bound is today's, in the
+        // tenant's zone.
+        let (today_start, today_end) =
+            yunhu_core::time::local_day(state.services.clock().now().timestamp_millis(), zone(&tenant));
+        let from = p.get("startTime").map_or(Ok(today_start), |v| tenant_time(&tenant, "startTime", v))?;
+        let to = p.get("endTime").map_or(Ok(today_end), |v| tenant_time(&tenant, "endTime", v))?;
         let page_num = int_or(&p, "pageNum", 1)?;
         let size = int_or(&p, "pageSize", 20)?;
         if page_num < 1 || !(1..=100).contains(&size) {

@@ -34,6 +34,23 @@ pub fn parse_local_any(value: &str, zone: Tz) -> Option<i64> {
         .or_else(|| parse_local(value, zone))
 }
 
+/// The first and the last millisecond of the calendar day in `zone` that holds `ms`.
+pub fn local_day(ms: i64, zone: Tz) -> (i64, i64) {
+    let date = from_millis(ms).with_timezone(&zone).date_naive();
+    let start_of = |d: chrono::NaiveDate| {
+        d.and_time(chrono::NaiveTime::MIN)
+            .and_local_timezone(zone)
+            .earliest()
+            // A zone whose day begins in a gap (a DST jump at midnight): its first hour after it.
+            .or_else(|| {
+                (d.and_time(chrono::NaiveTime::MIN) + chrono::Duration::hours(1)).and_local_timezone(zone).earliest()
+            })
+            .map_or(ms, |t| t.timestamp_millis())
+    };
+    let next = date.succ_opt().unwrap_or(date);
+    (start_of(date), start_of(next) - 1)
+}
+
 /// Milliseconds since the Unix epoch, the form times are stored in.
 pub fn to_millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
