@@ -6,9 +6,8 @@
 //! before by a tenant that wants single-use signs), 404 no such call, 500 internal.
 
 use crate::AppState;
-use crate::body::Params;
+use crate::body::{Params, RawBody};
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -108,9 +107,10 @@ async fn signed(
     state: &AppState,
     query: Option<&str>,
     headers: &HeaderMap,
-    body: &Bytes,
+    body: &RawBody,
 ) -> Result<(Tenant, Params), CrmError> {
-    let params = Params::parse(query, headers, body).await.map_err(|e| refuse(400, e.0))?;
+    let params =
+        Params::read(query, headers, body).await.map_err(|e| refuse(if e.is_too_large() { 413 } else { 400 }, e.0))?;
     let checked =
         state.services.check_crm_sign(params.get("email"), params.get("timestamp"), params.get("sign")).await.map_err(
             |e| {
@@ -283,7 +283,12 @@ async fn page(
 }
 
 /// `GET /api/v1/callLogs`.
-async fn call_logs(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+async fn call_logs(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Response {
     let run = async {
         let (tenant, p) = signed(&state, q.as_deref(), &headers, &body).await?;
         // The public SDK's getCallLogs sends no window: each missing bound is today's, in the
@@ -304,7 +309,7 @@ async fn call_logs(State(state): State<AppState>, RawQuery(q): RawQuery, headers
 }
 
 /// `GET /api/v1/callLogs/view`.
-async fn view(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+async fn view(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: RawBody) -> Response {
     let run = async {
         let (tenant, p) = signed(&state, q.as_deref(), &headers, &body).await?;
         let call_id = p.get("callId").ok_or_else(|| refuse(400, "callId is required"))?;
@@ -319,7 +324,7 @@ async fn view(State(state): State<AppState>, RawQuery(q): RawQuery, headers: Hea
 }
 
 /// `POST /api/v1/callLogs/search`: an agent's latest calls.
-async fn search(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+async fn search(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: RawBody) -> Response {
     let run = async {
         let (tenant, p) = signed(&state, q.as_deref(), &headers, &body).await?;
         let agent = p.get("masterUserId").ok_or_else(|| refuse(400, "masterUserId is required"))?;
@@ -334,7 +339,7 @@ async fn hangup_reasons(
     State(state): State<AppState>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: RawBody,
 ) -> Response {
     if let Err(r) = signed(&state, q.as_deref(), &headers, &body).await {
         return r.into_response();
