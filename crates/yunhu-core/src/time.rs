@@ -176,6 +176,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_local_day_runs_from_its_midnight_to_its_last_millisecond() {
+        let shanghai = chrono_tz::Asia::Shanghai;
+        // 2026-11-21 02:00 UTC is 10:00 in Shanghai.
+        let at = to_millis(Utc.with_ymd_and_hms(2026, 11, 21, 2, 0, 0).unwrap());
+        let (start, end) = local_day(at, shanghai);
+        assert_eq!(start, parse_local("2026-11-21 00:00:00", shanghai).unwrap());
+        assert_eq!(end, parse_local("2026-11-22 00:00:00", shanghai).unwrap() - 1);
+        // In New York 2026-11-01 has 25 hours: daylight saving time ends that night.
+        let ny = chrono_tz::America::New_York;
+        let (start, end) = local_day(to_millis(Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap()), ny);
+        assert_eq!(end + 1 - start, 25 * 3600 * 1000);
+        // São Paulo once began some days at 01:00 (no midnight): the day starts at its first hour.
+        let sp = chrono_tz::America::Sao_Paulo;
+        let (start, _) = local_day(to_millis(Utc.with_ymd_and_hms(2018, 11, 4, 12, 0, 0).unwrap()), sp);
+        assert_eq!(start, parse_local("2018-11-04 01:00:00", sp).unwrap());
+    }
+
+    #[test]
     fn formats_in_the_tenant_zone() {
         let zone = parse_zone("Asia/Shanghai").unwrap();
         // 2018-07-30 10:52:36 UTC is 18:52:36 in Shanghai.
