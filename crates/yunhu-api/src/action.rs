@@ -4,9 +4,8 @@
 //! URL: `/action` (also `/action.php`, the name such deployments commonly use).
 
 use crate::AppState;
-use crate::body::Params;
+use crate::body::{Params, RawBody};
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
@@ -72,8 +71,8 @@ impl IntoResponse for Refusal {
     }
 }
 
-async fn handle(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
-    let params = match Params::parse(q.as_deref(), &headers, &body).await {
+async fn handle(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: RawBody) -> Response {
+    let params = match Params::read(q.as_deref(), &headers, &body).await {
         Ok(p) => p,
         Err(e) => return fail(errno::MISSING, format!("请求无法解析: {}", e.0)).into_response(),
     };

@@ -19,9 +19,8 @@ use yunhu_cc::{CcError, Change};
 /// The OpenAPI description of this API.
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/yunhu/v1/openapi.json", get(openapi))
+pub(crate) fn routes(state: AppState) -> Router<AppState> {
+    let guarded = Router::new()
         .route("/yunhu/v1/provision", post(provision))
         .route("/yunhu/v1/tenants", get(list_tenants))
         .route("/yunhu/v1/tenants/{corp}", get(get_tenant).put(put_tenant).delete(delete_tenant))
@@ -39,6 +38,62 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/yunhu/v1/tenants/{corp}/queues/{code}/wallboard", get(wallboard))
         .route("/yunhu/v1/tenants/{corp}/calls/{call_id}/{action}", post(call_control))
         .route("/yunhu/v1/tenants/{corp}/agents/{staff}/call/{action}", post(agent_call_control))
+        // The token is checked before anything of the request is read, its body included.
+        .route_layer(axum::middleware::from_fn_with_state(state, guard));
+    Router::new().route("/yunhu/v1/openapi.json", get(openapi)).merge(guarded)
+}
+
+/// Refuses a request without the admin token before its handler reads anything.
+async fn guard(State(s): State<AppState>, request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match authorize(&s, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A request body of at most [`crate::body::MAX_BODY`] bytes; a body it cannot read is the admin
+/// API's JSON error (413 when too large), never axum's plain text.
+struct Body(axum::body::Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Body {
+    type Rejection = AdminError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, AdminError> {
+        let crate::body::RawBody(read) =
+            crate::body::RawBody::from_request(req, state).await.unwrap_or_else(|e| match e {});
+        read.map(Body).map_err(|e| {
+            let status = if e.is_too_large() { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
+            AdminError(status, e.0)
+        })
+    }
+}
+
+/// A JSON body, whatever its `Content-Type`; anything else is the admin API's 400.
+struct JsonBody(Value);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBody {
+    type Rejection = AdminError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, AdminError> {
+        let Body(bytes) = Body::from_request(req, state).await?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| AdminError(StatusCode::BAD_REQUEST, format!("body must be JSON: {e}")))
+    }
+}
+
+/// A UTF-8 text body; anything else is the admin API's 400.
+struct TextBody(String);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for TextBody {
+    type Rejection = AdminError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, AdminError> {
+        let Body(bytes) = Body::from_request(req, state).await?;
+        String::from_utf8(bytes.to_vec())
+            .map(TextBody)
+            .map_err(|_| AdminError(StatusCode::BAD_REQUEST, "body must be UTF-8 text".into()))
+    }
 }
 
 struct AdminError(StatusCode, String);
@@ -52,6 +107,7 @@ impl IntoResponse for AdminError {
             StatusCode::BAD_REQUEST => "invalid",
             StatusCode::FORBIDDEN => "forbidden",
             StatusCode::BAD_GATEWAY => "upstream",
+            StatusCode::PAYLOAD_TOO_LARGE => "too_large",
             _ => "internal",
         };
         let mut resp = (self.0, Json(json!({ "error": code, "message": self.1 }))).into_response();
@@ -108,7 +164,7 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
-async fn provision(State(s): State<AppState>, headers: HeaderMap, body: String) -> AdminResult {
+async fn provision(State(s): State<AppState>, headers: HeaderMap, TextBody(body): TextBody) -> AdminResult {
     authorize(&s, &headers)?;
     let doc = ProvisionDoc::from_toml(&body)?;
     Ok(report(s.services.apply_provisioning(&doc).await?))
@@ -139,7 +195,7 @@ async fn put_tenant(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(corp): Path<String>,
-    Json(mut spec): Json<Value>,
+    JsonBody(mut spec): JsonBody,
 ) -> AdminResult {
     authorize(&s, &headers)?;
     match spec.get("corp_id") {
@@ -173,7 +229,7 @@ async fn put_object(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path((corp, kind_name, key)): Path<(String, String, String)>,
-    Json(mut spec): Json<Value>,
+    JsonBody(mut spec): JsonBody,
 ) -> AdminResult {
     authorize(&s, &headers)?;
     let kind = kind(&kind_name)?;
@@ -241,7 +297,7 @@ async fn put_sms_config(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(corp): Path<String>,
-    Json(spec): Json<Value>,
+    JsonBody(spec): JsonBody,
 ) -> AdminResult {
     authorize(&s, &headers)?;
     let spec: SmsConfigSpec =
@@ -270,7 +326,7 @@ async fn put_sms_template(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path((corp, name)): Path<(String, String)>,
-    Json(mut spec): Json<Value>,
+    JsonBody(mut spec): JsonBody,
 ) -> AdminResult {
     authorize(&s, &headers)?;
     match spec.get("name") {
@@ -402,7 +458,7 @@ async fn announce(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(corp): Path<String>,
-    body: axum::body::Bytes,
+    Body(body): Body,
 ) -> AdminResult {
     authorize(&s, &headers)?;
     let body: Value = serde_json::from_slice(&body)
@@ -432,7 +488,7 @@ async fn call_control(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path((corp, call_id, action)): Path<(String, String, String)>,
-    body: axum::body::Bytes,
+    Body(body): Body,
 ) -> AdminResult {
     authorize(&s, &headers)?;
     run_control(&s, &corp, CallRef::Call(call_id), &action, &body).await
@@ -444,7 +500,7 @@ async fn agent_call_control(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path((corp, staff, action)): Path<(String, String, String)>,
-    body: axum::body::Bytes,
+    Body(body): Body,
 ) -> AdminResult {
     authorize(&s, &headers)?;
     run_control(&s, &corp, CallRef::Staff(staff), &action, &body).await

@@ -15,6 +15,40 @@ pub const MAX_BODY: usize = 1024 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BodyError(pub String);
 
+const TOO_LARGE: &str = "request body too large: at most 1048576 bytes";
+
+impl BodyError {
+    /// A body over [`MAX_BODY`].
+    pub fn too_large() -> Self {
+        BodyError(TOO_LARGE.into())
+    }
+
+    /// Whether the body was over [`MAX_BODY`] (HTTP 413 where a dialect answers with statuses).
+    pub fn is_too_large(&self) -> bool {
+        self.0 == TOO_LARGE
+    }
+}
+
+/// A request body of at most [`MAX_BODY`] bytes, or why it could not be read. It never rejects a
+/// request, so every dialect answers a body it cannot read in its own envelope (axum's own
+/// rejection is plain text).
+pub struct RawBody(pub Result<Bytes, BodyError>);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for RawBody {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let read = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                BodyError::too_large()
+            } else {
+                BodyError(format!("request body could not be read: {}", e.body_text()))
+            }
+        });
+        Ok(RawBody(read))
+    }
+}
+
 /// Flattened request parameters.
 #[derive(Debug, Clone, Default)]
 pub struct Params(pub BTreeMap<String, String>);
@@ -44,6 +78,14 @@ impl Params {
         }
         params.check_controls()?;
         Ok(params)
+    }
+
+    /// [`Params::parse`] of a body read by [`RawBody`], its read error first.
+    pub async fn read(query: Option<&str>, headers: &HeaderMap, body: &RawBody) -> Result<Params, BodyError> {
+        match &body.0 {
+            Ok(bytes) => Self::parse(query, headers, bytes).await,
+            Err(e) => Err(e.clone()),
+        }
     }
 
     fn check_controls(&self) -> Result<(), BodyError> {

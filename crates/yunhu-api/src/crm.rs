@@ -1,13 +1,13 @@
 //! The crm dialect (seed 000): call logs under `/api/v1/` (and `/v1/`), signed with
 //! `sign` = sha1 hex of `email&secretKey&timestamp`; answers `{code, message, visible, data}`.
 //!
-//! Errors use the same envelope with HTTP-like codes: 400 bad parameter, 401 refused signature
-//! (missing, wrong, more than 300 s from now, or used before), 404 no such call, 500 internal.
+//! Errors use the same envelope with HTTP-like codes: 400 bad parameter (a page deeper than
+//! 100,000 records too), 401 refused signature (missing, wrong, more than 300 s from now, or used
+//! before by a tenant that wants single-use signs), 404 no such call, 500 internal.
 
 use crate::AppState;
-use crate::body::Params;
+use crate::body::{Params, RawBody};
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -107,9 +107,10 @@ async fn signed(
     state: &AppState,
     query: Option<&str>,
     headers: &HeaderMap,
-    body: &Bytes,
+    body: &RawBody,
 ) -> Result<(Tenant, Params), CrmError> {
-    let params = Params::parse(query, headers, body).await.map_err(|e| refuse(400, e.0))?;
+    let params =
+        Params::read(query, headers, body).await.map_err(|e| refuse(if e.is_too_large() { 413 } else { 400 }, e.0))?;
     let checked =
         state.services.check_crm_sign(params.get("email"), params.get("timestamp"), params.get("sign")).await.map_err(
             |e| {
@@ -263,7 +264,17 @@ async fn page(
         tracing::error!(error = %e, "crm call logs");
         refuse(500, "internal error")
     };
-    let filter = CallRecordFilter { offset: (page_num - 1).saturating_mul(size), ..filter };
+    let offset = (page_num - 1).saturating_mul(size);
+    if offset > yunhu_cc::calls::MAX_PAGED_OFFSET {
+        let deepest = yunhu_cc::calls::MAX_PAGED_OFFSET / size + 1;
+        return Err(refuse(
+            400,
+            format!(
+                "pageNum may be at most {deepest} with pageSize {size}; narrow startTime/endTime to see older calls"
+            ),
+        ));
+    }
+    let filter = CallRecordFilter { offset, ..filter };
     let (rows, total) = state.services.list_call_records_counted(tenant.id, &filter, size).await.map_err(internal)?;
     let names = state.services.staff_names(tenant.id).await.map_err(internal)?;
     let zone = zone(tenant);
@@ -272,12 +283,20 @@ async fn page(
 }
 
 /// `GET /api/v1/callLogs`.
-async fn call_logs(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+async fn call_logs(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Response {
     let run = async {
         let (tenant, p) = signed(&state, q.as_deref(), &headers, &body).await?;
-        let need = |n: &str| p.get(n).ok_or_else(|| refuse(400, format!("{n} is required")));
-        let from = tenant_time(&tenant, "startTime", need("startTime")?)?;
-        let to = tenant_time(&tenant, "endTime", need("endTime")?)?;
+        // The public SDK's getCallLogs sends no window: each missing bound is today's, in the
+        // tenant's zone.
+        let (today_start, today_end) =
+            yunhu_core::time::local_day(state.services.clock().now().timestamp_millis(), zone(&tenant));
+        let from = p.get("startTime").map_or(Ok(today_start), |v| tenant_time(&tenant, "startTime", v))?;
+        let to = p.get("endTime").map_or(Ok(today_end), |v| tenant_time(&tenant, "endTime", v))?;
         let page_num = int_or(&p, "pageNum", 1)?;
         let size = int_or(&p, "pageSize", 20)?;
         if page_num < 1 || !(1..=100).contains(&size) {
@@ -290,7 +309,7 @@ async fn call_logs(State(state): State<AppState>, RawQuery(q): RawQuery, headers
 }
 
 /// `GET /api/v1/callLogs/view`.
-async fn view(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+async fn view(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: RawBody) -> Response {
     let run = async {
         let (tenant, p) = signed(&state, q.as_deref(), &headers, &body).await?;
         let call_id = p.get("callId").ok_or_else(|| refuse(400, "callId is required"))?;
@@ -305,7 +324,7 @@ async fn view(State(state): State<AppState>, RawQuery(q): RawQuery, headers: Hea
 }
 
 /// `POST /api/v1/callLogs/search`: an agent's latest calls.
-async fn search(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+async fn search(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: RawBody) -> Response {
     let run = async {
         let (tenant, p) = signed(&state, q.as_deref(), &headers, &body).await?;
         let agent = p.get("masterUserId").ok_or_else(|| refuse(400, "masterUserId is required"))?;
@@ -320,7 +339,7 @@ async fn hangup_reasons(
     State(state): State<AppState>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: RawBody,
 ) -> Response {
     if let Err(r) = signed(&state, q.as_deref(), &headers, &body).await {
         return r.into_response();

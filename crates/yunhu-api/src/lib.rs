@@ -47,7 +47,7 @@ pub(crate) fn json_body(value: &impl serde::Serialize) -> Vec<u8> {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(open95::routes())
-        .merge(admin::routes())
+        .merge(admin::routes(state.clone()))
         .merge(action::routes())
         .merge(crm::routes())
         .merge(recordings::routes())

@@ -43,9 +43,8 @@
 //! ones; 3 all.
 
 use crate::AppState;
-use crate::body::Params;
+use crate::body::{Params, RawBody};
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
@@ -121,10 +120,10 @@ fn envelope(ret: u16, data: impl Serialize, msg: &str) -> Response {
     ([(header::CONTENT_TYPE, "application/json;charset=utf-8")], body).into_response()
 }
 
-async fn handle(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: RawBody) -> Response {
     let reqtime = state.services.clock().now().timestamp();
     let result = async {
-        let params = Params::parse(q.as_deref(), &headers, &body).await.map_err(|e| illegal(e.0))?;
+        let params = Params::read(q.as_deref(), &headers, &body).await.map_err(|e| illegal(e.0))?;
         let service = params.get("service").ok_or_else(|| illegal("缺少参数 service"))?.to_string();
         // PhalApi matches service names without regard to case.
         match service.to_ascii_lowercase().as_str() {

@@ -142,7 +142,7 @@ impl Services {
         {
             return Ok(self.db.tenant_by_id(tenant).await?);
         }
-        let Some((tenant, stored)) = self.db.credential_by_principal(kind, principal).await? else {
+        let Some((tenant, stored, _)) = self.db.credential_by_principal(kind, principal).await? else {
             let s = secret.to_string();
             let _ = tokio::task::spawn_blocking(move || verify_nothing(&s)).await;
             return Ok(None);
@@ -170,7 +170,7 @@ pub enum SignError {
     Invalid,
     /// The timestamp is more than five minutes from now.
     Stale,
-    /// This signature was already used.
+    /// This signature was already used, and the tenant wants single-use signs.
     Replayed,
 }
 
@@ -178,8 +178,9 @@ pub enum SignError {
 pub const SIGN_WINDOW_SECS: i64 = 300;
 
 impl Services {
-    /// Checks `sign` = sha1 hex of `email&secretKey&timestamp`: right key, timestamp within five
-    /// minutes of now, and not seen before in that window.
+    /// Checks `sign` = sha1 hex of `email&secretKey&timestamp`: right key and timestamp within five
+    /// minutes of now. A valid sign serves any number of requests in that window (the public crm
+    /// SDK signs once per client object); a tenant with `single_use_signs` gets each one once.
     pub async fn check_crm_sign(
         &self,
         email: Option<&str>,
@@ -191,7 +192,7 @@ impl Services {
         let (Some(email), Some(ts), Some(sign)) = (email, timestamp, sign) else { return Ok(Err(SignError::Missing)) };
         let Ok(seconds) = ts.parse::<i64>() else { return Ok(Err(SignError::Missing)) };
         let now = self.now_ms() / 1000;
-        let Some((tenant, sealed)) = self.db.credential_by_principal("crm", email).await? else {
+        let Some((tenant, sealed, single_use)) = self.db.credential_by_principal("crm", email).await? else {
             return Ok(Err(SignError::Invalid));
         };
         let Some(secret) = self.sealer.open(&sealed) else { return Ok(Err(SignError::Invalid)) };
@@ -202,7 +203,7 @@ impl Services {
         if (now - seconds).abs() > SIGN_WINDOW_SECS {
             return Ok(Err(SignError::Stale));
         }
-        {
+        if single_use {
             let mut seen = self.seen_signs.lock().unwrap_or_else(|e| e.into_inner());
             seen.retain(|_, until| *until > now);
             if seen.contains_key(&expected) {

@@ -31,6 +31,10 @@ pub struct CrmSpec {
     pub email: String,
     /// Key mixed into `sign`; sealed at rest because signing needs it back.
     pub secret_key: String,
+    /// Each sign serves one request only; by default a valid sign serves every request of its
+    /// 300 s window, as the public crm SDK (one sign per client object) needs.
+    #[serde(default)]
+    pub single_use_signs: bool,
 }
 
 /// sipcdr (seed 001) login.
@@ -257,16 +261,22 @@ impl Services {
             other => other,
         };
         if let Some(c) = &spec.crm {
-            let ch = self.put_credential(&tenant, "crm", &c.email, &c.secret_key, true).await.map_err(at)?;
+            let ch = self
+                .put_credential(&tenant, "crm", &c.email, &c.secret_key, true, c.single_use_signs)
+                .await
+                .map_err(at)?;
             report.record(ch, format!("tenant {corp} crm credentials"));
         }
         if let Some(c) = &spec.sipcdr {
-            let ch = self.put_credential(&tenant, "sipcdr", &c.username, &c.password, false).await.map_err(at)?;
+            let ch =
+                self.put_credential(&tenant, "sipcdr", &c.username, &c.password, false, false).await.map_err(at)?;
             report.record(ch, format!("tenant {corp} sipcdr credentials"));
         }
         if let Some(c) = &spec.action {
-            let ch =
-                self.put_credential(&tenant, "action", &c.company_id.to_string(), &c.auth, false).await.map_err(at)?;
+            let ch = self
+                .put_credential(&tenant, "action", &c.company_id.to_string(), &c.auth, false, false)
+                .await
+                .map_err(at)?;
             report.record(ch, format!("tenant {corp} action credentials"));
         }
         for kind in Kind::ALL {
@@ -320,6 +330,7 @@ impl Services {
         principal: &str,
         secret: &str,
         sealed: bool,
+        single_use: bool,
     ) -> Result<Change, CcError> {
         if principal.is_empty() || secret.is_empty() {
             return Err(CcError::Invalid(format!("{kind} credentials need a name and a secret")));
@@ -334,7 +345,12 @@ impl Services {
             _ if sealed => Val::Text(self.sealer.seal(secret)),
             _ => Val::Text(hash_secret(secret)),
         };
-        let row = Row::from([("kind", kind.into()), ("principal", principal.into()), ("secret", secret_val)]);
+        let row = Row::from([
+            ("kind", kind.into()),
+            ("principal", principal.into()),
+            ("secret", secret_val),
+            ("single_use", Val::Int(single_use.into())),
+        ]);
         Ok(self.db.put_row(tenant.id, &CREDENTIALS, &row, self.now_ms()).await?)
     }
 }

@@ -34,6 +34,23 @@ pub fn parse_local_any(value: &str, zone: Tz) -> Option<i64> {
         .or_else(|| parse_local(value, zone))
 }
 
+/// The first and the last millisecond of the calendar day in `zone` that holds `ms`.
+pub fn local_day(ms: i64, zone: Tz) -> (i64, i64) {
+    let date = from_millis(ms).with_timezone(&zone).date_naive();
+    let start_of = |d: chrono::NaiveDate| {
+        d.and_time(chrono::NaiveTime::MIN)
+            .and_local_timezone(zone)
+            .earliest()
+            // A zone whose day begins in a gap (a DST jump at midnight): its first hour after it.
+            .or_else(|| {
+                (d.and_time(chrono::NaiveTime::MIN) + chrono::Duration::hours(1)).and_local_timezone(zone).earliest()
+            })
+            .map_or(ms, |t| t.timestamp_millis())
+    };
+    let next = date.succ_opt().unwrap_or(date);
+    (start_of(date), start_of(next) - 1)
+}
+
 /// Milliseconds since the Unix epoch, the form times are stored in.
 pub fn to_millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -157,6 +174,24 @@ pub fn local_stamp(ms: i64, zone: Tz, style: Style) -> LocalStamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_local_day_runs_from_its_midnight_to_its_last_millisecond() {
+        let shanghai = chrono_tz::Asia::Shanghai;
+        // 2026-11-21 02:00 UTC is 10:00 in Shanghai.
+        let at = to_millis(Utc.with_ymd_and_hms(2026, 11, 21, 2, 0, 0).unwrap());
+        let (start, end) = local_day(at, shanghai);
+        assert_eq!(start, parse_local("2026-11-21 00:00:00", shanghai).unwrap());
+        assert_eq!(end, parse_local("2026-11-22 00:00:00", shanghai).unwrap() - 1);
+        // In New York 2026-11-01 has 25 hours: daylight saving time ends that night.
+        let ny = chrono_tz::America::New_York;
+        let (start, end) = local_day(to_millis(Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap()), ny);
+        assert_eq!(end + 1 - start, 25 * 3600 * 1000);
+        // São Paulo once began some days at 01:00 (no midnight): the day starts at its first hour.
+        let sp = chrono_tz::America::Sao_Paulo;
+        let (start, _) = local_day(to_millis(Utc.with_ymd_and_hms(2018, 11, 4, 12, 0, 0).unwrap()), sp);
+        assert_eq!(start, parse_local("2018-11-04 01:00:00", sp).unwrap());
+    }
 
     #[test]
     fn formats_in_the_tenant_zone() {

@@ -1,6 +1,6 @@
 //! The directory tables and the queries the services need beyond plain upserts.
 
-use crate::filter::{Where, contains};
+use crate::filter::Where;
 use crate::rows::{Change, Col, ColType, Row, Table};
 use crate::{Db, Result, StoreError, TenantId};
 use sqlx::Row as _;
@@ -14,9 +14,12 @@ const fn i(name: &'static str) -> Col {
     Col { name, ty: ColType::Int }
 }
 
-/// Per-dialect credentials of a tenant.
-pub const CREDENTIALS: Table =
-    Table { name: "tenant_credentials", key: &["kind"], cols: &[t("kind"), t("principal"), t("secret")] };
+/// Per-dialect credentials of a tenant; `single_use` 1 makes each crm sign serve one request.
+pub const CREDENTIALS: Table = Table {
+    name: "tenant_credentials",
+    key: &["kind"],
+    cols: &[t("kind"), t("principal"), t("secret"), i("single_use")],
+};
 /// open95 OAuth2 clients.
 pub const API_CLIENTS: Table =
     Table { name: "api_clients", key: &["client_id"], cols: &[t("client_id"), t("secret_hash"), t("scopes")] };
@@ -297,15 +300,19 @@ impl Db {
         Ok(done.rows_affected() > 0)
     }
 
-    /// The tenant and stored secret of a live credential of `kind` named `principal`.
-    pub async fn credential_by_principal(&self, kind: &str, principal: &str) -> Result<Option<(TenantId, String)>> {
+    /// The tenant, stored secret and single-use flag of a live credential of `kind` named `principal`.
+    pub async fn credential_by_principal(
+        &self,
+        kind: &str,
+        principal: &str,
+    ) -> Result<Option<(TenantId, String, bool)>> {
         let key = format!("credential\0{kind}\0{principal}");
         self.memo.get(key, self.load_credential(kind, principal)).await
     }
 
-    async fn load_credential(&self, kind: &str, principal: &str) -> Result<Option<(TenantId, String)>> {
+    async fn load_credential(&self, kind: &str, principal: &str) -> Result<Option<(TenantId, String, bool)>> {
         let r = sqlx::query(
-            "SELECT c.tenant_id, c.secret FROM tenant_credentials c JOIN tenants t ON t.id = c.tenant_id \
+            "SELECT c.tenant_id, c.secret, c.single_use FROM tenant_credentials c JOIN tenants t ON t.id = c.tenant_id \
              WHERE c.kind = $1 AND c.principal = $2 AND c.deleted = 0 AND t.deleted = 0",
         )
         .bind(kind)
@@ -313,7 +320,11 @@ impl Db {
         .fetch_optional(&self.pool)
         .await?;
         match r {
-            Some(r) => Ok(Some((TenantId(r.try_get("tenant_id")?), r.try_get("secret")?))),
+            Some(r) => Ok(Some((
+                TenantId(r.try_get("tenant_id")?),
+                r.try_get("secret")?,
+                r.try_get::<i64, _>("single_use")? != 0,
+            ))),
             None => Ok(None),
         }
     }
@@ -413,7 +424,7 @@ impl Db {
             w.and("user_code =", v.as_str());
         }
         if let Some(v) = &filter.name_contains {
-            w.and("name LIKE", contains(v));
+            w.contains("name", v);
         }
         if let Some(v) = &filter.agent_id {
             w.and("agent_id =", v.as_str());

@@ -33,6 +33,11 @@ impl Where {
         self.sql.push_str(&clause.replace("$?", &format!("${}", self.params.len() + 1)));
     }
 
+    /// Adds `AND col LIKE $n ESCAPE '!'`: `col` contains `text`, wildcards and all.
+    pub fn contains(&mut self, col: &str, text: &str) {
+        self.value(&format!(" AND {col} LIKE $? ESCAPE '{LIKE_ESCAPE}'"), Val::Text(contains(text)));
+    }
+
     /// Appends `AND col IN (...)` over `values`, when there are any.
     pub fn any_of(&mut self, col: &str, values: &[String]) {
         if values.is_empty() {
@@ -52,9 +57,23 @@ impl Where {
     }
 }
 
-/// `LIKE` pattern for "contains `text`", its own wildcards dropped.
+/// The escape character of every `LIKE` pattern built from a client's text.
+pub(crate) const LIKE_ESCAPE: char = '!';
+
+/// `LIKE` pattern for "contains `text`", its `%`, `_` and [`LIKE_ESCAPE`] taken literally; use it
+/// with `ESCAPE '!'` (both backends need the clause: neither has a default escape character in
+/// common).
 pub(crate) fn contains(text: &str) -> String {
-    format!("%{}%", text.replace(['%', '_'], ""))
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | LIKE_ESCAPE) {
+            pattern.push(LIKE_ESCAPE);
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 impl Db {

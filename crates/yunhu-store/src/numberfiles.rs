@@ -82,12 +82,12 @@ impl Db {
         text: Option<&str>,
         limit: i64,
     ) -> Result<Vec<StoredNumberFile>> {
-        // instr/strpos differ between the backends; LIKE with the wildcards taken out does not.
-        let pattern = format!("%{}%", text.unwrap_or_default().replace(['%', '_'], ""));
+        // instr/strpos differ between the backends; LIKE with the wildcards escaped does not.
+        let pattern = crate::filter::contains(text.unwrap_or_default());
         let exact = text.unwrap_or_default();
         let rows = sqlx::query(&format!(
             "SELECT {COLS} FROM number_files WHERE tenant_id = $1 AND deleted = 0 \
-             AND (name LIKE $2 OR name = $3) ORDER BY id DESC LIMIT $4"
+             AND (name LIKE $2 ESCAPE '!' OR name = $3) ORDER BY id DESC LIMIT $4"
         ))
         .bind(tenant.0)
         .bind(pattern)

@@ -2,14 +2,13 @@
 //! memberships (open95 §6.3). Every query is scoped to one tenant; every change that touches a
 //! task's numbers and its counters runs in one transaction, so the counters never drift.
 
-use crate::filter::{Where, contains};
+use crate::filter::Where;
 use crate::{Db, Result, StoreError, TenantId};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
-/// `%text%` for LIKE, without the wildcards a caller could slip in.
 /// An outbound project (外呼项目).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredProject {
@@ -506,7 +505,7 @@ impl Db {
             w.and("code =", c.as_str());
         }
         if let Some(n) = &filter.name_contains {
-            w.and("name LIKE", contains(n));
+            w.contains("name", n);
         }
         let (rows, total) =
             self.counted_page(tenant, PROJECT_COLS, "projects", &w, "created_at DESC, code", offset, limit).await?;
@@ -692,7 +691,7 @@ impl Db {
     ) -> Result<(Vec<StoredTask>, i64)> {
         let mut w = Where::new("tenant_id = $1 AND deleted = 0");
         if let Some(v) = &filter.name_contains {
-            w.and("name LIKE", contains(v));
+            w.contains("name", v);
         }
         if let Some(v) = &filter.code {
             w.and("task_code =", v.as_str());
@@ -1125,7 +1124,7 @@ impl Db {
         );
         w.and("m.queue_code =", queue);
         if let Some(n) = name_contains {
-            w.and("s.name LIKE", contains(n));
+            w.contains("s.name", n);
         }
         if let Some(a) = agent_id {
             w.and("s.agent_id =", a);

@@ -196,3 +196,44 @@ async fn a_counted_page_is_the_page_and_the_count_read_apart() {
         }
     }
 }
+
+#[tokio::test]
+async fn contains_filters_take_wildcards_and_the_escape_character_literally() {
+    use yunhu_store::outbound::ProjectFilter;
+    let names = ["plain", "50% off", "a_b", "a!b", r"a\b", "100%_!"];
+    for db in each_backend().await {
+        let (a, _) = db.put_tenant("777777", "A", "Asia/Shanghai", "a.yunhu", 1).await.unwrap();
+        for (i, name) in names.iter().enumerate() {
+            let mut row = staff(&format!("10{i:02}"), &format!("10{i:02}"));
+            row.insert("name", (*name).into());
+            db.put_row(a, &STAFF, &row, 1).await.unwrap();
+            db.insert_project(a, &format!("P{i}"), name, "", 1).await.unwrap();
+            db.insert_number_file(a, &format!("{name}.txt"), "n.txt", 1, 1, 1).await.unwrap();
+        }
+        for (text, want) in [
+            ("%", vec!["100%_!", "50% off"]),
+            ("_", vec!["100%_!", "a_b"]),
+            ("!", vec!["100%_!", "a!b"]),
+            (r"\", vec![r"a\b"]),
+            ("%_", vec!["100%_!"]),
+            ("a", vec!["a!b", r"a\b", "a_b", "plain"]),
+        ] {
+            let filter = StaffFilter { name_contains: Some(text.into()), ..Default::default() };
+            let (rows, total) = db.list_staff(a, &filter, 0, 100).await.unwrap();
+            let mut got: Vec<&str> = rows.iter().map(|r| r["name"].text()).collect();
+            got.sort();
+            assert_eq!((got, total), (want.clone(), want.len() as i64), "staff nameCn={text:?} on {:?}", db.backend());
+
+            let filter = ProjectFilter { name_contains: Some(text.into()), ..Default::default() };
+            let (rows, _) = db.list_projects(a, &filter, 0, 100).await.unwrap();
+            let mut got: Vec<String> = rows.into_iter().map(|p| p.name).collect();
+            got.sort();
+            assert_eq!(got, want, "projectName={text:?} on {:?}", db.backend());
+
+            let files = db.number_files(a, Some(text), 100).await.unwrap();
+            let mut got: Vec<String> = files.into_iter().map(|f| f.name.trim_end_matches(".txt").to_string()).collect();
+            got.sort();
+            assert_eq!(got, want, "fileName={text:?} on {:?}", db.backend());
+        }
+    }
+}

@@ -1,8 +1,7 @@
 //! `POST /oauth/token` (seed 002 §6.1): client-credentials grants, JSON only.
 
 use crate::AppState;
-use crate::body::Params;
-use axum::body::Bytes;
+use crate::body::{Params, RawBody};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -23,10 +22,11 @@ pub(super) async fn token(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: RawBody,
 ) -> Response {
-    let params = match Params::parse(query.as_deref(), &headers, &body).await {
+    let params = match Params::read(query.as_deref(), &headers, &body).await {
         Ok(p) => p,
+        Err(e) if e.is_too_large() => return oauth_error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", &e.0),
         Err(e) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &e.0),
     };
     let issued = state

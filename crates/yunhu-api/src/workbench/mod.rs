@@ -10,9 +10,8 @@ mod frames;
 mod monitor;
 
 use crate::AppState;
-use crate::body::Params;
+use crate::body::{Params, RawBody};
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -138,9 +137,9 @@ async fn agent_action(
     axum::extract::Path(action): axum::extract::Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: RawBody,
 ) -> Response {
-    let params = match Params::parse(query.as_deref(), &headers, &body).await {
+    let params = match Params::read(query.as_deref(), &headers, &body).await {
         Ok(p) => p,
         Err(e) => return WbError::param(e.0).into_response(),
     };
@@ -323,10 +322,10 @@ async fn sms_send(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: RawBody,
 ) -> Response {
     let run = async {
-        let params = Params::parse(query.as_deref(), &headers, &body).await.map_err(|e| WbError::param(e.0))?;
+        let params = Params::read(query.as_deref(), &headers, &body).await.map_err(|e| WbError::param(e.0))?;
         let token = params.get("access_token").map(str::to_string).or_else(|| bearer(&headers));
         let agent = agent_of(&state, token.as_deref()).await?;
         let telephone = required(&params, "telephone")?;
