@@ -483,7 +483,10 @@ impl Services {
     }
 
     /// After a crash: repairs `.part` recordings (flagging them in the log) and gives every call
-    /// that has events but no record a record, ended by the system.
+    /// that has events but no record a record. A call cut by the crash ends, with cause
+    /// [`Cause::Crash`], at the last moment yunhu knew it was alive: its last event, or the end of
+    /// its recording (which is on disk up to about a second before the crash), never at the
+    /// restart, so nobody is billed for the downtime.
     pub async fn recover_interrupted_calls(&self, recordings_dir: &std::path::Path) -> Result<(), CcError> {
         let repaired = yunhu_media::wav::repair_all(recordings_dir).map_err(|e| CcError::Invalid(e.to_string()))?;
         let pending = self.db.calls_without_record().await?;
@@ -495,6 +498,19 @@ impl Services {
         Ok(())
     }
 
+    /// Appends a call event stamped `at` (ms UTC) rather than now.
+    async fn log_call_event_at(
+        &self,
+        tenant: TenantId,
+        call_id: &str,
+        kind: CallEventKind,
+        at: i64,
+    ) -> Result<(), CcError> {
+        let data = serde_json::to_string(&kind).map_err(|e| CcError::Invalid(e.to_string()))?;
+        self.events.append((tenant, call_id.to_string(), kind.name(), at, data)).await?;
+        Ok(())
+    }
+
     async fn recover_call(
         &self,
         tenant: TenantId,
@@ -503,35 +519,40 @@ impl Services {
         repaired: &[yunhu_media::wav::RecordingInfo],
     ) -> Result<(), CcError> {
         let events = self.db.call_events(tenant, call_id).await?;
-        let started: Option<String> = events.iter().find_map(|(_, kind, _, data)| {
+        // The last moment the call was known alive: its last event...
+        let mut alive_at = events.iter().map(|(_, _, at, _)| *at).max().unwrap_or_else(|| self.now_ms());
+        let started: Option<(i64, String)> = events.iter().find_map(|(_, kind, at, data)| {
             (kind == "recording_started").then(|| serde_json::from_str::<CallEventKind>(data).ok()).flatten().and_then(
                 |k| match k {
-                    CallEventKind::RecordingStarted { path } => Some(path),
+                    CallEventKind::RecordingStarted { path } => Some((*at, path)),
                     _ => None,
                 },
             )
         });
-        if let Some(rel) = started {
+        let mut stopped = None;
+        if let Some((started_at, rel)) = started {
             let full = recordings_dir.join(&rel);
             if let Some(info) = repaired.iter().find(|r| r.path == full) {
-                self.log_call_event(
-                    tenant,
-                    call_id,
-                    CallEventKind::RecordingStopped { path: rel, duration_ms: info.duration_ms(), repaired: true },
-                )
-                .await?;
+                // ...or the end of the audio its recording holds.
+                alive_at = alive_at.max(started_at + info.duration_ms() as i64);
+                stopped = Some(CallEventKind::RecordingStopped {
+                    path: rel,
+                    duration_ms: info.duration_ms(),
+                    repaired: true,
+                });
             }
         }
+        // Never later than now (a clock stepped back, a recording longer than its call).
+        let alive_at = alive_at.min(self.now_ms());
+        if let Some(stopped) = stopped {
+            self.log_call_event_at(tenant, call_id, stopped, alive_at).await?;
+        }
         if !events.iter().any(|(_, kind, _, _)| kind == "hung_up") {
-            self.log_call_event(
-                tenant,
-                call_id,
-                CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System },
-            )
-            .await?;
+            let cut = CallEventKind::HungUp { cause: Cause::Crash, side: HangupSide::System };
+            self.log_call_event_at(tenant, call_id, cut, alive_at).await?;
         }
         self.project_call(tenant, call_id).await?;
-        tracing::warn!(%call_id, "call interrupted by a restart was recorded");
+        tracing::warn!(%call_id, alive_at, "call interrupted by a restart was recorded, ended when last known alive");
         Ok(())
     }
 }
