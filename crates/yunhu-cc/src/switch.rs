@@ -14,10 +14,12 @@ use yunhu_core::agent::{AgentEventKind, Presence};
 use yunhu_core::call::{CallEvent, CallEventKind, CallRecord, Cause, HangupSide};
 use yunhu_engine::driver::{CallHandle, Engine, EngineConfig};
 use yunhu_media::ports::PortPool;
+use yunhu_sip::registrar::StoredBinding;
 use yunhu_sip::{Credentials, Directory, SipConfig, SipEvent, SipStack};
 use yunhu_store::Row;
 use yunhu_store::calls::EventRow;
 use yunhu_store::directory::STAFF;
+use yunhu_store::registrations::Registration;
 
 mod control;
 mod hooks;
@@ -194,6 +196,11 @@ pub struct Switch {
 
 struct StaffDirectory(Services);
 
+/// Wall-clock ms, the time SIP registrations expire by.
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
 impl Directory for StaffDirectory {
     fn credentials<'a>(&'a self, domain: &'a str, user: &'a str) -> yunhu_sip::BoxFuture<'a, Option<Credentials>> {
         Box::pin(async move {
@@ -216,6 +223,57 @@ impl Directory for StaffDirectory {
                 return None;
             }
             trunks.into_iter().next().map(|(t, name)| (t.0, name))
+        })
+    }
+
+    fn save_bindings<'a>(
+        &'a self,
+        tenant: i64,
+        domain: &'a str,
+        user: &'a str,
+        bindings: Vec<StoredBinding>,
+    ) -> yunhu_sip::BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let rows: Vec<Registration> = bindings
+                .into_iter()
+                .map(|b| Registration {
+                    tenant: TenantId(tenant),
+                    domain: domain.to_string(),
+                    user: user.to_string(),
+                    contact: b.contact,
+                    source: b.source.to_string(),
+                    transport: if b.tcp { "tcp" } else { "udp" }.into(),
+                    path: String::new(),
+                    expires_at: b.expires_at_ms,
+                })
+                .collect();
+            if let Err(e) = self.0.db.replace_registrations(domain, user, &rows, wall_ms()).await {
+                tracing::error!(extension = %user, error = %e, "registration not stored: a restart will forget it");
+            }
+        })
+    }
+
+    fn stored_bindings(&self) -> yunhu_sip::BoxFuture<'_, Vec<StoredBinding>> {
+        Box::pin(async move {
+            match self.0.db.live_registrations(wall_ms()).await {
+                Ok(rows) => rows
+                    .into_iter()
+                    .filter_map(|r| {
+                        Some(StoredBinding {
+                            source: r.source.parse().ok()?,
+                            tcp: r.transport == "tcp",
+                            domain: r.domain,
+                            user: r.user,
+                            contact: r.contact,
+                            expires_at_ms: r.expires_at,
+                        })
+                    })
+                    .collect(),
+                Err(e) => {
+                    tracing::error!(error = %e, "stored registrations could not be read; phones must register again");
+                    Vec::new()
+                }
+            }
         })
     }
 }

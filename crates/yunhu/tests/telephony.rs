@@ -1079,3 +1079,28 @@ async fn a_call_cut_by_a_crash_is_billed_until_it_was_last_alive_not_through_the
     assert!(b.recording_repaired && b.cause.unwrap().name() == "CRASH");
     again.stop().await;
 }
+
+#[tokio::test]
+async fn a_phone_registered_before_a_restart_is_rung_after_it_without_registering_again() {
+    let (app, _sip, agent_port) = setup().await;
+    let (config, clock) = (app.config.clone(), app.clock.clone());
+    app.running.stop().await;
+    // A new server on the same database (its SIP port is another one: the old stack still holds
+    // its port in this process). No REGISTER reaches it.
+    let running = yunhu::start_with_clock(&config, clock.clone()).await.unwrap();
+    let base = format!("http://{}", running.http_addr);
+    let app = TestApp { base, clock, running, http: reqwest::Client::new(), config };
+    let status = action(&app, &[("action", "ExtenStatus"), ("staffid", "1001")]).await;
+    assert_eq!(status["data"]["Status"], 0, "the binding came back from the store: {status}");
+    let carrier_port = free_port();
+    carrier_at(&app, carrier_port).await;
+    let agent = phone("agent", "answer.xml", agent_port, 100);
+    let carrier = phone("carrier", "answer.xml", carrier_port, 100);
+    let call_id = dial(&app).await;
+    wait_status(&app, "1001", 1).await;
+    let hang = action(&app, &[("action", "HangUp"), ("staffid", "1001")]).await;
+    assert_eq!(hang["errno"], "1", "{hang}");
+    assert!(agent.wait().await.success(), "the phone was rung at its stored contact");
+    assert!(carrier.wait().await.success());
+    assert!(record_of(&app, &call_id).await.record.connected());
+}
