@@ -65,7 +65,7 @@ fn hangup_reason(cause: Cause) -> Option<u8> {
         Cause::RecoveryOnTimerExpire => Some(6),
         Cause::NoAnswer => Some(13),
         Cause::SubscriberAbsent => Some(15),
-        Cause::NormalTemporaryFailure => Some(17),
+        Cause::NormalTemporaryFailure | Cause::Crash => Some(17),
         Cause::NormalClearing | Cause::OriginatorCancel => None,
     }
 }

@@ -30,7 +30,7 @@
 //! | NORMAL_CLEARING | 10001 normal |
 //! | ORIGINATOR_CANCEL | 10002 cancelled |
 //! | CALL_REJECTED | 10003 refused |
-//! | NORMAL_TEMPORARY_FAILURE | 10004 trunk failure |
+//! | NORMAL_TEMPORARY_FAILURE, CRASH | 10004 trunk failure |
 //! | USER_BUSY | 10006 busy |
 //! | SUBSCRIBER_ABSENT | 10008 extension not registered |
 //! | UNALLOCATED_NUMBER | 10014 not found |
@@ -197,7 +197,7 @@ fn hangup_cause(cause: Option<Cause>) -> i64 {
         Some(Cause::NormalClearing) => 10001,
         Some(Cause::OriginatorCancel) => 10002,
         Some(Cause::CallRejected) => 10003,
-        Some(Cause::NormalTemporaryFailure) => 10004,
+        Some(Cause::NormalTemporaryFailure | Cause::Crash) => 10004,
         Some(Cause::UserBusy) => 10006,
         Some(Cause::SubscriberAbsent) => 10008,
         Some(Cause::UnallocatedNumber) => 10014,

@@ -14,10 +14,12 @@ use yunhu_core::agent::{AgentEventKind, Presence};
 use yunhu_core::call::{CallEvent, CallEventKind, CallRecord, Cause, HangupSide};
 use yunhu_engine::driver::{CallHandle, Engine, EngineConfig};
 use yunhu_media::ports::PortPool;
+use yunhu_sip::registrar::StoredBinding;
 use yunhu_sip::{Credentials, Directory, SipConfig, SipEvent, SipStack};
 use yunhu_store::Row;
 use yunhu_store::calls::EventRow;
 use yunhu_store::directory::STAFF;
+use yunhu_store::registrations::Registration;
 
 mod control;
 mod hooks;
@@ -198,6 +200,11 @@ pub struct Switch {
 
 struct StaffDirectory(Services);
 
+/// Wall-clock ms, the time SIP registrations expire by.
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
 impl Directory for StaffDirectory {
     fn credentials<'a>(&'a self, domain: &'a str, user: &'a str) -> yunhu_sip::BoxFuture<'a, Option<Credentials>> {
         Box::pin(async move {
@@ -220,6 +227,57 @@ impl Directory for StaffDirectory {
                 return None;
             }
             trunks.into_iter().next().map(|(t, name)| (t.0, name))
+        })
+    }
+
+    fn save_bindings<'a>(
+        &'a self,
+        tenant: i64,
+        domain: &'a str,
+        user: &'a str,
+        bindings: Vec<StoredBinding>,
+    ) -> yunhu_sip::BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let rows: Vec<Registration> = bindings
+                .into_iter()
+                .map(|b| Registration {
+                    tenant: TenantId(tenant),
+                    domain: domain.to_string(),
+                    user: user.to_string(),
+                    contact: b.contact,
+                    source: b.source.to_string(),
+                    transport: if b.tcp { "tcp" } else { "udp" }.into(),
+                    path: String::new(),
+                    expires_at: b.expires_at_ms,
+                })
+                .collect();
+            if let Err(e) = self.0.db.replace_registrations(domain, user, &rows, wall_ms()).await {
+                tracing::error!(extension = %user, error = %e, "registration not stored: a restart will forget it");
+            }
+        })
+    }
+
+    fn stored_bindings(&self) -> yunhu_sip::BoxFuture<'_, Vec<StoredBinding>> {
+        Box::pin(async move {
+            match self.0.db.live_registrations(wall_ms()).await {
+                Ok(rows) => rows
+                    .into_iter()
+                    .filter_map(|r| {
+                        Some(StoredBinding {
+                            source: r.source.parse().ok()?,
+                            tcp: r.transport == "tcp",
+                            domain: r.domain,
+                            user: r.user,
+                            contact: r.contact,
+                            expires_at_ms: r.expires_at,
+                        })
+                    })
+                    .collect(),
+                Err(e) => {
+                    tracing::error!(error = %e, "stored registrations could not be read; phones must register again");
+                    Vec::new()
+                }
+            }
         })
     }
 }
@@ -498,7 +556,10 @@ impl Services {
     }
 
     /// After a crash: repairs `.part` recordings (flagging them in the log) and gives every call
-    /// that has events but no record a record, ended by the system.
+    /// that has events but no record a record. A call cut by the crash ends, with cause
+    /// [`Cause::Crash`], at the last moment yunhu knew it was alive: its last event, or the end of
+    /// its recording (which is on disk up to about a second before the crash), never at the
+    /// restart, so nobody is billed for the downtime.
     pub async fn recover_interrupted_calls(&self, recordings_dir: &std::path::Path) -> Result<(), CcError> {
         let repaired = yunhu_media::wav::repair_all(recordings_dir).map_err(|e| CcError::Invalid(e.to_string()))?;
         let pending = self.db.calls_without_record().await?;
@@ -510,6 +571,19 @@ impl Services {
         Ok(())
     }
 
+    /// Appends a call event stamped `at` (ms UTC) rather than now.
+    async fn log_call_event_at(
+        &self,
+        tenant: TenantId,
+        call_id: &str,
+        kind: CallEventKind,
+        at: i64,
+    ) -> Result<(), CcError> {
+        let data = serde_json::to_string(&kind).map_err(|e| CcError::Invalid(e.to_string()))?;
+        self.events.append((tenant, call_id.to_string(), kind.name(), at, data)).await?;
+        Ok(())
+    }
+
     async fn recover_call(
         &self,
         tenant: TenantId,
@@ -518,35 +592,40 @@ impl Services {
         repaired: &[yunhu_media::wav::RecordingInfo],
     ) -> Result<(), CcError> {
         let events = self.db.call_events(tenant, call_id).await?;
-        let started: Option<String> = events.iter().find_map(|(_, kind, _, data)| {
+        // The last moment the call was known alive: its last event...
+        let mut alive_at = events.iter().map(|(_, _, at, _)| *at).max().unwrap_or_else(|| self.now_ms());
+        let started: Option<(i64, String)> = events.iter().find_map(|(_, kind, at, data)| {
             (kind == "recording_started").then(|| serde_json::from_str::<CallEventKind>(data).ok()).flatten().and_then(
                 |k| match k {
-                    CallEventKind::RecordingStarted { path } => Some(path),
+                    CallEventKind::RecordingStarted { path } => Some((*at, path)),
                     _ => None,
                 },
             )
         });
-        if let Some(rel) = started {
+        let mut stopped = None;
+        if let Some((started_at, rel)) = started {
             let full = recordings_dir.join(&rel);
             if let Some(info) = repaired.iter().find(|r| r.path == full) {
-                self.log_call_event(
-                    tenant,
-                    call_id,
-                    CallEventKind::RecordingStopped { path: rel, duration_ms: info.duration_ms(), repaired: true },
-                )
-                .await?;
+                // ...or the end of the audio its recording holds.
+                alive_at = alive_at.max(started_at + info.duration_ms() as i64);
+                stopped = Some(CallEventKind::RecordingStopped {
+                    path: rel,
+                    duration_ms: info.duration_ms(),
+                    repaired: true,
+                });
             }
         }
+        // Never later than now (a clock stepped back, a recording longer than its call).
+        let alive_at = alive_at.min(self.now_ms());
+        if let Some(stopped) = stopped {
+            self.log_call_event_at(tenant, call_id, stopped, alive_at).await?;
+        }
         if !events.iter().any(|(_, kind, _, _)| kind == "hung_up") {
-            self.log_call_event(
-                tenant,
-                call_id,
-                CallEventKind::HungUp { cause: Cause::NormalTemporaryFailure, side: HangupSide::System },
-            )
-            .await?;
+            let cut = CallEventKind::HungUp { cause: Cause::Crash, side: HangupSide::System };
+            self.log_call_event_at(tenant, call_id, cut, alive_at).await?;
         }
         self.project_call(tenant, call_id).await?;
-        tracing::warn!(%call_id, "call interrupted by a restart was recorded");
+        tracing::warn!(%call_id, alive_at, "call interrupted by a restart was recorded, ended when last known alive");
         Ok(())
     }
 }

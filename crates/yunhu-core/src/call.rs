@@ -102,6 +102,9 @@ pub enum Cause {
     RecoveryOnTimerExpire,
     /// The extension is not registered (Q.850 20).
     SubscriberAbsent,
+    /// yunhu stopped without ending the call (a crash, `kill -9`, a power cut): the call was
+    /// rebuilt at the next start and ends when it was last known alive (FreeSWITCH `CRASH`, 700).
+    Crash,
 }
 
 impl Cause {
@@ -117,6 +120,7 @@ impl Cause {
             Cause::NormalTemporaryFailure => "NORMAL_TEMPORARY_FAILURE",
             Cause::RecoveryOnTimerExpire => "RECOVERY_ON_TIMER_EXPIRE",
             Cause::SubscriberAbsent => "SUBSCRIBER_ABSENT",
+            Cause::Crash => "CRASH",
         }
     }
 
@@ -137,6 +141,7 @@ impl Cause {
             Cause::NormalTemporaryFailure => 41,
             Cause::RecoveryOnTimerExpire => 102,
             Cause::SubscriberAbsent => 20,
+            Cause::Crash => 700,
         }
     }
 
@@ -168,7 +173,7 @@ impl Cause {
 }
 
 /// Every cause, for tables and tests.
-pub const ALL_CAUSES: [Cause; 9] = [
+pub const ALL_CAUSES: [Cause; 10] = [
     Cause::NormalClearing,
     Cause::UserBusy,
     Cause::NoAnswer,
@@ -178,6 +183,7 @@ pub const ALL_CAUSES: [Cause; 9] = [
     Cause::NormalTemporaryFailure,
     Cause::RecoveryOnTimerExpire,
     Cause::SubscriberAbsent,
+    Cause::Crash,
 ];
 
 /// What happened in a call. Stored as the event log's `kind` (snake case) and JSON data.
@@ -614,5 +620,18 @@ mod tests {
         for c in ALL_CAUSES {
             assert_eq!(Cause::parse(c.name()), Some(c));
         }
+    }
+
+    #[test]
+    fn a_call_cut_by_a_crash_ends_at_its_hangup_not_later() {
+        let events = vec![
+            ev(0, CallEventKind::LegCreated { side: Side::Customer }),
+            ev(1_000, CallEventKind::Answered { side: Side::Customer }),
+            ev(2_400, CallEventKind::HungUp { cause: Cause::Crash, side: HangupSide::System }),
+            ev(30_000, CallEventKind::RecordingStopped { path: "r.wav".into(), duration_ms: 1_400, repaired: true }),
+        ];
+        let r = CallRecord::project(&events);
+        assert_eq!((r.talk_secs, r.bill_secs, r.cause), (1, 2, Some(Cause::Crash)));
+        assert!(r.recording_repaired);
     }
 }

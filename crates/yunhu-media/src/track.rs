@@ -142,3 +142,39 @@ impl Track {
         self.writer.finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorder_killed_mid_call_leaves_all_but_its_last_second_on_disk() {
+        let dir = std::env::temp_dir().join(format!("yunhu-track-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("call.wav");
+        let part = dir.join("call.wav.part");
+        // Three seconds of a call whose two legs send every packet on time, pumped as the media
+        // thread does; after every packet, a crash would leave all but the last second on disk.
+        let writer = WavWriter::create(&path, 2).unwrap();
+        let start = Instant::now();
+        let mut t = Track::new(writer, 0, 2, start);
+        for i in 0..150u32 {
+            std::thread::sleep(
+                (start + Duration::from_millis(u64::from(i) * 20)).saturating_duration_since(Instant::now()),
+            );
+            for leg in 0..2 {
+                t.push(leg, i * 160, Codec::Pcmu, &[0x20; 160], true);
+            }
+            if t.ready() {
+                t.pump(false).unwrap();
+            }
+            let on_disk = std::fs::metadata(&part).unwrap().len().saturating_sub(44) / 4;
+            let sent = u64::from(i + 1) * 160;
+            assert!(sent.saturating_sub(on_disk) <= 8000, "{on_disk} of {sent} frames on disk");
+        }
+        std::mem::forget(t); // the crash: nothing finished, nothing flushed on the way out
+        let info = crate::wav::repair(&part).unwrap();
+        assert!(info.duration_ms() >= 2_000, "only {} ms of 3 s survived", info.duration_ms());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -14,7 +14,7 @@ pub use sdp::{Direction, with_direction};
 
 use digest::{DigestFailure, NonceKeeper, parse_authorization};
 use leg::{LegShared, TimerConfig};
-use registrar::{Binding, Registrar};
+use registrar::{Binding, Registrar, StoredBinding};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::sip::prelude::HeadersExt;
@@ -86,6 +86,25 @@ pub trait Directory: Send + Sync + 'static {
     /// The tenant and name of the trunk `source` belongs to (its address, or an address on its
     /// allow-list), if any: its calls need no digest.
     fn trunk_of(&self, source: SocketAddr) -> BoxFuture<'_, Option<(i64, String)>>;
+
+    /// Keeps the live bindings of an extension after a REGISTER changed them (none: it has none
+    /// left), so that a restart finds them; called before the REGISTER is answered. SIP knows no
+    /// storage: the default keeps nothing.
+    fn save_bindings<'a>(
+        &'a self,
+        tenant: i64,
+        domain: &'a str,
+        user: &'a str,
+        bindings: Vec<StoredBinding>,
+    ) -> BoxFuture<'a, ()> {
+        let _ = (tenant, domain, user, bindings);
+        Box::pin(async {})
+    }
+
+    /// The bindings kept by [`Directory::save_bindings`], read once as the stack starts.
+    fn stored_bindings(&self) -> BoxFuture<'_, Vec<StoredBinding>> {
+        Box::pin(async { Vec::new() })
+    }
 }
 
 /// Things the SIP layer reports upwards.
@@ -241,10 +260,19 @@ impl SipStack {
         let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
         let (events, events_rx) = mpsc::unbounded_channel();
         let config = SipConfig { listen, ..config };
+        // Phones registered before a restart stay reachable until their registrations expire.
+        let mut registrar = Registrar::default();
+        let stored = directory.stored_bindings().await;
+        for b in &stored {
+            registrar.restore(b);
+        }
+        if !stored.is_empty() {
+            tracing::info!(bindings = stored.len(), "registrations restored");
+        }
         let inner = Arc::new(Inner {
             endpoint,
             dialogs,
-            registrar: Mutex::new(Registrar::default()),
+            registrar: Mutex::new(registrar),
             nonces: NonceKeeper::new(config.nonce_ttl),
             directory,
             events,
@@ -501,6 +529,8 @@ async fn register(inner: &Inner, tx: &mut Transaction) -> Result<(), SipError> {
         }
     }
     let live = inner.registrar.lock().unwrap_or_else(|e| e.into_inner()).lookup(&domain, &user);
+    let stored = live.iter().map(|b| StoredBinding::of(&domain, &user, b)).collect();
+    inner.directory.save_bindings(creds.tenant, &domain.to_ascii_lowercase(), &user, stored).await;
     let now = std::time::Instant::now();
     let headers: Vec<Header> = live
         .iter()

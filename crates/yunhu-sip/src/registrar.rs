@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// One registered contact of an extension.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +39,53 @@ impl Binding {
     }
 }
 
+/// A binding as it is kept in a store: wall-clock expiry, so it survives a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBinding {
+    /// The SIP domain (lower case).
+    pub domain: String,
+    /// The extension.
+    pub user: String,
+    /// The Contact URI.
+    pub contact: String,
+    /// Where its REGISTER came from.
+    pub source: SocketAddr,
+    /// Registered over TCP.
+    pub tcp: bool,
+    /// When it lapses, ms since the Unix epoch.
+    pub expires_at_ms: i64,
+}
+
+fn unix_now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+impl StoredBinding {
+    /// `binding` of `user` at `domain`, to be stored.
+    pub fn of(domain: &str, user: &str, binding: &Binding) -> StoredBinding {
+        let left = binding.expires_at.saturating_duration_since(Instant::now());
+        StoredBinding {
+            domain: domain.to_ascii_lowercase(),
+            user: user.to_string(),
+            contact: binding.contact.clone(),
+            source: binding.source,
+            tcp: binding.tcp,
+            expires_at_ms: unix_now_ms() + left.as_millis() as i64,
+        }
+    }
+
+    /// The live binding again; `None` once it has expired.
+    pub fn binding(&self) -> Option<Binding> {
+        let left = self.expires_at_ms - unix_now_ms();
+        (left > 0).then(|| Binding {
+            contact: self.contact.clone(),
+            source: self.source,
+            expires_at: Instant::now() + Duration::from_millis(left as u64),
+            tcp: self.tcp,
+        })
+    }
+}
+
 /// Bindings per (domain, user).
 #[derive(Debug, Default)]
 pub struct Registrar {
@@ -61,6 +108,15 @@ impl Registrar {
         }
         if list.is_empty() {
             self.bindings.remove(&key);
+        }
+    }
+
+    /// Puts back a binding kept from before a restart (an expired one is ignored).
+    pub fn restore(&mut self, stored: &StoredBinding) {
+        if let Some(b) = stored.binding() {
+            let list = self.bindings.entry((stored.domain.to_ascii_lowercase(), stored.user.clone())).or_default();
+            list.retain(|old| old.contact != b.contact);
+            list.push(b);
         }
     }
 
@@ -117,5 +173,25 @@ mod tests {
         assert_eq!(r.lookup("a.yunhu", "1001").len(), 1);
         r.clear("a.yunhu", "1001");
         assert!(r.lookup("a.yunhu", "1001").is_empty());
+    }
+
+    #[test]
+    fn stored_bindings_come_back_until_they_expire() {
+        let src: SocketAddr = "127.0.0.1:5070".parse().unwrap();
+        let mut r = Registrar::default();
+        r.update("A.yunhu", "1001", "sip:1001@127.0.0.1:5070", src, false, 60);
+        let stored: Vec<StoredBinding> =
+            r.lookup("a.yunhu", "1001").iter().map(|b| StoredBinding::of("A.yunhu", "1001", b)).collect();
+        assert_eq!((stored[0].domain.as_str(), stored[0].source), ("a.yunhu", src));
+        let mut again = Registrar::default();
+        again.restore(&stored[0]);
+        again.restore(&StoredBinding {
+            expires_at_ms: unix_now_ms() - 1,
+            contact: "sip:old@h".into(),
+            ..stored[0].clone()
+        });
+        let l = again.lookup("a.yunhu", "1001");
+        assert_eq!(l.iter().map(|b| b.contact.as_str()).collect::<Vec<_>>(), ["sip:1001@127.0.0.1:5070"]);
+        assert!(l[0].expires_at > Instant::now() + Duration::from_secs(55));
     }
 }

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "call control", include_str!("../migrations/0010_call_control.sql")),
     (11, "workbench", include_str!("../migrations/0011_workbench.sql")),
     (12, "sms", include_str!("../migrations/0012_sms.sql")),
+    (13, "registrations", include_str!("../migrations/0013_registrations.sql")),
     (14, "crm single-use signs", include_str!("../migrations/0014_crm_single_use_signs.sql")),
 ];
 

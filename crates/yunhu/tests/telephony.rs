@@ -316,7 +316,8 @@ async fn a_crash_mid_call_loses_neither_the_recording_nor_the_record() {
     assert!(parts(&recordings).is_empty(), "repaired at start");
     let db = yunhu_store::Db::open(&format!("sqlite://{}?mode=rwc", data.join("yunhu.db").display())).await.unwrap();
     let r = db.call_record(TENANT, &call_id).await.unwrap().expect("the interrupted call has a record").record;
-    assert_eq!((r.cause.unwrap().name(), r.hangup_side.unwrap().as_str()), ("NORMAL_TEMPORARY_FAILURE", "system"));
+    assert_eq!((r.cause.unwrap().name(), r.hangup_side.unwrap().as_str()), ("CRASH", "system"));
+    assert!(r.talk_secs >= 2, "billed until its recording ended, not through the downtime: {r:?}");
     assert!(r.recording_repaired, "the recording is flagged as repaired");
     let (left, right) = wav_channels(&recordings.join(&r.recording));
     assert!(left.len() >= 8000 * 2, "at least two seconds survived: {}", left.len());
@@ -1010,4 +1011,96 @@ async fn a_restarted_dialer_remembers_the_abandonment_of_its_window() {
     assert_eq!(shown["decisions"], json!([]), "nothing dialed, so no dialing decision is logged");
     let missing = app.admin(reqwest::Method::GET, "/yunhu/v1/tenants/777777/tasks/999999/pacing", None).await;
     assert_eq!(missing.status, reqwest::StatusCode::NOT_FOUND);
+}
+
+/// The events of an answered click-to-call of staff 1001 up to the customer's answer, at the
+/// clock's time; the call is never hung up.
+async fn answered_call_without_hangup(app: &TestApp, id: &str) {
+    use yunhu_core::call::{CallEventKind as K, Side};
+    let svc = &app.running.services;
+    svc.log_call_event(
+        TENANT,
+        id,
+        K::Created {
+            direction: "outbound".into(),
+            staff: "1001".into(),
+            extension: "1001".into(),
+            customer: "13900000000".into(),
+            caller_id: "53541815".into(),
+            trunk: "carrier".into(),
+            codeid_1: String::new(),
+            codeid_2: String::new(),
+            method: None,
+            task_id: String::new(),
+            call_data: Default::default(),
+        },
+    )
+    .await
+    .unwrap();
+    for side in [Side::Agent, Side::Customer] {
+        svc.log_call_event(TENANT, id, K::LegCreated { side }).await.unwrap();
+        svc.log_call_event(TENANT, id, K::Answered { side }).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_call_cut_by_a_crash_is_billed_until_it_was_last_alive_not_through_the_downtime() {
+    use yunhu_core::call::{CallEventKind as K, Side};
+    let url = yunhu_store::testing::scratch_sqlite_url();
+    let app = start(&url).await;
+    let svc = app.running.services.clone();
+    // Call A talks 1 s (the customer presses a key then), call B is recorded for 3 s.
+    answered_call_without_hangup(&app, "cut-a").await;
+    answered_call_without_hangup(&app, "cut-b").await;
+    let rel = "777777/cut-b.wav";
+    svc.log_call_event(TENANT, "cut-b", K::RecordingStarted { path: rel.into() }).await.unwrap();
+    let recordings = app.config.recordings_dir();
+    let mut w = yunhu_media::wav::WavWriter::create(&recordings.join(rel), 2).unwrap();
+    w.write_interleaved(&vec![500; 3 * 8000 * 2]).unwrap();
+    w.flush().unwrap();
+    std::mem::forget(w); // the crash: the file stays a `.part`
+    app.clock.advance(chrono::Duration::seconds(1));
+    svc.log_call_event(TENANT, "cut-a", K::Dtmf { side: Side::Customer, digit: "1".into() }).await.unwrap();
+    let (config, clock) = (app.config.clone(), app.clock.clone());
+    app.running.stop().await;
+    // 20 s of downtime, then a new server on the same database.
+    clock.advance(chrono::Duration::seconds(20));
+    let again = yunhu::start_with_clock(&config, clock.clone()).await.unwrap();
+    let a = again.services.db().call_record(TENANT, "cut-a").await.unwrap().expect("a record").record;
+    // The test clock also moves a few ms per event: talk is 1 s and some ms, billed as 2.
+    assert!(a.talk_secs == 1 && a.bill_secs <= 2, "{a:?}");
+    assert_eq!(
+        (a.cause.unwrap().name(), a.hangup_side.unwrap().as_str()),
+        ("CRASH", "system"),
+        "the record says it was cut"
+    );
+    let b = again.services.db().call_record(TENANT, "cut-b").await.unwrap().expect("b record").record;
+    assert!(b.talk_secs == 3 && b.bill_secs <= 4, "{b:?}");
+    assert!(b.recording_repaired && b.cause.unwrap().name() == "CRASH");
+    again.stop().await;
+}
+
+#[tokio::test]
+async fn a_phone_registered_before_a_restart_is_rung_after_it_without_registering_again() {
+    let (app, _sip, agent_port) = setup().await;
+    let (config, clock) = (app.config.clone(), app.clock.clone());
+    app.running.stop().await;
+    // A new server on the same database (its SIP port is another one: the old stack still holds
+    // its port in this process). No REGISTER reaches it.
+    let running = yunhu::start_with_clock(&config, clock.clone()).await.unwrap();
+    let base = format!("http://{}", running.http_addr);
+    let app = TestApp { base, clock, running, http: reqwest::Client::new(), config };
+    let status = action(&app, &[("action", "ExtenStatus"), ("staffid", "1001")]).await;
+    assert_eq!(status["data"]["Status"], 0, "the binding came back from the store: {status}");
+    let carrier_port = free_port();
+    carrier_at(&app, carrier_port).await;
+    let agent = phone("agent", "answer.xml", agent_port, 100);
+    let carrier = phone("carrier", "answer.xml", carrier_port, 100);
+    let call_id = dial(&app).await;
+    wait_status(&app, "1001", 1).await;
+    let hang = action(&app, &[("action", "HangUp"), ("staffid", "1001")]).await;
+    assert_eq!(hang["errno"], "1", "{hang}");
+    assert!(agent.wait().await.success(), "the phone was rung at its stored contact");
+    assert!(carrier.wait().await.success());
+    assert!(record_of(&app, &call_id).await.record.connected());
 }
