@@ -109,29 +109,7 @@ impl Drop for Script {
 /// The carrier's call from `CUSTOMER` to extension 1001, from the trunk's address; it talks
 /// until yunhu hangs up.
 fn inbound_call(sip: std::net::SocketAddr, port: u16) -> Sipp {
-    let args = [
-        &sip.to_string() as &str,
-        "-sf",
-        "inbound_until_bye.xml",
-        "-m",
-        "1",
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &port.to_string(),
-        "-mp",
-        &free_port().to_string(),
-        "-key",
-        "user",
-        CUSTOMER,
-        "-key",
-        "domain",
-        "777777.yunhu",
-        "-key",
-        "dialed",
-        "1001",
-    ];
-    sipp("carrier", &args.map(String::from))
+    carrier_call("carrier", sip, port, "inbound_until_bye.xml", CUSTOMER, "1001", &[])
 }
 
 async fn form_of(app: &TestApp, token: &str, uuid: &str) -> Value {

@@ -18,34 +18,8 @@ const QUEUE_NUMBER: &str = "4008001000";
 
 /// A caller from the carrier at `port` to the queue's number, staying `stay_ms` after the answer.
 fn queue_caller(sip: SocketAddr, port: u16, stay_ms: u32) -> Sipp {
-    let args: Vec<String> = [
-        &sip.to_string() as &str,
-        "-sf",
-        "queue_caller.xml",
-        "-m",
-        "1",
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &port.to_string(),
-        "-mp",
-        &free_port().to_string(),
-        "-d",
-        &stay_ms.to_string(),
-        "-key",
-        "user",
-        "13600136000",
-        "-key",
-        "domain",
-        "777777.yunhu",
-        "-key",
-        "dialed",
-        QUEUE_NUMBER,
-    ]
-    .iter()
-    .map(|a| a.to_string())
-    .collect();
-    sipp("queue-caller", &args)
+    let stay = stay_ms.to_string();
+    carrier_call("queue-caller", sip, port, "queue_caller.xml", "13600136000", QUEUE_NUMBER, &["-d", &stay])
 }
 
 /// Tenant 777777 with inbound queue 9100 (ring limit 2 s) served by 1001 and 1002, both phones

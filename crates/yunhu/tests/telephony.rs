@@ -420,32 +420,7 @@ async fn an_extension_calls_another_and_the_call_is_recorded() {
 
 /// A carrier at `port` calling extension 1001 as customer 13600136000 (no digest).
 fn inbound_carrier(name: &'static str, sip: SocketAddr, port: u16, extra: &[&str]) -> Sipp {
-    let mut args: Vec<String> = [
-        &sip.to_string(),
-        "-sf",
-        "inbound.xml",
-        "-m",
-        "1",
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &port.to_string(),
-        "-mp",
-        &free_port().to_string(),
-        "-key",
-        "user",
-        "13600136000",
-        "-key",
-        "domain",
-        "777777.yunhu",
-        "-key",
-        "dialed",
-        "1001",
-    ]
-    .map(String::from)
-    .to_vec();
-    args.extend(extra.iter().map(|a| a.to_string()));
-    sipp(name, &args)
+    carrier_call(name, sip, port, "inbound.xml", "13600136000", "1001", extra)
 }
 
 #[tokio::test]

@@ -334,7 +334,7 @@ impl Switch {
     pub async fn wallboard(&self, tenant: &Tenant, code: &str) -> Result<QueueBoard, CcError> {
         let svc = &self.inner.services;
         let known = svc.db.get_row(tenant.id, &yunhu_store::directory::QUEUES, &[code.into()]).await?;
-        if !known.is_some_and(|(_, deleted)| !deleted) {
+        if known.is_none_or(|(_, deleted)| deleted) {
             return Err(CcError::NotFound(format!("queue {code}")));
         }
         let mut agents = AgentCounts::default();

@@ -135,6 +135,46 @@ pub fn extension_args(sip: SocketAddr, user: &str, password: &str, scenario: &st
     fixed.iter().chain(extra).map(|a| a.to_string()).collect()
 }
 
+/// A carrier at `port` sending customer `customer`'s call to `dialed` of tenant 777777 from the
+/// trunk's address (no digest) with `scenario`, once, with `extra` sipp arguments.
+pub fn carrier_call(
+    name: &'static str,
+    sip: SocketAddr,
+    port: u16,
+    scenario: &str,
+    customer: &str,
+    dialed: &str,
+    extra: &[&str],
+) -> Sipp {
+    let port = port.to_string();
+    let media = free_port().to_string();
+    let sip = sip.to_string();
+    let fixed = [
+        sip.as_str(),
+        "-sf",
+        scenario,
+        "-m",
+        "1",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-mp",
+        &media,
+        "-key",
+        "user",
+        customer,
+        "-key",
+        "domain",
+        "777777.yunhu",
+        "-key",
+        "dialed",
+        dialed,
+    ];
+    let args: Vec<String> = fixed.iter().chain(extra).map(|a| a.to_string()).collect();
+    sipp(name, &args)
+}
+
 pub async fn action(app: &TestApp, params: &[(&str, &str)]) -> Value {
     let mut all = vec![("companyid", "8"), ("auth", "demo-auth-code")];
     all.extend_from_slice(params);
