@@ -8,6 +8,13 @@ use axum::http::header::CONTENT_TYPE;
 use quick_xml::events::Event;
 use std::collections::BTreeMap;
 
+/// The token of an `Authorization: Bearer <token>` header (the scheme in any case).
+pub fn bearer(headers: &HeaderMap) -> Option<String> {
+    let auth = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = auth.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+}
+
 /// Largest request body the API reads.
 pub const MAX_BODY: usize = 1024 * 1024;
 
@@ -122,6 +129,12 @@ impl Params {
     }
 
     /// A parameter's trimmed value; empty counts as absent.
+    /// The access token a request carries: its `access_token` parameter, else the bearer token of
+    /// its `Authorization` header.
+    pub fn access_token(&self, headers: &HeaderMap) -> Option<String> {
+        self.get("access_token").map(str::to_string).or_else(|| bearer(headers))
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
     }

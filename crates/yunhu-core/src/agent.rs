@@ -19,6 +19,19 @@ pub enum Presence {
     AfterCallWork,
 }
 
+impl Presence {
+    /// The seed's status of the presence alone: 0 logged out, 1 idle, 2 not ready, 3 after-call
+    /// work (a call on top makes any of them 2, see [`AgentState::status`]).
+    pub fn status(self) -> u8 {
+        match self {
+            Presence::LoggedOut => 0,
+            Presence::Ready => 1,
+            Presence::NotReady => 2,
+            Presence::AfterCallWork => 3,
+        }
+    }
+}
+
 /// A presence change, as stored in the event log on the agent's `agent/<account>` stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -210,13 +223,7 @@ impl AgentState {
     /// The seed's status: 0 签出 logged out, 1 空闲 idle, 2 忙碌 busy (on a call, or not ready),
     /// 3 事务 after-call work. A call outranks presence: an agent on a call is busy.
     pub fn status(&self) -> u8 {
-        match (self.presence, &self.call) {
-            (Presence::LoggedOut, None) => 0,
-            (_, Some(_)) => 2,
-            (Presence::Ready, None) => 1,
-            (Presence::NotReady, None) => 2,
-            (Presence::AfterCallWork, None) => 3,
-        }
+        if self.call.is_some() { 2 } else { self.presence.status() }
     }
 
     /// Since when the agent has had [`AgentState::status`] (ms).

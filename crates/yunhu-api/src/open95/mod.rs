@@ -191,15 +191,6 @@ fn answer(xml: bool, status: StatusCode, body: Value) -> Response {
     }
 }
 
-fn bearer(headers: &HeaderMap, params: &Params) -> Option<String> {
-    if let Some(t) = params.get("access_token") {
-        return Some(t.to_string());
-    }
-    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = auth.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
-}
-
 /// Reads the parameters and checks the token and its scope.
 async fn authenticate(
     state: &AppState,
@@ -221,7 +212,7 @@ async fn authenticate(
     } else {
         (Params::parse(parts.uri.query(), &parts.headers, &bytes).await?, Vec::new())
     };
-    let token = bearer(&parts.headers, &params).unwrap_or_default();
+    let token = params.access_token(&parts.headers).unwrap_or_default();
     let need = if parts.method == Method::GET { Scope::Read } else { Scope::Write };
     let svc = state.services.clone();
     let tenant_id = svc.check_token(&token, need).await?.map_err(Open95Error::token)?;

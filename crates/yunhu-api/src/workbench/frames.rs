@@ -5,18 +5,8 @@
 use serde_json::{Value, json};
 use yunhu_cc::bus::FeedEvent;
 use yunhu_cc::{Services, Tenant};
-use yunhu_core::agent::{AgentEventKind, AgentState, DeskEventKind, Presence, hms};
+use yunhu_core::agent::{AgentEventKind, AgentState, DeskEventKind, hms};
 use yunhu_core::time::{Style, local_stamp, zone_or_default};
-
-/// The seed's status of a presence alone (a call on top makes it 2).
-pub(crate) fn presence_status(p: Presence) -> u8 {
-    match p {
-        Presence::LoggedOut => 0,
-        Presence::Ready => 1,
-        Presence::NotReady => 2,
-        Presence::AfterCallWork => 3,
-    }
-}
 
 /// `{"method":"notice","status":..,"time":"HH:MM:SS"}` plus the not-ready reason, and `seq`.
 pub(crate) fn notice(status: u8, since: i64, now: i64, reason: &str, seq: i64) -> Value {
@@ -39,7 +29,7 @@ pub(crate) async fn from_event(
 ) -> Option<Value> {
     if event.stream.starts_with("agent/") {
         let kind: AgentEventKind = serde_json::from_str(&event.data).ok()?;
-        let status = presence_status(kind.presence());
+        let status = kind.presence().status();
         return Some(notice(status, event.at, now, kind.reason().unwrap_or_default(), event.id));
     }
     let kind: DeskEventKind = serde_json::from_str(&event.data).ok()?;

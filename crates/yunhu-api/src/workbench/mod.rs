@@ -108,11 +108,6 @@ pub(crate) struct DeskAgent {
     pub name: String,
 }
 
-pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    v.strip_prefix("Bearer ").map(|t| t.trim().to_string())
-}
-
 pub(crate) async fn agent_of(state: &AppState, token: Option<&str>) -> Result<DeskAgent, WbError> {
     let svc = &state.services;
     let token =
@@ -146,8 +141,7 @@ async fn agent_action(
     if action == "login" {
         return login(&state, &params).await.unwrap_or_else(IntoResponse::into_response);
     }
-    let token = params.get("access_token").map(str::to_string).or_else(|| bearer(&headers));
-    let agent = match agent_of(&state, token.as_deref()).await {
+    let agent = match agent_of(&state, params.access_token(&headers).as_deref()).await {
         Ok(a) => a,
         Err(e) => return e.into_response(),
     };
@@ -326,8 +320,7 @@ async fn sms_send(
 ) -> Response {
     let run = async {
         let params = Params::read(query.as_deref(), &headers, &body).await.map_err(|e| WbError::param(e.0))?;
-        let token = params.get("access_token").map(str::to_string).or_else(|| bearer(&headers));
-        let agent = agent_of(&state, token.as_deref()).await?;
+        let agent = agent_of(&state, params.access_token(&headers).as_deref()).await?;
         let telephone = required(&params, "telephone")?;
         let msg = required(&params, "msg")?;
         state.services.send_sms(agent.tenant.id, &agent.user_code, telephone, msg).await?;

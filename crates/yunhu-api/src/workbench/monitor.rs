@@ -34,7 +34,7 @@ pub(crate) async fn monitor(
     headers: axum::http::HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let token = q.get("access_token").cloned().or_else(|| super::bearer(&headers));
+    let token = q.get("access_token").cloned().or_else(|| crate::body::bearer(&headers));
     let desk = match super::agent_of(&state, token.as_deref()).await {
         Ok(a) => a,
         Err(e) => return e.into_response(),

@@ -108,31 +108,19 @@ pub async fn register_over(
     sipp("register", &args).wait().await
 }
 
+/// sipp arguments for one call of `user` (an extension or a customer's number) of tenant 777777
+/// to yunhu with `scenario`, from local SIP port `port`, then `extra`.
+fn peer_args(sip: SocketAddr, scenario: &str, port: u16, user: &str, extra: &[&str]) -> Vec<String> {
+    let (sip, port) = (sip.to_string(), port.to_string());
+    let fixed = [&sip as &str, "-sf", scenario, "-m", "1", "-i", "127.0.0.1", "-p", &port];
+    let keys = ["-key", "user", user, "-key", "domain", "777777.yunhu"];
+    fixed.iter().chain(&keys).chain(extra).map(|a| a.to_string()).collect()
+}
+
 /// sipp arguments for extension `user` of tenant 777777 talking to yunhu with `scenario`, once.
 pub fn extension_args(sip: SocketAddr, user: &str, password: &str, scenario: &str, extra: &[&str]) -> Vec<String> {
-    let port = free_port().to_string();
-    let fixed = [
-        &sip.to_string() as &str,
-        "-sf",
-        scenario,
-        "-m",
-        "1",
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "-au",
-        user,
-        "-ap",
-        password,
-        "-key",
-        "user",
-        user,
-        "-key",
-        "domain",
-        "777777.yunhu",
-    ];
-    fixed.iter().chain(extra).map(|a| a.to_string()).collect()
+    let auth = [&["-au", user, "-ap", password] as &[&str], extra].concat();
+    peer_args(sip, scenario, free_port(), user, &auth)
 }
 
 /// A carrier at `port` sending customer `customer`'s call to `dialed` of tenant 777777 from the
@@ -146,33 +134,9 @@ pub fn carrier_call(
     dialed: &str,
     extra: &[&str],
 ) -> Sipp {
-    let port = port.to_string();
     let media = free_port().to_string();
-    let sip = sip.to_string();
-    let fixed = [
-        sip.as_str(),
-        "-sf",
-        scenario,
-        "-m",
-        "1",
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "-mp",
-        &media,
-        "-key",
-        "user",
-        customer,
-        "-key",
-        "domain",
-        "777777.yunhu",
-        "-key",
-        "dialed",
-        dialed,
-    ];
-    let args: Vec<String> = fixed.iter().chain(extra).map(|a| a.to_string()).collect();
-    sipp(name, &args)
+    let call = [&["-mp", &media, "-key", "dialed", dialed] as &[&str], extra].concat();
+    sipp(name, &peer_args(sip, scenario, port, customer, &call))
 }
 
 pub async fn action(app: &TestApp, params: &[(&str, &str)]) -> Value {
