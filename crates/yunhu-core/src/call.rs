@@ -336,6 +336,37 @@ pub enum CallEventKind {
         /// Final SIP status (200 for a normal BYE).
         status: u16,
     },
+    /// The caller entered an IVR menu.
+    IvrStarted {
+        /// The menu's name.
+        ivr: String,
+    },
+    /// The caller reached a node of the IVR menu.
+    IvrNode {
+        /// The node's name.
+        node: String,
+    },
+    /// The caller left the IVR menu.
+    IvrEnded {
+        /// Keys the caller pressed in the menu, in order.
+        digits: String,
+    },
+    /// The caller entered an inbound queue (an open95 skill group with direction in).
+    QueueEntered {
+        /// The skill group's code.
+        queue: String,
+    },
+    /// The caller left the queue: `answered`, `abandoned`, `overflowed`, `callback` (left for a
+    /// call back that keeps their place), `voicemail` or `timeout`.
+    QueueLeft {
+        /// How the caller left.
+        outcome: String,
+    },
+    /// The customer rated the call in the satisfaction survey.
+    Surveyed {
+        /// The key pressed (1-5 by default), or 0 when the survey went unanswered.
+        score: u8,
+    },
     /// The call is over.
     HungUp {
         /// Why.
@@ -368,6 +399,12 @@ impl CallEventKind {
             CallEventKind::Spy { .. } => "spy",
             CallEventKind::Transferred { .. } => "transferred",
             CallEventKind::MediaTimeout { .. } => "media_timeout",
+            CallEventKind::IvrStarted { .. } => "ivr_started",
+            CallEventKind::IvrNode { .. } => "ivr_node",
+            CallEventKind::IvrEnded { .. } => "ivr_ended",
+            CallEventKind::QueueEntered { .. } => "queue_entered",
+            CallEventKind::QueueLeft { .. } => "queue_left",
+            CallEventKind::Surveyed { .. } => "surveyed",
         }
     }
 }
@@ -443,6 +480,26 @@ pub struct CallRecord {
     pub transferred_to: Vec<String>,
     /// How many times a party was put on hold.
     pub holds: u32,
+    /// The IVR menu the caller went through.
+    pub ivr_name: String,
+    /// Keys the caller pressed in the IVR.
+    pub ivr_digits: String,
+    /// The last IVR node the caller reached.
+    pub ivr_last_node: String,
+    /// When the caller entered and left the IVR (ms UTC).
+    pub ivr_start: Option<i64>,
+    /// When the caller left the IVR (ms UTC).
+    pub ivr_end: Option<i64>,
+    /// The inbound queue (skill group code) the caller waited in.
+    pub queue: String,
+    /// When the caller entered the queue (ms UTC).
+    pub queue_start: Option<i64>,
+    /// When the caller left it (ms UTC).
+    pub queue_end: Option<i64>,
+    /// How the caller left the queue (see [`CallEventKind::QueueLeft`]).
+    pub queue_outcome: String,
+    /// The satisfaction survey's key; `None` when no survey was made.
+    pub satisfaction: Option<u8>,
 }
 
 impl CallRecord {
@@ -512,6 +569,14 @@ impl CallRecord {
                             t.end.get_or_insert(e.at);
                         }
                     }
+                    // A caller still in the IVR or the queue when the call ended left it then.
+                    if r.ivr_start.is_some() && r.ivr_end.is_none() {
+                        r.ivr_end = Some(e.at);
+                    }
+                    if r.queue_start.is_some() && r.queue_end.is_none() {
+                        r.queue_end = Some(e.at);
+                        r.queue_outcome = "abandoned".into();
+                    }
                 }
                 CallEventKind::Dtmf { side: Side::Customer, digit } => r.digits.push_str(digit),
                 CallEventKind::Transferred { staff, .. } => {
@@ -520,6 +585,28 @@ impl CallRecord {
                     }
                 }
                 CallEventKind::Held { .. } => r.holds += 1,
+                CallEventKind::IvrStarted { ivr } => {
+                    r.ivr_name = ivr.clone();
+                    r.ivr_start.get_or_insert(e.at);
+                }
+                CallEventKind::IvrNode { node } => r.ivr_last_node = node.clone(),
+                CallEventKind::IvrEnded { digits } => {
+                    r.ivr_digits.push_str(digits);
+                    r.ivr_end = Some(e.at);
+                }
+                CallEventKind::QueueEntered { queue } => {
+                    // A caller overflowed to another queue: the record names the last one, and
+                    // its wait counts from the first.
+                    r.queue = queue.clone();
+                    r.queue_start.get_or_insert(e.at);
+                    r.queue_end = None;
+                    r.queue_outcome.clear();
+                }
+                CallEventKind::QueueLeft { outcome } => {
+                    r.queue_end = Some(e.at);
+                    r.queue_outcome = outcome.clone();
+                }
+                CallEventKind::Surveyed { score } => r.satisfaction = Some(*score),
                 CallEventKind::Bridged
                 | CallEventKind::Dtmf { .. }
                 | CallEventKind::MediaStats { .. }
@@ -553,6 +640,14 @@ impl CallRecord {
         }
     }
 
+    /// Seconds the caller waited in the queue (0 when not queued).
+    pub fn queue_secs(&self) -> i64 {
+        match (self.queue_start, self.queue_end) {
+            (Some(a), Some(b)) if b > a => (b - a) / 1000,
+            _ => 0,
+        }
+    }
+
     /// Both sides talked.
     pub fn connected(&self) -> bool {
         self.customer_leg.answer.is_some() && self.agent.answer.is_some()
@@ -565,6 +660,34 @@ mod tests {
 
     fn ev(at: i64, kind: CallEventKind) -> CallEvent {
         CallEvent { at, kind }
+    }
+
+    #[test]
+    fn projects_the_ivr_the_queue_and_the_survey() {
+        let events = vec![
+            ev(0, CallEventKind::IvrStarted { ivr: "main".into() }),
+            ev(10, CallEventKind::IvrNode { node: "welcome".into() }),
+            ev(3_000, CallEventKind::IvrNode { node: "sales".into() }),
+            ev(3_500, CallEventKind::IvrEnded { digits: "12".into() }),
+            ev(3_500, CallEventKind::QueueEntered { queue: "q1".into() }),
+            ev(9_000, CallEventKind::QueueLeft { outcome: "overflowed".into() }),
+            ev(9_000, CallEventKind::QueueEntered { queue: "q2".into() }),
+            ev(15_600, CallEventKind::QueueLeft { outcome: "answered".into() }),
+            ev(40_000, CallEventKind::Surveyed { score: 4 }),
+        ];
+        let r = CallRecord::project(&events);
+        assert_eq!((r.ivr_name.as_str(), r.ivr_digits.as_str(), r.ivr_last_node.as_str()), ("main", "12", "sales"));
+        assert_eq!((r.ivr_start, r.ivr_end), (Some(0), Some(3_500)));
+        assert_eq!((r.queue.as_str(), r.queue_outcome.as_str()), ("q2", "answered"));
+        assert_eq!(r.queue_secs(), 12, "the wait counts from the first queue");
+        assert_eq!(r.satisfaction, Some(4));
+
+        let hung_up_waiting = CallRecord::project(&[
+            ev(0, CallEventKind::QueueEntered { queue: "q1".into() }),
+            ev(7_000, CallEventKind::HungUp { cause: Cause::NormalClearing, side: HangupSide::Customer }),
+        ]);
+        assert_eq!((hung_up_waiting.queue_outcome.as_str(), hung_up_waiting.queue_secs()), ("abandoned", 7));
+        assert_eq!(hung_up_waiting.satisfaction, None);
     }
 
     #[test]

@@ -150,10 +150,11 @@ fn record_where(f: &CallRecordFilter, backend: Backend) -> Result<(String, Vec<V
 
 const RECORD_COLS: &str = "id, call_id, direction, staff, extension, customer, caller_id, trunk, agent_start, agent_ring, \
      agent_answer, agent_end, customer_start, customer_ring, customer_answer, customer_end, ring_secs, talk_secs, \
-     bill_secs, cause, hangup_side, recording, recording_repaired, codeid_1, codeid_2, method, call_data, task_id, digits, transferred_to, holds";
+     bill_secs, cause, hangup_side, recording, recording_repaired, codeid_1, codeid_2, method, call_data, task_id, digits, transferred_to, holds, \
+     ivr_name, ivr_digits, ivr_last_node, ivr_start, ivr_end, queue, queue_start, queue_end, queue_outcome, satisfaction";
 
 /// Where [`Db::list_call_records_counted_sql`] puts the count: after [`RECORD_COLS`].
-const COUNT_COL: usize = 31;
+const COUNT_COL: usize = 41;
 
 /// Decodes a row of [`RECORD_COLS`] by position: listings decode many rows per request.
 fn record_from(r: &AnyRow) -> Result<StoredCallRecord> {
@@ -208,6 +209,16 @@ fn record_from(r: &AnyRow) -> Result<StoredCallRecord> {
                 t.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()
             },
             holds: u32::try_from(r.try_get::<i64, _>(30)?).unwrap_or(0),
+            ivr_name: r.try_get(31)?,
+            ivr_digits: r.try_get(32)?,
+            ivr_last_node: r.try_get(33)?,
+            ivr_start: r.try_get(34)?,
+            ivr_end: r.try_get(35)?,
+            queue: r.try_get(36)?,
+            queue_start: r.try_get(37)?,
+            queue_end: r.try_get(38)?,
+            queue_outcome: r.try_get(39)?,
+            satisfaction: u8::try_from(r.try_get::<i64, _>(40)?).ok(),
         },
     })
 }
@@ -552,13 +563,14 @@ pub(crate) const INSERT_EVENT_SQL: &str =
 /// Removes a call's record before it is written again (a replay rewrites it).
 pub(crate) const DELETE_RECORD_SQL: &str = "DELETE FROM call_records WHERE tenant_id = $1 AND call_id = $2";
 
-/// Writes one call record; its 32 values come from [`record_params`].
+/// Writes one call record; its 42 values come from [`record_params`].
 pub(crate) const INSERT_RECORD_SQL: &str = "INSERT INTO call_records (tenant_id, call_id, direction, staff, \
      extension, customer, caller_id, trunk, agent_start, agent_ring, agent_answer, agent_end, customer_start, \
      customer_ring, customer_answer, customer_end, ring_secs, talk_secs, bill_secs, cause, hangup_side, recording, \
-     recording_repaired, codeid_1, codeid_2, started_at, method, call_data, task_id, digits, transferred_to, holds) VALUES \
+     recording_repaired, codeid_1, codeid_2, started_at, method, call_data, task_id, digits, transferred_to, holds, ivr_name, ivr_digits, ivr_last_node, ivr_start, ivr_end, queue, \
+     queue_start, queue_end, queue_outcome, satisfaction) VALUES \
      ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, \
-     $25, $26, $27, $28, $29, $30, $31, $32)";
+     $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40, $41, $42)";
 
 /// One value of a call record's row, for either driver to bind.
 pub(crate) enum RecordParam<'a> {
@@ -604,6 +616,16 @@ pub(crate) fn record_params<'a>(tenant: TenantId, call_id: &'a str, r: &'a CallR
         text(&r.digits),
         Text(r.transferred_to.join(",").into()),
         Int(i64::from(r.holds)),
+        text(&r.ivr_name),
+        text(&r.ivr_digits),
+        text(&r.ivr_last_node),
+        MaybeInt(r.ivr_start),
+        MaybeInt(r.ivr_end),
+        text(&r.queue),
+        MaybeInt(r.queue_start),
+        MaybeInt(r.queue_end),
+        text(&r.queue_outcome),
+        Int(r.satisfaction.map_or(-1, i64::from)),
     ]
 }
 

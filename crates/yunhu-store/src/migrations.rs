@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (12, "sms", include_str!("../migrations/0012_sms.sql")),
     (13, "registrations", include_str!("../migrations/0013_registrations.sql")),
     (14, "crm single-use signs", include_str!("../migrations/0014_crm_single_use_signs.sql")),
+    (15, "inbound", include_str!("../migrations/0015_inbound.sql")),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -105,6 +105,7 @@ impl Switch {
                 call_data: [("queue".to_string(), code.to_string())].into(),
             },
         );
+        svc.log_call_event_or_warn(tenant.id, &call_id, CallEventKind::QueueEntered { queue: code.to_string() });
         let hooks = self.hooks(tenant, &call_id, caller);
         let flow = QueueCall::new(caller, LAST_GUARD_MS);
         let (handle, _ended) = self.launch(hooks, Box::new(flow), Some((leg, offer)), Some(("queue", caller)));
@@ -141,6 +142,8 @@ impl Switch {
             tracing::warn!(%call_id, ?e, "queued caller answered but not in its queue");
         }
         drop(acd);
+        let left = CallEventKind::QueueLeft { outcome: "answered".into() };
+        self.inner.services.log_call_event_or_warn(q.tenant.id, call_id, left);
         // The record names the agent who took the call.
         let extension = q.offered.get(staff).cloned().unwrap_or_default();
         let assigned = CallEventKind::Assigned { staff: staff.to_string(), extension };
@@ -261,9 +264,11 @@ impl Switch {
             Decision::Overflow { caller, .. } => {
                 let handle = {
                     let calls = self.inner.queues.calls.lock().unwrap_or_else(|e| e.into_inner());
-                    calls.get(&caller).map(|q| q.handle.clone())
+                    calls.get(&caller).map(|q| (q.handle.clone(), q.tenant.id))
                 };
-                if let Some(h) = handle {
+                if let Some((h, tenant)) = handle {
+                    let left = CallEventKind::QueueLeft { outcome: "overflowed".into() };
+                    self.inner.services.log_call_event_or_warn(tenant, &caller, left);
                     h.post(Command::Outcome { cause: Cause::NoAnswer, side: HangupSide::System });
                     h.post(Command::Hangup);
                 }
