@@ -27,9 +27,10 @@ mod inbound;
 mod outbound;
 mod predictive;
 mod queue;
+mod wallboard;
 pub use control::{CallRef, Control, ControlError};
 pub use predictive::{CustomerFirst, CustomerFirstCall, CustomerFirstOutcome, Progress};
-pub use queue::{AgentCounts, QueueBoard};
+pub use wallboard::{AgentCounts, QueueBoard};
 pub use yunhu_engine::machine::{Command, Refusal, SpyMode};
 
 /// Telephony settings.
