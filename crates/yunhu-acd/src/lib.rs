@@ -240,6 +240,15 @@ impl Acd {
         a.idle_since = idle_since;
     }
 
+    /// An agent's skills (skill → level, 1 best) and priority (lower first), as the directory
+    /// declares them.
+    pub fn set_skills(&mut self, id: &str, skills: BTreeMap<String, u8>, priority: i64) {
+        if let Some(a) = self.agents.get_mut(id) {
+            a.skills = skills;
+            a.priority = priority;
+        }
+    }
+
     /// Whether a queue is declared.
     pub fn has_queue(&self, name: &str) -> bool {
         self.queues.contains_key(name)

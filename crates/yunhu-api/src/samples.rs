@@ -82,6 +82,8 @@ pub(crate) fn roster() -> Vec<RosterEntry> {
             name: "张三".into(),
             phone_take_along: true,
             queues: Vec::new(),
+            skills: Default::default(),
+            priority: 0,
         },
         RosterEntry {
             user_code: "1002".into(),
@@ -89,6 +91,8 @@ pub(crate) fn roster() -> Vec<RosterEntry> {
             name: "李\"四".into(),
             phone_take_along: false,
             queues: Vec::new(),
+            skills: Default::default(),
+            priority: 0,
         },
     ]
 }

@@ -26,6 +26,10 @@ pub struct RosterEntry {
     pub phone_take_along: bool,
     /// Skill group codes (when asked for).
     pub queues: Vec<String>,
+    /// Skills and their levels (1 best).
+    pub skills: std::collections::BTreeMap<String, u8>,
+    /// Routing priority (lower first among equals).
+    pub priority: i64,
 }
 
 /// One agent presence change with how long the agent stayed in it.
@@ -135,6 +139,8 @@ impl Services {
                 phone_take_along: r["phone_take_along"].int() != 0,
                 user_code,
                 queues,
+                skills: serde_json::from_str(r.get("skills").map(|v| v.text()).unwrap_or("{}")).unwrap_or_default(),
+                priority: r["priority"].int(),
             });
         }
         Ok(out)

@@ -77,6 +77,60 @@ pub struct QueueSpec {
     /// 0 predictive, 1 preview (outbound groups).
     #[serde(default = "default_call_type")]
     pub call_type: i64,
+    /// How an inbound queue picks among free agents: `longest_idle` (default), `ring_all`,
+    /// `round_robin`, `fewest_calls`, `least_talk_time`.
+    #[serde(default)]
+    pub strategy: Option<yunhu_acd::Strategy>,
+    /// The skill a caller of this queue needs (agents declare skills with levels).
+    #[serde(default)]
+    pub skill: Option<String>,
+    /// Longest a caller waits before the overflow (s).
+    #[serde(default)]
+    pub max_wait_secs: Option<i64>,
+    /// How long callers wait with no member agent logged in before the overflow (s).
+    #[serde(default)]
+    pub no_agent_wait_secs: Option<i64>,
+    /// Where callers overflow to: `queue:<code>`, `extension:<number>`, `voicemail` or `hangup`.
+    #[serde(default)]
+    pub overflow: Option<String>,
+    /// The service-level threshold T (s); 20 by default.
+    #[serde(default)]
+    pub service_level_secs: Option<i64>,
+    /// Seconds between announcements of the caller's place and expected wait; 0: none.
+    #[serde(default)]
+    pub announce_secs: Option<i64>,
+    /// The key that leaves the line for a call back keeping the place (e.g. "1").
+    #[serde(default)]
+    pub callback_key: Option<String>,
+    /// The key that leaves a voice message instead of waiting (e.g. "2").
+    #[serde(default)]
+    pub voicemail_key: Option<String>,
+    /// Callers this queue's agents hang up on are asked to rate the call.
+    #[serde(default)]
+    pub survey: bool,
+}
+
+/// An IVR menu: see [`yunhu_engine::ivr::Menu`].
+pub type IvrSpec = yunhu_engine::ivr::Menu;
+
+/// Where a number the tenant owns leads: a menu, a queue or an extension, another out of
+/// business hours.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    /// The number callers dial (a DID on the tenant's trunk).
+    pub number: String,
+    /// `ivr:<menu>`, `queue:<code>` or `extension:<number>`.
+    pub to: String,
+    /// Where calls go out of business hours (by default the same place).
+    #[serde(default)]
+    pub after_hours: Option<String>,
+    /// Opening spans in the tenant's zone, e.g. `mon-fri 09:00-18:00`; none: always open.
+    #[serde(default)]
+    pub hours: Vec<String>,
+    /// Closed days, `YYYY-MM-DD`.
+    #[serde(default)]
+    pub holidays: Vec<String>,
 }
 
 /// A staff member (员工) and their extension.
@@ -106,6 +160,9 @@ pub struct StaffSpec {
     /// Skill-group codes.
     #[serde(default)]
     pub queues: Vec<String>,
+    /// Skills and their levels (1 best), for queues that need a skill.
+    #[serde(default)]
+    pub skills: std::collections::BTreeMap<String, u8>,
     /// The default skill group; must be one of `queues`.
     #[serde(default)]
     pub default_queue: Option<String>,
@@ -238,11 +295,15 @@ pub enum Kind {
     Trunk,
     /// [`DoNotCallSpec`].
     DoNotCall,
+    /// [`IvrSpec`].
+    Ivr,
+    /// [`RouteSpec`].
+    Route,
 }
 
 impl Kind {
     /// Every kind, in the order a tenant's objects are applied (referenced ones first).
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 12] = [
         Kind::ApiClient,
         Kind::Team,
         Kind::DataObject,
@@ -253,6 +314,8 @@ impl Kind {
         Kind::Queue,
         Kind::Staff,
         Kind::DoNotCall,
+        Kind::Ivr,
+        Kind::Route,
     ];
 
     /// The plural path segment / CLI name, e.g. `staff`, `api-clients`.
@@ -268,6 +331,8 @@ impl Kind {
             Kind::Project => "projects",
             Kind::Trunk => "trunks",
             Kind::DoNotCall => "do-not-call",
+            Kind::Ivr => "ivrs",
+            Kind::Route => "routes",
         }
     }
 
@@ -284,7 +349,8 @@ impl Kind {
             Kind::Queue | Kind::Project => "code",
             Kind::Staff => "user_code",
             Kind::CallerId | Kind::DoNotCall => "number",
-            Kind::Script | Kind::Trunk => "name",
+            Kind::Script | Kind::Trunk | Kind::Ivr => "name",
+            Kind::Route => "number",
         }
     }
 
@@ -305,6 +371,8 @@ impl Kind {
             Kind::Project => &tables::PROJECTS,
             Kind::Trunk => &yunhu_store::calls::TRUNKS,
             Kind::DoNotCall => &tables::DO_NOT_CALL,
+            Kind::Ivr => &tables::IVRS,
+            Kind::Route => &tables::ROUTES,
         }
     }
 }
@@ -328,6 +396,97 @@ fn check_digits(what: &str, s: &str) -> Result<(), CcError> {
         Ok(())
     } else {
         Err(CcError::Invalid(format!("{what} {s:?} must be digits")))
+    }
+}
+
+/// A queue's ACD settings as stored (JSON in the `acd` column), checked.
+fn queue_acd_json(what: &str, spec: &QueueSpec) -> Result<String, CcError> {
+    let bad = |m: &str| Err(CcError::Invalid(format!("{what}: {m}")));
+    for (name, v, max) in [
+        ("max_wait_secs", spec.max_wait_secs, 24 * 3600),
+        ("no_agent_wait_secs", spec.no_agent_wait_secs, 24 * 3600),
+        ("service_level_secs", spec.service_level_secs, 3600),
+        ("announce_secs", spec.announce_secs, 3600),
+    ] {
+        if v.is_some_and(|v| !(0..=max).contains(&v)) {
+            return bad(&format!("{name} must be 0-{max}"));
+        }
+    }
+    if let Some(o) = &spec.overflow {
+        match o.parse::<yunhu_engine::ivr::Action>() {
+            Ok(yunhu_engine::ivr::Action::Node(_) | yunhu_engine::ivr::Action::Menu(_)) | Err(_) => {
+                return bad("overflow must be queue:<code>, extension:<number>, voicemail or hangup");
+            }
+            Ok(yunhu_engine::ivr::Action::Queue(q)) if q == spec.code => return bad("overflow to itself"),
+            Ok(_) => {}
+        }
+    }
+    for (name, key) in [("callback_key", &spec.callback_key), ("voicemail_key", &spec.voicemail_key)] {
+        if key.as_ref().is_some_and(|k| k.len() != 1 || !k.chars().all(|c| c.is_ascii_digit() || c == '*')) {
+            return bad(&format!("{name} must be one key, 0-9 or *"));
+        }
+    }
+    if spec.callback_key.is_some() && spec.callback_key == spec.voicemail_key {
+        return bad("callback_key and voicemail_key must differ");
+    }
+    let settings = QueueAcd {
+        strategy: spec.strategy.unwrap_or_default(),
+        skill: spec.skill.clone(),
+        max_wait_secs: spec.max_wait_secs,
+        no_agent_wait_secs: spec.no_agent_wait_secs,
+        overflow: spec.overflow.clone(),
+        service_level_secs: spec.service_level_secs.unwrap_or(20),
+        announce_secs: spec.announce_secs.unwrap_or(0),
+        callback_key: spec.callback_key.clone(),
+        voicemail_key: spec.voicemail_key.clone(),
+        survey: spec.survey,
+    };
+    serde_json::to_string(&settings).map_err(|e| CcError::Invalid(e.to_string()))
+}
+
+/// An inbound queue's settings as the switch reads them from the directory.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct QueueAcd {
+    /// How agents are picked.
+    #[serde(default)]
+    pub strategy: yunhu_acd::Strategy,
+    /// The skill callers need.
+    #[serde(default)]
+    pub skill: Option<String>,
+    /// Longest wait before the overflow (s).
+    #[serde(default)]
+    pub max_wait_secs: Option<i64>,
+    /// Wait with no member logged in before the overflow (s).
+    #[serde(default)]
+    pub no_agent_wait_secs: Option<i64>,
+    /// Where callers overflow to.
+    #[serde(default)]
+    pub overflow: Option<String>,
+    /// Service-level threshold (s).
+    #[serde(default = "default_service_level_secs")]
+    pub service_level_secs: i64,
+    /// Seconds between place announcements; 0 none.
+    #[serde(default)]
+    pub announce_secs: i64,
+    /// Key for a call back.
+    #[serde(default)]
+    pub callback_key: Option<String>,
+    /// Key for a voice message.
+    #[serde(default)]
+    pub voicemail_key: Option<String>,
+    /// Survey callers the agent hangs up on.
+    #[serde(default)]
+    pub survey: bool,
+}
+
+fn default_service_level_secs() -> i64 {
+    20
+}
+
+impl QueueAcd {
+    /// The settings stored in a queue row (defaults for rows written before they existed).
+    pub fn of(row: &Row) -> QueueAcd {
+        serde_json::from_str(row.get("acd").map(|v| v.text()).unwrap_or("{}")).unwrap_or_default()
     }
 }
 
@@ -359,6 +518,8 @@ impl Services {
             Kind::DataObject => self.put_data_object(&tenant, &serde_json::from_value(spec).map_err(bad)?).await,
             Kind::Project => self.put_project(&tenant, &serde_json::from_value(spec).map_err(bad)?).await,
             Kind::Trunk => self.put_trunk(&tenant, &serde_json::from_value(spec).map_err(bad)?).await,
+            Kind::Ivr => self.put_ivr(&tenant, &serde_json::from_value(spec).map_err(bad)?).await,
+            Kind::Route => self.put_route(&tenant, &serde_json::from_value(spec).map_err(bad)?).await,
         }
     }
 
@@ -599,8 +760,80 @@ impl Services {
             ("tip_timeout", spec.tip_timeout.into()),
             ("project", opt(&spec.project)),
             ("call_type", spec.call_type.into()),
+            ("acd", queue_acd_json(&what, spec)?.into()),
         ]);
         self.put(tenant, Kind::Queue, row).await
+    }
+
+    /// Creates or updates an IVR menu; every node it names must exist in it, and every queue,
+    /// menu and extension it leads to in the tenant.
+    pub async fn put_ivr(&self, tenant: &Tenant, spec: &IvrSpec) -> Result<Change, CcError> {
+        check_code("ivr name", &spec.name)?;
+        spec.check().map_err(|e| CcError::Invalid(format!("ivr {}: {e}", spec.name)))?;
+        for to in spec.destinations() {
+            self.require_destination(tenant, &format!("ivr {}", spec.name), to, Some(&spec.name)).await?;
+        }
+        let nodes = serde_json::to_string(&spec.nodes).map_err(|e| CcError::Invalid(e.to_string()))?;
+        let row = Row::from([
+            ("name", spec.name.as_str().into()),
+            ("start_node", spec.start.as_str().into()),
+            ("nodes", nodes.into()),
+        ]);
+        self.put(tenant, Kind::Ivr, row).await
+    }
+
+    /// Creates or updates an inbound route.
+    pub async fn put_route(&self, tenant: &Tenant, spec: &RouteSpec) -> Result<Change, CcError> {
+        check_digits("route number", &spec.number)?;
+        let what = format!("route {}", spec.number);
+        yunhu_core::time::BusinessHours::parse(&spec.hours, &spec.holidays)
+            .map_err(|e| CcError::Invalid(format!("{what}: {e}")))?;
+        let mut targets = vec![("to", spec.to.as_str())];
+        if let Some(a) = &spec.after_hours {
+            targets.push(("after_hours", a.as_str()));
+        }
+        for (field, t) in &targets {
+            let action: yunhu_engine::ivr::Action =
+                t.parse().map_err(|e| CcError::Invalid(format!("{what}: {field}: {e}")))?;
+            if matches!(action, yunhu_engine::ivr::Action::Node(_)) {
+                return Err(CcError::Invalid(format!("{what}: {field} must be an ivr, a queue or an extension")));
+            }
+            self.require_destination(tenant, &what, &action, None).await?;
+        }
+        let list = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+        let row = Row::from([
+            ("number", spec.number.as_str().into()),
+            ("target", spec.to.as_str().into()),
+            ("after_hours", opt(&spec.after_hours)),
+            ("hours", list(&spec.hours).into()),
+            ("holidays", list(&spec.holidays).into()),
+        ]);
+        self.put(tenant, Kind::Route, row).await
+    }
+
+    /// Refuses a destination the tenant does not have (`menu`: the menu being declared, which
+    /// may lead to itself).
+    async fn require_destination(
+        &self,
+        tenant: &Tenant,
+        what: &str,
+        to: &yunhu_engine::ivr::Action,
+        menu: Option<&str>,
+    ) -> Result<(), CcError> {
+        use yunhu_engine::ivr::Action;
+        match to {
+            Action::Queue(q) => self.require(tenant.id, &tables::QUEUES, &format!("{what}: queue"), q).await,
+            Action::Menu(m) if Some(m.as_str()) != menu => {
+                self.require(tenant.id, &tables::IVRS, &format!("{what}: ivr"), m).await
+            }
+            Action::Extension(e) => {
+                if self.staff_by_extension(tenant.id, e).await.is_err() {
+                    return Err(CcError::Invalid(format!("{what}: extension {e:?} is not defined in this tenant")));
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Creates or updates a staff member and their skill groups.
@@ -670,6 +903,7 @@ impl Services {
             ("enabled", spec.enabled.into()),
             ("phone_take_along", spec.phone_take_along.into()),
             ("priority", spec.priority.into()),
+            ("skills", serde_json::to_string(&spec.skills).unwrap_or_else(|_| "{}".into()).into()),
             ("remark", opt(&spec.remark)),
             ("desk_hash", desk_hash.into()),
             ("created_by", created_by),

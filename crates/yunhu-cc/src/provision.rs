@@ -3,8 +3,8 @@
 //! document is reported, never deleted (call data may point at it).
 
 use crate::objects::{
-    ApiClientSpec, CallerIdSpec, DataObjectSpec, DoNotCallSpec, Kind, ProjectSpec, QueueSpec, ScriptSpec, StaffSpec,
-    TeamSpec, TrunkSpec,
+    ApiClientSpec, CallerIdSpec, DataObjectSpec, DoNotCallSpec, IvrSpec, Kind, ProjectSpec, QueueSpec, RouteSpec,
+    ScriptSpec, StaffSpec, TeamSpec, TrunkSpec,
 };
 use crate::secrets::{hash_secret, verify_secret};
 use crate::{CcError, Change, Services, Tenant};
@@ -122,6 +122,12 @@ pub struct TenantSpec {
     /// Staff.
     #[serde(default)]
     pub staff: Vec<StaffSpec>,
+    /// IVR menus (a menu leading to another names one declared before it).
+    #[serde(default)]
+    pub ivr: Vec<IvrSpec>,
+    /// Inbound routes of the tenant's numbers.
+    #[serde(default)]
+    pub route: Vec<RouteSpec>,
 }
 
 /// A CRM custom field of the customer form, for every project or one.
@@ -301,6 +307,8 @@ impl Services {
                 Kind::Queue => each!(spec.queue, code, put_queue),
                 Kind::Staff => each!(spec.staff, user_code, put_staff),
                 Kind::DoNotCall => each!(spec.do_not_call, number, put_do_not_call),
+                Kind::Ivr => each!(spec.ivr, name, put_ivr),
+                Kind::Route => each!(spec.route, number, put_route),
             }
             if kind == Kind::Project {
                 // The form's fields come after the projects they name.

@@ -231,3 +231,95 @@ mod tests {
         assert_eq!(format!("{stamp} {stamp:?}"), "2018-07-30 18:52:36 \"2018-07-30 18:52:36\"");
     }
 }
+
+/// Business hours: weekly opening spans (`mon-fri 09:00-18:00`, `sat 10:00-14:00`, `daily
+/// 00:00-24:00`) and closed days (`2026-10-01`), read in a tenant's zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusinessHours {
+    /// (weekday 0 = Monday, open minute, close minute) spans.
+    spans: Vec<(u32, u32, u32)>,
+    /// Closed days, `YYYY-MM-DD`.
+    holidays: Vec<chrono::NaiveDate>,
+}
+
+const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+fn minute_of(hhmm: &str) -> Option<u32> {
+    let (h, m) = hhmm.split_once(':')?;
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h <= 24 && m < 60 && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
+}
+
+impl BusinessHours {
+    /// Reads the spans and closed days; the first fault, said plainly. No spans at all means
+    /// always open.
+    pub fn parse(spans: &[String], holidays: &[String]) -> Result<BusinessHours, String> {
+        let mut out = BusinessHours { spans: Vec::new(), holidays: Vec::new() };
+        for s in spans {
+            let bad =
+                || format!("hours `{s}`: write e.g. `mon-fri 09:00-18:00`, `sat 10:00-14:00` or `daily 08:00-20:00`");
+            let (days, times) = s.trim().split_once(' ').ok_or_else(bad)?;
+            let (open, close) = times.trim().split_once('-').ok_or_else(bad)?;
+            let (open, close) = (minute_of(open).ok_or_else(bad)?, minute_of(close).ok_or_else(bad)?);
+            if open >= close {
+                return Err(format!("hours `{s}`: the span must close after it opens"));
+            }
+            let day = |d: &str| WEEKDAYS.iter().position(|w| *w == d).map(|i| i as u32).ok_or_else(bad);
+            let (first, last) = match days {
+                "daily" => (0, 6),
+                _ => match days.split_once('-') {
+                    Some((a, b)) => (day(a)?, day(b)?),
+                    None => (day(days)?, day(days)?),
+                },
+            };
+            if first > last {
+                return Err(bad());
+            }
+            out.spans.extend((first..=last).map(|d| (d, open, close)));
+        }
+        for h in holidays {
+            let d = chrono::NaiveDate::parse_from_str(h.trim(), "%Y-%m-%d")
+                .map_err(|_| format!("holiday `{h}` is not a date like 2026-10-01"))?;
+            out.holidays.push(d);
+        }
+        Ok(out)
+    }
+
+    /// Whether the business is open at `ms` in `zone`.
+    pub fn open_at(&self, ms: i64, zone: Tz) -> bool {
+        use chrono::{Datelike, Timelike};
+        let local = from_millis(ms).with_timezone(&zone);
+        if self.holidays.contains(&local.date_naive()) {
+            return false;
+        }
+        if self.spans.is_empty() {
+            return true;
+        }
+        let (day, minute) = (local.weekday().num_days_from_monday(), local.hour() * 60 + local.minute());
+        self.spans.iter().any(|&(d, open, close)| d == day && (open..close).contains(&minute))
+    }
+}
+
+#[cfg(test)]
+mod business_hours_tests {
+    use super::*;
+
+    #[test]
+    fn open_on_weekdays_in_the_tenants_zone_closed_on_holidays() {
+        let zone = zone_or_default("Asia/Shanghai");
+        let hours =
+            BusinessHours::parse(&["mon-fri 09:00-18:00".into(), "sat 10:00-14:00".into()], &["2026-10-01".into()])
+                .unwrap();
+        let at = |s: &str| parse_local(s, zone).unwrap();
+        assert!(hours.open_at(at("2026-12-03 09:00:00"), zone), "Thursday 09:00");
+        assert!(!hours.open_at(at("2026-12-03 18:00:00"), zone), "closes at 18:00");
+        assert!(!hours.open_at(at("2026-12-03 08:59:59"), zone));
+        assert!(hours.open_at(at("2026-12-05 13:59:00"), zone), "Saturday");
+        assert!(!hours.open_at(at("2026-12-06 12:00:00"), zone), "Sunday");
+        assert!(!hours.open_at(at("2026-10-01 12:00:00"), zone), "a holiday on a Thursday");
+        assert!(BusinessHours::parse(&[], &[]).unwrap().open_at(at("2026-12-06 03:00:00"), zone));
+        for bad in ["mon-fri", "mon-fri 18:00-09:00", "someday 09:00-10:00", "fri-mon 09:00-10:00"] {
+            assert!(BusinessHours::parse(&[bad.into()], &[]).is_err(), "{bad}");
+        }
+    }
+}

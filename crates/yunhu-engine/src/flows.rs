@@ -208,69 +208,6 @@ impl Flow for CustomerFirst {
     }
 }
 
-/// A caller in an inbound queue: answered, hearing music while the contact center's ACD offers
-/// agents (it sends each offer as an [`Command::Originate`] of an agent leg that rings for the
-/// queue's limit); the first agent to answer is joined and the music stops, other offers still
-/// ringing are hung up. An offer that rings out ends its leg and the caller keeps waiting; the
-/// ACD decides what comes next. `max_wait_ms` is a last guard: the call ends then.
-#[derive(Debug, Clone)]
-pub struct QueueCall {
-    /// The caller's number.
-    pub caller: String,
-    /// Longest the caller may wait before the call ends, whatever the ACD does.
-    pub max_wait_ms: Ms,
-    talking: bool,
-}
-
-const QUEUE_GUARD: u32 = 3;
-
-impl QueueCall {
-    /// A flow for one caller.
-    pub fn new(caller: &str, max_wait_ms: Ms) -> Self {
-        QueueCall { caller: caller.into(), max_wait_ms, talking: false }
-    }
-
-    /// The command that offers an agent's phone to a queued caller, ringing `ring_ms` at most.
-    pub fn offer(agent: Target, ring_ms: Ms) -> Command {
-        Command::Originate {
-            role: Role::Agent,
-            target: agent,
-            ring_timeout_ms: ring_ms,
-            essential: false,
-            joins: false,
-        }
-    }
-}
-
-impl Flow for QueueCall {
-    fn start(&mut self, now: Ms) -> Vec<Command> {
-        vec![
-            Command::Adopt { role: Role::Customer, staff: String::new(), number: self.caller.clone() },
-            Command::Answer(FIRST),
-            Command::Record,
-            Command::Music { leg: FIRST, on: true },
-            Command::Timer { at: now + self.max_wait_ms, tag: QUEUE_GUARD },
-        ]
-    }
-
-    fn on(&mut self, call: &Call, note: &Note, _now: Ms) -> Vec<Command> {
-        match note {
-            Note::Answered(leg) if *leg != FIRST && !self.talking => {
-                self.talking = true;
-                let mut out = vec![Command::Music { leg: FIRST, on: false }, Command::Join(*leg)];
-                // Ring-all: the others' phones stop ringing.
-                out.extend(call.live_legs(Role::Agent).into_iter().filter(|l| l != leg).map(Command::HangupLeg));
-                out
-            }
-            Note::Answered(leg) if *leg != FIRST => vec![Command::HangupLeg(*leg)],
-            Note::Timer(QUEUE_GUARD) if !self.talking => {
-                vec![Command::Outcome { cause: Cause::NoAnswer, side: HangupSide::System }, Command::Hangup]
-            }
-            _ => Vec::new(),
-        }
-    }
-}
-
 /// A feature code's answer: answer the caller, play the prompt, hang up (or stop when the
 /// caller does).
 #[derive(Debug, Clone)]

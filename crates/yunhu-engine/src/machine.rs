@@ -247,6 +247,19 @@ pub enum Command {
     Hangup,
     /// End the call only if nobody answered yet (the dialer's drop of a ringing call).
     HangupIfUnanswered,
+    /// Append an event of the flow's own to the call's log (IVR nodes, queue entry, survey).
+    Log(CallEventKind),
+    /// Ask the contact-center layer for what only it can do (enter a queue, ring an extension,
+    /// keep a place for a call back); it hears the request as [`Note::Asked`].
+    Ask(String),
+    /// Tell the flow something only the contact-center layer knows (the caller's place in the
+    /// queue, an overflow to voice mail); the flow hears it as [`Note::Told`].
+    Tell(String),
+    /// From now on a party's leaving does not end the call: the flow decides (a caller kept on
+    /// the line for the survey after the agent hung up).
+    StayOpen,
+    /// Record the customer alone from now on (a voice message).
+    RecordCaller,
 }
 
 /// Why a command changed nothing.
@@ -342,6 +355,10 @@ pub enum Note {
     PlayDone(LegRef),
     /// A flow's timer fired.
     Timer(u32),
+    /// A flow asked the contact-center layer for something ([`Command::Ask`]).
+    Asked(String),
+    /// The contact-center layer told the flow something ([`Command::Tell`]).
+    Told(String),
     /// The agent seat moved from one staff member to another (transfer).
     SeatChanged {
         /// Who left.
@@ -513,6 +530,7 @@ pub struct Call {
     consulting: Option<LegRef>,
     timers: Vec<(Ms, u32)>,
     summary: Summary,
+    stay_open: bool,
 }
 
 impl Call {
@@ -786,6 +804,17 @@ impl Call {
                 self.emit(if on { Output::MusicOnHold(leg) } else { Output::StopPlay(leg) });
             }
             Command::Timer { at, tag } => self.timers.push((at, tag)),
+            Command::Log(kind) => self.log(kind),
+            Command::Ask(what) => self.note(Note::Asked(what)),
+            Command::Tell(what) => self.note(Note::Told(what)),
+            Command::StayOpen => self.stay_open = true,
+            Command::RecordCaller => {
+                let customer = self.live_leg(Role::Customer).ok_or(Refusal::NoSuchLeg)?;
+                if !self.recording {
+                    self.recording = true;
+                    self.emit(Output::Record { left: customer });
+                }
+            }
             Command::Outcome { cause, side } => {
                 self.summary.outcome.get_or_insert((cause, side));
             }
@@ -1076,7 +1105,7 @@ impl Call {
         }
         let cause = self.leg_cause(&l, status);
         let side = if by == By::Remote { l.role.hangup_side() } else { HangupSide::System };
-        let ends_call = if l.leaving || l.role == Role::Supervisor {
+        let ends_call = if l.leaving || l.role == Role::Supervisor || (self.stay_open && was_up) {
             false
         } else if !was_up {
             l.essential

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 use yunhu_core::call::{CallEventKind, Cause, HangupSide, Side};
-use yunhu_engine::flows::{Bridge, ClickToCall, CustomerFirst, FIRST, PlayPrompt, QueueCall, SECOND, Scripted, Stage};
+use yunhu_engine::flows::{Bridge, ClickToCall, CustomerFirst, FIRST, PlayPrompt, SECOND, Scripted, Stage};
+use yunhu_engine::inbound::{InboundCall, QueuePlan};
+use yunhu_engine::ivr::{Action, Menu, Node};
 use yunhu_engine::machine::{By, Command, Input, LegRef, Ms, Output, Refusal, Role, SpyMode, Target};
 
 fn target(number: &str) -> Target {
@@ -472,20 +474,28 @@ fn a_refer_from_the_agents_phone_is_a_blind_transfer() {
     assert_eq!(CustomerFirst::new(target("1"), 1, 1, 1).stage(), Stage::Ringing);
 }
 
+fn queued(code: &str, plan: QueuePlan) -> InboundCall {
+    let mut flow = InboundCall::new("13800138000", Action::Queue(code.into()), 600_000);
+    flow.queues.insert(code.into(), plan);
+    flow
+}
+
 #[test]
 fn a_queued_caller_hears_music_until_the_first_offered_agent_answers_and_the_others_stop_ringing() {
-    let mut r = Run::new(Box::new(QueueCall::new("13800138000", 600_000)));
+    let mut r = Run::new(Box::new(queued("8001", QueuePlan::default())));
     assert!(r.out.contains(&Output::Answer(FIRST)));
     assert!(r.out.contains(&Output::MusicOnHold(FIRST)));
+    assert!(r.out.contains(&Output::Note(yunhu_engine::machine::Note::Asked("queue:8001".into()))));
+    assert!(r.logs().contains(&CallEventKind::QueueEntered { queue: "8001".into() }));
     // An offer that rings out ends its leg; the caller keeps waiting, still with music.
-    r.cmd(QueueCall::offer(target("1001"), 15_000)).unwrap();
+    r.cmd(InboundCall::offer(target("1001"), 15_000)).unwrap();
     r.at(15_000).feed(Input::Tick).unwrap();
     r.ended(1, 487, By::Local);
     assert_eq!(r.done(), None, "a missed offer does not end the call");
     assert!(!r.out.contains(&Output::StopPlay(FIRST)));
     // Ring-all: two phones; the second answers first.
-    r.cmd(QueueCall::offer(target("1002"), 15_000)).unwrap();
-    r.cmd(QueueCall::offer(target("1003"), 15_000)).unwrap();
+    r.cmd(InboundCall::offer(target("1002"), 15_000)).unwrap();
+    r.cmd(InboundCall::offer(target("1003"), 15_000)).unwrap();
     r.at(20_000).answer(3);
     assert!(r.out.contains(&Output::StopPlay(FIRST)));
     assert!(r.out.contains(&Output::Hangup(LegRef(2))), "1002 stops ringing");
@@ -494,12 +504,171 @@ fn a_queued_caller_hears_music_until_the_first_offered_agent_answers_and_the_oth
     r.at(30_000).ended(3, 200, By::Remote);
     r.confirm_hangups();
     assert_eq!(r.done(), Some((Cause::NormalClearing, HangupSide::Agent)));
+    assert!(!r.logs().iter().any(|e| matches!(e, CallEventKind::Surveyed { .. })), "no survey asked for");
 }
 
 #[test]
 fn a_queued_caller_nobody_takes_is_let_go_at_the_last_guard() {
-    let mut r = Run::new(Box::new(QueueCall::new("13800138000", 60_000)));
+    let mut r = Run::new(Box::new(InboundCall::new("13800138000", Action::Queue("8001".into()), 60_000)));
     r.at(60_000).feed(Input::Tick).unwrap();
     r.confirm_hangups();
     assert_eq!(r.done(), Some((Cause::NoAnswer, HangupSide::System)));
+    assert!(r.logs().contains(&CallEventKind::QueueLeft { outcome: "timeout".into() }));
+}
+
+fn menu() -> Menu {
+    let node = |name: &str, max_digits: u8, keys: &[(&str, &str)], next: &str| Node {
+        name: name.into(),
+        prompt: format!("{name}_prompt"),
+        max_digits,
+        timeout_secs: 5,
+        retries: 1,
+        keys: keys.iter().map(|(k, a)| (k.to_string(), a.parse().unwrap())).collect(),
+        next: next.parse().unwrap(),
+    };
+    Menu {
+        name: "main".into(),
+        start: "welcome".into(),
+        nodes: vec![
+            node("welcome", 0, &[], "node:choose"),
+            node("choose", 1, &[("1", "node:sales"), ("2", "queue:8002")], "hangup"),
+            node("sales", 2, &[("11", "queue:8001"), ("12", "voicemail")], "hangup"),
+        ],
+    }
+}
+
+fn through_ivr() -> InboundCall {
+    let mut flow = InboundCall::new("13800138000", Action::Menu("main".into()), 600_000);
+    flow.menus.insert("main".into(), menu());
+    flow
+}
+
+fn played(r: &Run) -> Vec<String> {
+    r.out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Play { prompt, .. } => Some(prompt.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_ivr_walk_plays_each_node_collects_keys_and_logs_the_path_into_the_queue() {
+    let mut r = Run::new(Box::new(through_ivr()));
+    assert_eq!(played(&r), ["welcome_prompt"]);
+    r.at(2_000).feed(Input::PlayDone(FIRST)).unwrap();
+    assert_eq!(played(&r), ["welcome_prompt", "choose_prompt"], "a play-only node goes on by itself");
+    // Barge-in: the key stops the prompt.
+    r.at(2_500).feed(Input::Dtmf { leg: FIRST, digit: '1' }).unwrap();
+    assert!(r.out.contains(&Output::StopPlay(FIRST)));
+    assert_eq!(played(&r).last().map(String::as_str), Some("sales_prompt"));
+    r.at(3_000).feed(Input::PlayDone(FIRST)).unwrap();
+    r.at(3_500).feed(Input::Dtmf { leg: FIRST, digit: '1' }).unwrap();
+    r.at(4_000).feed(Input::Dtmf { leg: FIRST, digit: '1' }).unwrap();
+    let path: Vec<CallEventKind> = r
+        .logs()
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e,
+                CallEventKind::IvrStarted { .. }
+                    | CallEventKind::IvrNode { .. }
+                    | CallEventKind::IvrEnded { .. }
+                    | CallEventKind::QueueEntered { .. }
+            )
+        })
+        .collect();
+    assert_eq!(
+        path,
+        [
+            CallEventKind::IvrStarted { ivr: "main".into() },
+            CallEventKind::IvrNode { node: "welcome".into() },
+            CallEventKind::IvrNode { node: "choose".into() },
+            CallEventKind::IvrNode { node: "sales".into() },
+            CallEventKind::IvrEnded { digits: "111".into() },
+            CallEventKind::QueueEntered { queue: "8001".into() },
+        ]
+    );
+    assert!(r.out.contains(&Output::MusicOnHold(FIRST)));
+}
+
+#[test]
+fn an_unknown_key_or_silence_replays_the_node_then_takes_its_next() {
+    let mut r = Run::new(Box::new(through_ivr()));
+    r.at(2_000).feed(Input::PlayDone(FIRST)).unwrap();
+    r.at(3_000).feed(Input::PlayDone(FIRST)).unwrap();
+    r.at(3_500).feed(Input::Dtmf { leg: FIRST, digit: '9' }).unwrap();
+    assert_eq!(played(&r).iter().filter(|p| *p == "choose_prompt").count(), 2, "one retry");
+    r.at(4_000).feed(Input::PlayDone(FIRST)).unwrap();
+    // Silence past the timeout with the retry spent: the node's next (hang up).
+    r.at(9_500).feed(Input::Tick).unwrap();
+    r.confirm_hangups();
+    assert_eq!(r.done(), Some((Cause::NormalClearing, HangupSide::System)));
+    assert!(r.logs().contains(&CallEventKind::IvrEnded { digits: String::new() }));
+}
+
+#[test]
+fn the_callback_key_leaves_the_line_keeping_the_place_and_says_goodbye() {
+    let plan = QueuePlan { callback_key: Some('1'), voicemail_key: Some('2'), survey: false };
+    let mut r = Run::new(Box::new(queued("8001", plan)));
+    assert_eq!(played(&r), ["queue_exit_keys"]);
+    r.at(3_000).feed(Input::PlayDone(FIRST)).unwrap();
+    assert!(r.out.contains(&Output::MusicOnHold(FIRST)));
+    // The place is told, music pauses for it and comes back.
+    r.cmd(Command::Tell("position:3:2".into())).unwrap();
+    assert_eq!(
+        played(&r).last().map(String::as_str),
+        Some("queue_position,digit_3,queue_callers,queue_wait,digit_2,minutes")
+    );
+    r.at(8_000).feed(Input::PlayDone(FIRST)).unwrap();
+    assert_eq!(r.count(|o| *o == Output::MusicOnHold(FIRST)), 2);
+    r.at(9_000).feed(Input::Dtmf { leg: FIRST, digit: '1' }).unwrap();
+    assert!(r.logs().contains(&CallEventKind::QueueLeft { outcome: "callback".into() }));
+    assert!(r.out.contains(&Output::Note(yunhu_engine::machine::Note::Asked("callback".into()))));
+    assert_eq!(played(&r).last().map(String::as_str), Some("callback_ok"));
+    r.at(11_000).feed(Input::PlayDone(FIRST)).unwrap();
+    r.confirm_hangups();
+    assert_eq!(r.done(), Some((Cause::NormalClearing, HangupSide::Customer)));
+}
+
+#[test]
+fn the_voicemail_key_records_the_caller_alone_after_the_prompt() {
+    let plan = QueuePlan { callback_key: Some('1'), voicemail_key: Some('2'), survey: false };
+    let mut r = Run::new(Box::new(queued("8001", plan)));
+    r.at(3_000).feed(Input::PlayDone(FIRST)).unwrap();
+    r.at(4_000).feed(Input::Dtmf { leg: FIRST, digit: '2' }).unwrap();
+    assert_eq!(played(&r).last().map(String::as_str), Some("voicemail"));
+    assert!(!r.out.iter().any(|o| matches!(o, Output::Record { .. })));
+    r.at(6_000).feed(Input::PlayDone(FIRST)).unwrap();
+    assert!(r.out.contains(&Output::Record { left: FIRST }), "the message is recorded");
+    r.at(20_000).ended(0, 200, By::Remote);
+    r.confirm_hangups();
+    assert_eq!(r.done(), Some((Cause::NormalClearing, HangupSide::Customer)));
+}
+
+#[test]
+fn when_the_agent_hangs_up_first_the_caller_is_asked_to_rate_the_call() {
+    let plan = QueuePlan { survey: true, ..Default::default() };
+    let mut r = Run::new(Box::new(queued("8001", plan)));
+    r.cmd(InboundCall::offer(target("1001"), 15_000)).unwrap();
+    r.at(5_000).answer(1);
+    r.at(30_000).ended(1, 200, By::Remote);
+    assert_eq!(r.done(), None, "the caller stays for the survey");
+    assert_eq!(played(&r).last().map(String::as_str), Some("survey"));
+    r.at(33_000).feed(Input::Dtmf { leg: FIRST, digit: '4' }).unwrap();
+    assert!(r.logs().contains(&CallEventKind::Surveyed { score: 4 }));
+    r.at(35_000).feed(Input::PlayDone(FIRST)).unwrap();
+    r.confirm_hangups();
+    assert_eq!(r.done(), Some((Cause::NormalClearing, HangupSide::Agent)), "the agent hung up first");
+
+    // A caller who hangs up first is not asked.
+    let plan = QueuePlan { survey: true, ..Default::default() };
+    let mut r = Run::new(Box::new(queued("8001", plan)));
+    r.cmd(InboundCall::offer(target("1001"), 15_000)).unwrap();
+    r.at(5_000).answer(1);
+    r.at(30_000).ended(0, 200, By::Remote);
+    r.confirm_hangups();
+    assert_eq!(r.done(), Some((Cause::NormalClearing, HangupSide::Customer)));
+    assert!(!played(&r).contains(&"survey".to_string()));
 }

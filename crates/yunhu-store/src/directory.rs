@@ -49,7 +49,17 @@ pub const QUEUES: Table = Table {
         i("tip_timeout"),
         t("project"),
         i("call_type"),
+        t("acd"),
     ],
+};
+/// IVR menus: the start node and the nodes as JSON.
+pub const IVRS: Table = Table { name: "ivrs", key: &["name"], cols: &[t("name"), t("start_node"), t("nodes")] };
+/// Inbound routes: a dialled number to a menu, queue or extension (`target`), another out of
+/// business hours (`after_hours`); hours and holidays as JSON lists.
+pub const ROUTES: Table = Table {
+    name: "inbound_routes",
+    key: &["number"],
+    cols: &[t("number"), t("target"), t("after_hours"), t("hours"), t("holidays")],
 };
 /// Staff (员工).
 pub const STAFF: Table = Table {
@@ -69,6 +79,7 @@ pub const STAFF: Table = Table {
         i("enabled"),
         i("phone_take_along"),
         i("priority"),
+        t("skills"),
         t("remark"),
         t("desk_hash"),
         t("created_by"),

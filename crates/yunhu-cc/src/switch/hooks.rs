@@ -59,8 +59,10 @@ impl CallHooks for Hooks {
 
     fn note(&self, note: &Note, call: &Call) {
         self.switch.sync_live(self.tenant.id, &self.call_id, call, &self.peer);
-        if *note == Note::Bridged {
-            self.queue_note(call);
+        match note {
+            Note::Bridged => self.queue_note(call),
+            Note::Asked(what) => self.switch.inbound_asked(&self.tenant, &self.call_id, &self.peer, what),
+            _ => {}
         }
         if let Some(progress) = &self.progress {
             let now = tokio::time::Instant::now();

@@ -34,12 +34,18 @@ impl Switch {
         if let Some(trunk) = trunk {
             // A carrier's call: the dialled number is an inbound queue's, or an extension.
             tracing::info!(trunk, caller = %mask_phone(&caller), dialed = %dialed, "inbound call");
-            if let Some(route) = self.inbound_queue(&tenant, &dialed).await {
-                if let Err(e) = self.enqueue(&tenant, route, &caller, &trunk, offer, leg).await {
-                    tracing::error!(error = %e, "inbound call could not be queued");
+            let route = self.inbound_route(&tenant, &dialed).await;
+            let dialed = match route {
+                // An extension's route rings it as a direct call would.
+                Some(yunhu_engine::ivr::Action::Extension(ext)) => ext,
+                Some(start) => {
+                    if let Err(e) = self.start_inbound(&tenant, start, &caller, &trunk, offer, leg).await {
+                        tracing::error!(error = %e, "inbound call could not be taken");
+                    }
+                    return;
                 }
-                return;
-            }
+                None => dialed,
+            };
             let from = Caller {
                 direction: "inbound",
                 role: Role::Customer,
@@ -66,6 +72,19 @@ impl Switch {
                     return leg.reject(500);
                 }
                 (None, vec![if joined { "predictive_on" } else { "predictive_off" }.to_string()])
+            }
+            "002" => {
+                // The number customers dialled by a predictive task call back on: the caller ID
+                // of the agent's skill groups (their default group first), which routes there.
+                let number = self.callback_number(&tenant, &row).await;
+                match number {
+                    Some(n) => {
+                        let mut names = vec!["predictive_number".to_string()];
+                        names.extend(n.chars().filter(char::is_ascii_digit).map(|d| format!("digit_{d}")));
+                        (None, names)
+                    }
+                    None => (None, vec!["not_found".to_string()]),
+                }
             }
             "004" => {
                 let mut names = vec!["your_extension".to_string()];
@@ -104,6 +123,21 @@ impl Switch {
         let mut hooks = self.hooks(&tenant, &new_stream_id(), "");
         hooks.logging = false;
         self.launch(hooks, Box::new(flow), Some((leg, offer)), None);
+    }
+
+    /// The caller ID of a staff member's skill groups (default group first): the number their
+    /// predictive calls show and customers call back on.
+    async fn callback_number(&self, tenant: &Tenant, staff: &yunhu_store::Row) -> Option<String> {
+        let svc = &self.inner.services;
+        let mut codes = svc.db.staff_queue_codes(tenant.id, staff["user_code"].text()).await.ok()?;
+        let default = staff["default_queue"].text();
+        codes.sort_by_key(|c| c != default);
+        let rows = svc.db.list_rows(tenant.id, &yunhu_store::directory::QUEUES).await.ok()?;
+        codes.iter().find_map(|c| {
+            rows.iter()
+                .find(|q| q["code"].text() == c && !q["caller_id"].text().is_empty())
+                .map(|q| q["caller_id"].text().to_string())
+        })
     }
 
     /// A supervisor's phone dialled `*2<extension>`: it joins that agent's call listening; keys

@@ -73,6 +73,19 @@ impl Switch {
         number: &str,
         context: CallContext,
     ) -> Result<String, DialError> {
+        Ok(self.agent_first(tenant, staff, number, context, None).await?.0)
+    }
+
+    /// Click-to-call with the caller ID shown to the customer (`None`: the trunk's); the call
+    /// id and the end of the call, for callers that wait for it (a queue's call back).
+    pub(super) async fn agent_first(
+        &self,
+        tenant: &Tenant,
+        staff: &str,
+        number: &str,
+        context: CallContext,
+        caller_id: Option<String>,
+    ) -> Result<(String, tokio::task::JoinHandle<Option<CallEnd>>), DialError> {
         super::hooks::dialable(number)?;
         let svc = &self.inner.services;
         let row =
@@ -82,7 +95,10 @@ impl Switch {
         if ext.is_empty() || row["enabled"].int() == 0 {
             return Err(DialError::NoStaff(staff.into()));
         }
-        let trunk = self.trunk(tenant).await?;
+        let mut trunk = self.trunk(tenant).await?;
+        if let Some(shown) = caller_id.filter(|c| !c.is_empty()) {
+            trunk.caller_id = shown;
+        }
         let agent = self.staff_target(tenant, &row, number).await?;
         // 手机随行: a staff member whose calls ring their mobile needs no login on a desk phone.
         let take_along = row["phone_take_along"].int() != 0 && !row["work_phone"].text().is_empty();
@@ -122,7 +138,8 @@ impl Switch {
             customer: Switch::trunk_target(&trunk, number),
             ring_timeout_ms: self.inner.config.ring_timeout.as_millis() as i64,
         };
-        self.launch(self.hooks(tenant, &call_id, number), Box::new(flow), None, Some((&user_code, number)));
-        Ok(call_id)
+        let (_, ended) =
+            self.launch(self.hooks(tenant, &call_id, number), Box::new(flow), None, Some((&user_code, number)));
+        Ok((call_id, ended))
     }
 }
