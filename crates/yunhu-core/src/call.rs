@@ -623,12 +623,23 @@ impl CallRecord {
             (Some(a), Some(b)) if b > a => (b - a) / 1000,
             _ => 0,
         };
-        let talk_ms = match (c.answer, c.end) {
+        // An inbound caller is answered by yunhu first (menu, queue music): the talk begins
+        // when the agent answers. Billing stays with the carrier's answer.
+        let talk_from = match (r.direction.as_str(), c.answer, r.agent.answer) {
+            ("inbound", Some(c), Some(a)) => Some(c.max(a)),
+            ("inbound", Some(_), None) if r.queue_start.is_some() || r.ivr_start.is_some() => None,
+            _ => c.answer,
+        };
+        let talk_ms = match (talk_from, c.end) {
             (Some(a), Some(b)) if b > a => b - a,
             _ => 0,
         };
         r.talk_secs = talk_ms / 1000;
-        r.bill_secs = (talk_ms + 999) / 1000;
+        let billed_ms = match (c.answer, c.end) {
+            (Some(a), Some(b)) if b > a => b - a,
+            _ => 0,
+        };
+        r.bill_secs = (billed_ms + 999) / 1000;
         r
     }
 
