@@ -202,7 +202,8 @@ fn call_log<'a>(
     let inbound = r.direction == "inbound";
     let (result, reason) = result_and_reason(r);
     let region = yunhu_core::geo::cn_region(&r.customer);
-    let start = r.agent.start.or(r.customer_leg.start).unwrap_or_default();
+    // A customer who called in began the call, before any agent rang.
+    let start = r.started_at();
     let recording =
         recording_url.map(|url| if r.recording.is_empty() { Vec::new() } else { vec![RecordUrl { record_url: url }] });
     CallLog {
@@ -374,7 +375,7 @@ mod tests {
         let inbound = r.direction == "inbound";
         let (result, reason) = result_and_reason(r);
         let region = yunhu_core::geo::cn_region(&r.customer);
-        let start = r.agent.start.or(r.customer_leg.start).unwrap_or_default();
+        let start = r.started_at();
         let create_time = yunhu_core::time::from_millis(start).with_timezone(&zone).format("%Y-%m-%d %H:%M:%S");
         let mut v = json!({
             "id": s.id,

@@ -33,6 +33,7 @@ pub(crate) fn records(n: usize) -> Vec<StoredCallRecord> {
             let mut at = |present: usize| (pick(present) != 0).then(|| base + pick(90_000) as i64);
             let agent = LegTimes { start: at(4), ring: at(3), answer: at(2), end: at(4) };
             let customer_leg = LegTimes { start: at(4), ring: at(3), answer: at(2), end: at(4) };
+            let (ivr_start, ivr_end, queue_start, queue_end) = (at(3), at(4), at(3), at(4));
             let mut call_data = BTreeMap::new();
             for (key, value) in [("userid", "u1"), ("codeid_1", "旧"), ("memberid", "m\"2"), ("a", ""), ("zz", "中文")]
             {
@@ -62,7 +63,20 @@ pub(crate) fn records(n: usize) -> Vec<StoredCallRecord> {
                 task_id: ["", "T1", texts[pick(texts.len())]][pick(3)].into(),
                 call_data,
                 digits: ["", "1", "12#", "9中", texts[pick(texts.len())]][pick(5)].into(),
-                ..Default::default()
+                transferred_to: Vec::new(),
+                holds: 0,
+                ivr_name: ["", "主菜单", texts[pick(texts.len())]][pick(3)].into(),
+                ivr_digits: ["", "1", "2#"][pick(3)].into(),
+                ivr_last_node: ["", "sales", texts[pick(texts.len())]][pick(3)].into(),
+                ivr_start,
+                ivr_end,
+                // 8000 is named in `queue_names`, 9100 is not (a skill group deleted since).
+                queue: ["", "8000", "9100", texts[pick(texts.len())]][pick(4)].into(),
+                queue_start,
+                queue_end,
+                queue_outcome: ["", "answered", "abandoned", "overflowed", "callback", "voicemail", "timeout"][pick(7)]
+                    .into(),
+                satisfaction: [None, Some(0), Some(1), Some(3), Some(5)][pick(5)],
             };
             StoredCallRecord {
                 id: [1, 9_999_999, i64::from(i as u32)][pick(3)],
@@ -91,6 +105,11 @@ pub(crate) fn roster() -> Vec<RosterEntry> {
             queues: Vec::new(),
         },
     ]
+}
+
+/// Skill group names by code, as the records name them.
+pub(crate) fn queue_names() -> BTreeMap<String, String> {
+    [("8000", "售后"), ("x", "引号\"组")].into_iter().map(|(c, n)| (c.to_string(), n.to_string())).collect()
 }
 
 /// Names by account, as [`roster`].
