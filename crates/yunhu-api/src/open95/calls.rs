@@ -681,7 +681,8 @@ mod tests {
         // An outbound call never queued: the seed example's constants.
         s.record.queue.clear();
         let h = history_row(s, queues.clone());
-        for (k, v) in [("queue", json!(null)), ("exitStatus", json!(null)), ("queueTimes", json!(-1)), ("queueSec", json!(null))]
+        for (k, v) in
+            [("queue", json!(null)), ("exitStatus", json!(null)), ("queueTimes", json!(-1)), ("queueSec", json!(null))]
         {
             assert_eq!(h[k], v, "{k} in {h}");
         }
@@ -729,8 +730,7 @@ mod tests {
                     zone,
                     tenant_id: tenant,
                 };
-                let items: Vec<Value> =
-                    chunk.iter().map(|s| value_history(zone, tenant, s, &staff, &queues)).collect();
+                let items: Vec<Value> = chunk.iter().map(|s| value_history(zone, tenant, s, &staff, &queues)).collect();
                 let value = page_data(items, 4321);
                 let mut typed = Vec::new();
                 super::super::JsonData::write_json(&page, &mut typed);
