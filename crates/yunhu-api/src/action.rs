@@ -602,6 +602,20 @@ mod tests {
         })
     }
 
+    #[test]
+    fn calltype_is_1_inbound_3_predictive_0_otherwise_and_an_inbound_call_dates_from_the_caller() {
+        let mut s = samples::inbound();
+        let row = serde_json::to_value(cdr(chrono_tz::Asia::Shanghai, "8", &s)).unwrap();
+        assert_eq!((&row["calltype"], &row["src"], &row["dst"]), (&json!("1"), &json!("13600136000"), &json!("1002")));
+        // The caller's leg began 14 s before the agent's phone rang.
+        assert_eq!((&row["calldate"], &row["duration_int"]), (&json!("2026-01-01 00:00:00"), &json!("60")));
+        s.record.direction = "outbound".into();
+        for (method, want) in [(CallMethod::Predictive, "3"), (CallMethod::Api, "0"), (CallMethod::Preview, "0")] {
+            s.record.method = method;
+            assert_eq!(calltype(&s.record), want, "{method:?}");
+        }
+    }
+
     #[tokio::test]
     async fn typed_cdr_rows_spell_the_bytes_the_value_spelling_gave() {
         let records = samples::records(3000);

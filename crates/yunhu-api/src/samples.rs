@@ -87,6 +87,41 @@ pub(crate) fn records(n: usize) -> Vec<StoredCallRecord> {
         .collect()
 }
 
+/// An inbound call through IVR `main` (keys 1 then 2, last node `sales`) into skill group
+/// 8000, answered by 1002 after 12.9 s in the queue, rated 4; times in ms UTC.
+pub(crate) fn inbound() -> StoredCallRecord {
+    let t0 = 1_767_196_800_000; // 2026-01-01 00:00:00 +08:00 is 2025-12-31 16:00 UTC.
+    let record = CallRecord {
+        direction: "inbound".into(),
+        method: yunhu_core::call::CallMethod::Inbound,
+        staff: "1002".into(),
+        extension: "1002".into(),
+        customer: "13600136000".into(),
+        caller_id: "13600136000".into(),
+        customer_leg: LegTimes { start: Some(t0), ring: None, answer: Some(t0 + 500), end: Some(t0 + 60_000) },
+        agent: LegTimes {
+            start: Some(t0 + 14_000),
+            ring: Some(t0 + 14_100),
+            answer: Some(t0 + 16_000),
+            end: Some(t0 + 60_000),
+        },
+        talk_secs: 59,
+        digits: "912".into(),
+        ivr_name: "main".into(),
+        ivr_digits: "12".into(),
+        ivr_last_node: "sales".into(),
+        ivr_start: Some(t0 + 500),
+        ivr_end: Some(t0 + 3_100),
+        queue: "8000".into(),
+        queue_start: Some(t0 + 3_100),
+        queue_end: Some(t0 + 16_000),
+        queue_outcome: "answered".into(),
+        satisfaction: Some(4),
+        ..Default::default()
+    };
+    StoredCallRecord { id: 7, call_id: "c7".into(), record }
+}
+
 /// The staff the records name: one with 手机随行, one without; `ghost` is on no roster.
 pub(crate) fn roster() -> Vec<RosterEntry> {
     vec![

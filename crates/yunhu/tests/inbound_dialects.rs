@@ -42,8 +42,9 @@ where
     }
 }
 
-fn crm_query(app: &TestApp) -> String {
-    let ts = app.clock.now().timestamp();
+/// A crm signature for a timestamp `back` seconds before now (each request signs anew).
+fn crm_query(app: &TestApp, back: i64) -> String {
+    let ts = app.clock.now().timestamp() - back;
     let sign = hex::encode(sha1::Sha1::digest(format!("ops@demo.cn&k3y&{ts}").as_bytes()));
     format!("email=ops@demo.cn&timestamp={ts}&sign={sign}")
 }
@@ -172,13 +173,29 @@ async fn every_dialect_tells_the_same_inbound_queue_call() {
     assert_eq!((&history["callType"], &history["reasonCode"], &history["state"]), (&json!(2), &json!(0), &json!(2)));
 
     // crm: an inbound call (1) an agent answered (5).
-    let logs = app.send(app.http.get(app.url(&format!("/api/v1/callLogs?{}", crm_query(&app))))).await.json();
+    let logs = app.send(app.http.get(app.url(&format!("/api/v1/callLogs?{}", crm_query(&app, 0))))).await.json();
     assert_eq!(logs["data"]["total"], 1, "{logs}");
     let c = &logs["data"]["list"][0];
     assert_eq!(
         (&c["callType"], &c["result"], &c["customerNumber"], &c["agentName"], &c["createTime"], &c["duration"]),
         (&json!(1), &json!(5), &json!(CALLER), &json!("张三"), &json!(start), &json!(talk)),
         "{c}"
+    );
+
+    // crm, an agent's latest calls: the same call, with its IVR time (none here).
+    let search = app
+        .send(
+            app.http
+                .post(app.url(&format!("/api/v1/callLogs/search?{}", crm_query(&app, 1))))
+                .json(&json!({"masterUserId": 1001})),
+        )
+        .await
+        .json();
+    let c = &search["data"]["list"][0];
+    assert_eq!(
+        (&c["callId"], &c["callType"], &c["ivrDuration"]),
+        (&json!(call_id), &json!(1), &Value::Null),
+        "{search}"
     );
 
     // sipcdr: callin, inbound filter (direction 1) finds it.

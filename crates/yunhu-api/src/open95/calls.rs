@@ -585,46 +585,6 @@ mod tests {
         })
     }
 
-    /// An inbound call through IVR `main` (keys 1 then 2, last node `sales`) into skill group
-    /// 8000, answered by 1002 after 12.9 s in the queue, rated 4; times in ms UTC.
-    pub(super) fn inbound_record() -> StoredCallRecord {
-        let t0 = 1_767_196_800_000; // 2026-01-01 00:00:00 +08:00 is 2025-12-31 16:00 UTC.
-        let record = CallRecord {
-            direction: "inbound".into(),
-            method: CallMethod::Inbound,
-            staff: "1002".into(),
-            extension: "1002".into(),
-            customer: "13600136000".into(),
-            caller_id: "13600136000".into(),
-            customer_leg: yunhu_core::call::LegTimes {
-                start: Some(t0),
-                ring: None,
-                answer: Some(t0 + 500),
-                end: Some(t0 + 60_000),
-            },
-            agent: yunhu_core::call::LegTimes {
-                start: Some(t0 + 14_000),
-                ring: Some(t0 + 14_100),
-                answer: Some(t0 + 16_000),
-                end: Some(t0 + 60_000),
-            },
-            talk_secs: 59,
-            digits: "912".into(),
-            ivr_name: "main".into(),
-            ivr_digits: "12".into(),
-            ivr_last_node: "sales".into(),
-            ivr_start: Some(t0 + 500),
-            ivr_end: Some(t0 + 3_100),
-            queue: "8000".into(),
-            queue_start: Some(t0 + 3_100),
-            queue_end: Some(t0 + 16_000),
-            queue_outcome: "answered".into(),
-            satisfaction: Some(4),
-            ..Default::default()
-        };
-        StoredCallRecord { id: 7, call_id: "c7".into(), record }
-    }
-
     fn history_row(s: StoredCallRecord, queues: BTreeMap<String, String>) -> Value {
         let page = HistoryPage {
             rows: vec![s],
@@ -643,7 +603,7 @@ mod tests {
     #[tokio::test]
     async fn an_inbound_call_shows_its_ivr_queue_and_survey() {
         let queues = samples::queue_names();
-        let h = history_row(inbound_record(), queues.clone());
+        let h = history_row(samples::inbound(), queues.clone());
         let want = json!({
             "callType": 2, "customer": "13600136000", "agent": "100011002", "agentName": "李\"四",
             // The skill group as open95 lists it: tenant id + code.
@@ -659,7 +619,7 @@ mod tests {
 
         // The caller gave up waiting, with no IVR and no survey; the skill group has gone from
         // the directory since.
-        let mut s = inbound_record();
+        let mut s = samples::inbound();
         let r = &mut s.record;
         (r.queue_outcome, r.satisfaction, r.ivr_name, r.ivr_digits, r.ivr_last_node) =
             ("abandoned".into(), None, String::new(), String::new(), String::new());
@@ -689,7 +649,7 @@ mod tests {
 
         // The XML answer says the same.
         let page = HistoryPage {
-            rows: vec![inbound_record()],
+            rows: vec![samples::inbound()],
             total: 1,
             staff: roster_by_account(samples::roster()),
             queues,
