@@ -16,7 +16,7 @@ use yunhu_cc::Tenant;
 use yunhu_cc::calls::StoredCallRecord;
 use yunhu_cc::switch::{CallCommand, CallRef, Control, ControlError, DialError, PhoneState, SpyMode};
 use yunhu_core::agent::Presence;
-use yunhu_core::call::CallRecord;
+use yunhu_core::call::{CallMethod, CallRecord};
 use yunhu_core::time::{LocalStamp, Style, local_stamp};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -368,16 +368,27 @@ impl<'a> CdrFacts<'a> {
     fn of(r: &'a CallRecord) -> Self {
         let inbound = r.direction == "inbound";
         let (src, dst) = if inbound { (&r.customer, &r.extension) } else { (&r.caller_id, &r.customer) };
-        let start = r.agent.start.or(r.customer_leg.start).unwrap_or_default();
+        // A customer who called in began the call, before any agent rang.
+        let start = r.started_at();
         let end = r.agent.end.or(r.customer_leg.end).unwrap_or(start);
         let answered = r.customer_leg.answer.is_some() && r.agent.answer.is_some();
         CdrFacts { src, dst, start, end, answered }
     }
 }
 
+/// Seed 004's `calltype`: 0 outbound, 1 inbound, 3 predictive.
+fn calltype(r: &CallRecord) -> &'static str {
+    if r.direction == "inbound" {
+        "1"
+    } else if r.method == CallMethod::Predictive {
+        "3"
+    } else {
+        "0"
+    }
+}
+
 fn cdr<'a>(zone: chrono_tz::Tz, company: &'a str, s: &'a StoredCallRecord) -> Cdr<'a> {
     let r = &s.record;
-    let inbound = r.direction == "inbound";
     let CdrFacts { src, dst, start, end, answered } = CdrFacts::of(r);
     Cdr {
         id: Text(s.id),
@@ -396,8 +407,7 @@ fn cdr<'a>(zone: chrono_tz::Tz, company: &'a str, s: &'a StoredCallRecord) -> Cd
         codeid_1: &r.codeid_1,
         codeid_2: &r.codeid_2,
         uniqueid: if r.recording.is_empty() { "" } else { &s.call_id },
-        // Seed 004: 0 outbound, 1 inbound, 3 predictive.
-        calltype: if inbound { "1" } else { "0" },
+        calltype: calltype(r),
     }
 }
 
@@ -567,6 +577,7 @@ mod tests {
     fn value_cdr(zone: chrono_tz::Tz, company: &str, s: &StoredCallRecord) -> Value {
         let r = &s.record;
         let inbound = r.direction == "inbound";
+        let predictive = r.method == CallMethod::Predictive;
         let CdrFacts { src, dst, start, end, answered } = CdrFacts::of(r);
         let disposition = r.cause.map(|c| c.asterisk_disposition(answered)).unwrap_or("UNKNOWN");
         let calldate = yunhu_core::time::from_millis(start).with_timezone(&zone).format("%Y-%m-%d %H:%M:%S");
@@ -587,8 +598,22 @@ mod tests {
             "codeid_1": r.codeid_1,
             "codeid_2": r.codeid_2,
             "uniqueid": if r.recording.is_empty() { String::new() } else { s.call_id.clone() },
-            "calltype": if inbound { "1" } else { "0" },
+            "calltype": if inbound { "1" } else if predictive { "3" } else { "0" },
         })
+    }
+
+    #[test]
+    fn calltype_is_1_inbound_3_predictive_0_otherwise_and_an_inbound_call_dates_from_the_caller() {
+        let mut s = samples::inbound();
+        let row = serde_json::to_value(cdr(chrono_tz::Asia::Shanghai, "8", &s)).unwrap();
+        assert_eq!((&row["calltype"], &row["src"], &row["dst"]), (&json!("1"), &json!("13600136000"), &json!("1002")));
+        // The caller's leg began 14 s before the agent's phone rang.
+        assert_eq!((&row["calldate"], &row["duration_int"]), (&json!("2026-01-01 00:00:00"), &json!("60")));
+        s.record.direction = "outbound".into();
+        for (method, want) in [(CallMethod::Predictive, "3"), (CallMethod::Api, "0"), (CallMethod::Preview, "0")] {
+            s.record.method = method;
+            assert_eq!(calltype(&s.record), want, "{method:?}");
+        }
     }
 
     #[tokio::test]

@@ -164,6 +164,18 @@ struct CallLog<'a> {
     channel_user_type: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     call_log_record_found_response_list: Option<Vec<RecordUrl>>,
+    /// An agent's latest calls (`/callLogs/search`) add the seconds the caller spent in the IVR
+    /// (`ivrDuration`, null without one); the seed's other listings have no such field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ivr_duration: Option<Option<i64>>,
+}
+
+/// Seconds the caller spent in the IVR; `None` when there was none.
+fn ivr_secs(r: &CallRecord) -> Option<i64> {
+    match (r.ivr_start, r.ivr_end) {
+        (Some(a), Some(b)) => Some((b - a).max(0) / 1000),
+        _ => None,
+    }
 }
 
 #[derive(Serialize)]
@@ -202,7 +214,8 @@ fn call_log<'a>(
     let inbound = r.direction == "inbound";
     let (result, reason) = result_and_reason(r);
     let region = yunhu_core::geo::cn_region(&r.customer);
-    let start = r.agent.start.or(r.customer_leg.start).unwrap_or_default();
+    // A customer who called in began the call, before any agent rang.
+    let start = r.started_at();
     let recording =
         recording_url.map(|url| if r.recording.is_empty() { Vec::new() } else { vec![RecordUrl { record_url: url }] });
     CallLog {
@@ -231,6 +244,7 @@ fn call_log<'a>(
         conversation_id: &s.call_id,
         channel_user_type: recording.as_ref().map(|_| 2),
         call_log_record_found_response_list: recording,
+        ivr_duration: None,
     }
 }
 
@@ -259,6 +273,7 @@ async fn page(
     filter: CallRecordFilter,
     page_num: i64,
     size: i64,
+    with_ivr: bool,
 ) -> Result<Response, CrmError> {
     let internal = |e: yunhu_cc::CcError| {
         tracing::error!(error = %e, "crm call logs");
@@ -278,7 +293,10 @@ async fn page(
     let (rows, total) = state.services.list_call_records_counted(tenant.id, &filter, size).await.map_err(internal)?;
     let names = state.services.staff_names(tenant.id).await.map_err(internal)?;
     let zone = zone(tenant);
-    let list = rows.iter().map(|r| call_log(zone, r, &names, None)).collect();
+    let list = rows
+        .iter()
+        .map(|r| CallLog { ivr_duration: with_ivr.then(|| ivr_secs(&r.record)), ..call_log(zone, r, &names, None) })
+        .collect();
     Ok(ok(LogPage { list, page_num, page_size: size, total, paging: () }))
 }
 
@@ -303,7 +321,7 @@ async fn call_logs(
             return Err(refuse(400, "pageNum must be at least 1 and pageSize 1-100"));
         }
         let filter = CallRecordFilter { from_ms: Some(from), to_ms: Some(to), ..Default::default() };
-        page(&state, &tenant, filter, page_num, size).await
+        page(&state, &tenant, filter, page_num, size, false).await
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
 }
@@ -329,7 +347,7 @@ async fn search(State(state): State<AppState>, RawQuery(q): RawQuery, headers: H
         let (tenant, p) = signed(&state, q.as_deref(), &headers, &body).await?;
         let agent = p.get("masterUserId").ok_or_else(|| refuse(400, "masterUserId is required"))?;
         let filter = CallRecordFilter { staff: Some(agent.to_string()), ..Default::default() };
-        page(&state, &tenant, filter, 1, 20).await
+        page(&state, &tenant, filter, 1, 20, true).await
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
 }
@@ -374,7 +392,7 @@ mod tests {
         let inbound = r.direction == "inbound";
         let (result, reason) = result_and_reason(r);
         let region = yunhu_core::geo::cn_region(&r.customer);
-        let start = r.agent.start.or(r.customer_leg.start).unwrap_or_default();
+        let start = r.started_at();
         let create_time = yunhu_core::time::from_millis(start).with_timezone(&zone).format("%Y-%m-%d %H:%M:%S");
         let mut v = json!({
             "id": s.id,
@@ -403,6 +421,25 @@ mod tests {
             v["callLogRecordFoundResponseList"] = Value::Array(urls);
         }
         v
+    }
+
+    #[test]
+    fn inbound_calls_are_type_1_answered_by_the_agent_5_or_missed_3_and_dated_from_the_caller() {
+        let mut s = samples::records(1).remove(0);
+        s.record = samples::inbound().record;
+        let names = samples::names();
+        let log = serde_json::to_value(call_log(chrono_tz::Asia::Shanghai, &s, &names, None)).unwrap();
+        // The caller's leg began the call, 14 s before the agent's phone rang.
+        assert_eq!((&log["callType"], &log["result"]), (&json!(1), &json!(5)), "{log}");
+        assert_eq!((&log["createTime"], &log["hangupCauseId"]), (&json!("2026-01-01 00:00:00"), &Value::Null));
+        assert!(log.get("ivrDuration").is_none(), "only the agent's latest calls have it: {log}");
+        let with_ivr =
+            CallLog { ivr_duration: Some(ivr_secs(&s.record)), ..call_log(chrono_tz::UTC, &s, &names, None) };
+        assert_eq!(serde_json::to_value(with_ivr).unwrap()["ivrDuration"], 2);
+        // Nobody took the call: the agent did not answer (3).
+        s.record.agent = Default::default();
+        s.record.staff.clear();
+        assert_eq!(result_and_reason(&s.record), (3, None));
     }
 
     async fn body_of(resp: Response) -> String {

@@ -33,6 +33,7 @@ pub(crate) fn records(n: usize) -> Vec<StoredCallRecord> {
             let mut at = |present: usize| (pick(present) != 0).then(|| base + pick(90_000) as i64);
             let agent = LegTimes { start: at(4), ring: at(3), answer: at(2), end: at(4) };
             let customer_leg = LegTimes { start: at(4), ring: at(3), answer: at(2), end: at(4) };
+            let (ivr_start, ivr_end, queue_start, queue_end) = (at(3), at(4), at(3), at(4));
             let mut call_data = BTreeMap::new();
             for (key, value) in [("userid", "u1"), ("codeid_1", "旧"), ("memberid", "m\"2"), ("a", ""), ("zz", "中文")]
             {
@@ -62,7 +63,20 @@ pub(crate) fn records(n: usize) -> Vec<StoredCallRecord> {
                 task_id: ["", "T1", texts[pick(texts.len())]][pick(3)].into(),
                 call_data,
                 digits: ["", "1", "12#", "9中", texts[pick(texts.len())]][pick(5)].into(),
-                ..Default::default()
+                transferred_to: Vec::new(),
+                holds: 0,
+                ivr_name: ["", "主菜单", texts[pick(texts.len())]][pick(3)].into(),
+                ivr_digits: ["", "1", "2#"][pick(3)].into(),
+                ivr_last_node: ["", "sales", texts[pick(texts.len())]][pick(3)].into(),
+                ivr_start,
+                ivr_end,
+                // 8000 is named in `queue_names`, 9100 is not (a skill group deleted since).
+                queue: ["", "8000", "9100", texts[pick(texts.len())]][pick(4)].into(),
+                queue_start,
+                queue_end,
+                queue_outcome: ["", "answered", "abandoned", "overflowed", "callback", "voicemail", "timeout"][pick(7)]
+                    .into(),
+                satisfaction: [None, Some(0), Some(1), Some(3), Some(5)][pick(5)],
             };
             StoredCallRecord {
                 id: [1, 9_999_999, i64::from(i as u32)][pick(3)],
@@ -71,6 +85,41 @@ pub(crate) fn records(n: usize) -> Vec<StoredCallRecord> {
             }
         })
         .collect()
+}
+
+/// An inbound call through IVR `main` (keys 1 then 2, last node `sales`) into skill group
+/// 8000, answered by 1002 after 12.9 s in the queue, rated 4; times in ms UTC.
+pub(crate) fn inbound() -> StoredCallRecord {
+    let t0 = 1_767_196_800_000; // 2026-01-01 00:00:00 +08:00 is 2025-12-31 16:00 UTC.
+    let record = CallRecord {
+        direction: "inbound".into(),
+        method: yunhu_core::call::CallMethod::Inbound,
+        staff: "1002".into(),
+        extension: "1002".into(),
+        customer: "13600136000".into(),
+        caller_id: "13600136000".into(),
+        customer_leg: LegTimes { start: Some(t0), ring: None, answer: Some(t0 + 500), end: Some(t0 + 60_000) },
+        agent: LegTimes {
+            start: Some(t0 + 14_000),
+            ring: Some(t0 + 14_100),
+            answer: Some(t0 + 16_000),
+            end: Some(t0 + 60_000),
+        },
+        talk_secs: 59,
+        digits: "912".into(),
+        ivr_name: "main".into(),
+        ivr_digits: "12".into(),
+        ivr_last_node: "sales".into(),
+        ivr_start: Some(t0 + 500),
+        ivr_end: Some(t0 + 3_100),
+        queue: "8000".into(),
+        queue_start: Some(t0 + 3_100),
+        queue_end: Some(t0 + 16_000),
+        queue_outcome: "answered".into(),
+        satisfaction: Some(4),
+        ..Default::default()
+    };
+    StoredCallRecord { id: 7, call_id: "c7".into(), record }
 }
 
 /// The staff the records name: one with 手机随行, one without; `ghost` is on no roster.
@@ -95,6 +144,11 @@ pub(crate) fn roster() -> Vec<RosterEntry> {
             priority: 0,
         },
     ]
+}
+
+/// Skill group names by code, as the records name them.
+pub(crate) fn queue_names() -> BTreeMap<String, String> {
+    [("8000", "售后"), ("x", "引号\"组")].into_iter().map(|(c, n)| (c.to_string(), n.to_string())).collect()
 }
 
 /// Names by account, as [`roster`].

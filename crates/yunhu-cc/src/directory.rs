@@ -163,6 +163,12 @@ impl Services {
         Ok(self.db.serial_ids(tenant, &tables::QUEUES).await?.into_keys().collect())
     }
 
+    /// The names of the tenant's skill groups by code, for listings that name the queue a call
+    /// waited in.
+    pub async fn queue_names(&self, tenant: TenantId) -> Result<BTreeMap<String, String>, CcError> {
+        Ok(names(&self.db.list_rows(tenant, &tables::QUEUES).await?, "code"))
+    }
+
     /// The live staff member with extension `agent_id`, or `NotFound`.
     pub(crate) async fn staff_by_extension(&self, tenant: TenantId, agent_id: &str) -> Result<Row, CcError> {
         self.db

@@ -4,7 +4,16 @@
 //! Codes used: `callType` 1 internal, 2 inbound, 3 manual/API outbound, 8 predictive, 9 preview;
 //! `hangupType` 0 agent hung up first, 1 customer; `callResult` 0 not connected, 2 connected
 //! (listed as 未接通 / 已接通, as the seed's example does); `state` 0 logged out, 1 ready,
-//! 2 not ready; `reasonCode` of a 582 is the reason the agent gave (3 示忙 when none).
+//! 2 not ready; `reasonCode` of a 582 is the reason the agent gave (3 示忙 when none), 0 整理
+//! for after-call work, whose row also names the call (`callId`, `callType`).
+//!
+//! The inbound contact center's fields: `queue` is the skill group as open95 lists skill groups
+//! (tenant id + code), `queueName` its name; `exitStatus` 0 left the queue otherwise, 1 the
+//! caller gave up waiting; `queueTimes` -1 never queued, else 0 (yunhu puts no caller back into
+//! a queue it left); `queueSec` / `ivrSec` the seconds spent there. `ivrDigits` and
+//! `ivrLastDigit` are the IVR's keys when the caller went through one, else every key the
+//! customer pressed (the table's 客户的按键). `satisfaction` -1 no survey (未评价), 0 a survey
+//! nobody answered (the seed's example shows 0 beside the table's -1), else the key pressed.
 
 use super::{Ctx, Open95Error, page_data};
 use crate::jsonw::Obj;
@@ -18,7 +27,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use yunhu_cc::calls::{AgentEventFilter, CallRecordFilter, RosterEntry, StoredCallRecord};
 use yunhu_core::agent::{AgentEventKind, hms};
-use yunhu_core::call::{CallMethod, HangupSide};
+use yunhu_core::call::{CallMethod, CallRecord, HangupSide};
 use yunhu_core::time::{Style, local_stamp};
 
 /// open95 `callType` of a call method.
@@ -29,6 +38,30 @@ fn call_type(m: CallMethod) -> i64 {
         CallMethod::Api => 3,
         CallMethod::Predictive => 8,
         CallMethod::Preview => 9,
+    }
+}
+
+/// open95 `satisfaction`: -1 no survey, else the survey's key (0: nobody pressed one).
+fn satisfaction(r: &CallRecord) -> i64 {
+    r.satisfaction.map_or(-1, i64::from)
+}
+
+/// open95 `exitStatus` (离开状态: 0 进入队列, 1 客户放弃): null when the call never queued.
+fn exit_status(r: &CallRecord) -> Option<u8> {
+    (!r.queue.is_empty()).then_some(if r.queue_outcome == "abandoned" { 1 } else { 0 })
+}
+
+/// The keys open95 shows as `ivrDigits`: the IVR's when the caller went through one (even none),
+/// else every key the customer pressed in the call.
+fn keys(r: &CallRecord) -> &str {
+    if r.ivr_name.is_empty() { &r.digits } else { &r.ivr_digits }
+}
+
+/// Seconds the caller spent in the IVR; `None` when there was none.
+fn ivr_secs(r: &CallRecord) -> Option<i64> {
+    match (r.ivr_start, r.ivr_end) {
+        (Some(a), Some(b)) => Some((b - a).max(0) / 1000),
+        _ => None,
     }
 }
 
@@ -108,14 +141,18 @@ pub(crate) struct HistoryPage {
     rows: Vec<StoredCallRecord>,
     total: i64,
     staff: HashMap<String, RosterEntry>,
+    /// Skill group names by code.
+    queues: BTreeMap<String, String>,
     zone: Tz,
     tenant_id: i64,
 }
 
 impl HistoryPage {
-    fn new(ctx: &Ctx, rows: Vec<StoredCallRecord>, total: i64, roster: Vec<RosterEntry>) -> Self {
+    async fn new(ctx: &Ctx, rows: Vec<StoredCallRecord>, total: i64) -> Result<Self, Open95Error> {
         let zone = yunhu_core::time::zone_or_default(&ctx.tenant.time_zone);
-        Self { rows, total, staff: roster_by_account(roster), zone, tenant_id: ctx.tenant.id.0 }
+        let roster = ctx.svc.roster(ctx.tenant.id, false).await?;
+        let queues = ctx.svc.queue_names(ctx.tenant.id).await?;
+        Ok(Self { rows, total, staff: roster_by_account(roster), queues, zone, tenant_id: ctx.tenant.id.0 })
     }
 }
 
@@ -198,26 +235,47 @@ impl HistoryPage {
         m.stamp("aEndTime", &a_end);
         m.field("callType", &call_type(r.method));
         m.field("campaignId", &or_null(&r.task_id));
-        m.constants(
-            "\"queue\":null,\"exitStatus\":null,\"queueName\":null,\"queueTimes\":-1,\"queueStartTime\":null,\
-             \"queueEndTime\":null,\"ivrId\":-1",
-        );
-        m.field("ivrDigits", &or_null(&r.digits));
-        m.constants("\"ivrStartTime\":null,\"ivrEndTime\":null,\"ivrLastNode\":-1,\"ivrName\":null");
-        m.field("ivrLastDigit", &r.digits.chars().last());
+        if r.queue.is_empty() {
+            m.constants(
+                "\"queue\":null,\"exitStatus\":null,\"queueName\":null,\"queueTimes\":-1,\"queueStartTime\":null,\
+                 \"queueEndTime\":null",
+            );
+        } else {
+            m.prefixed("queue", self.tenant_id, &r.queue);
+            m.field("exitStatus", &exit_status(r));
+            m.field("queueName", &self.queues.get(&r.queue));
+            m.constants("\"queueTimes\":0");
+            m.stamp("queueStartTime", &time(r.queue_start));
+            m.stamp("queueEndTime", &time(r.queue_end));
+        }
+        m.constants("\"ivrId\":-1");
+        let keys = keys(r);
+        m.field("ivrDigits", &or_null(keys));
+        m.stamp("ivrStartTime", &time(r.ivr_start));
+        m.stamp("ivrEndTime", &time(r.ivr_end));
+        if r.ivr_last_node.is_empty() {
+            m.constants("\"ivrLastNode\":-1");
+        } else {
+            m.field("ivrLastNode", &r.ivr_last_node);
+        }
+        m.field("ivrName", &or_null(&r.ivr_name));
+        m.field("ivrLastDigit", &keys.chars().last());
         m.field("billsec", &r.bill_secs);
         m.field("ringsec", &r.ring_secs);
         m.field("dnis", &or_null(&r.caller_id));
         m.constants("\"recordId\":null");
         m.field("filename", &or_null(&r.recording));
         m.field("recordsec", &if r.recording.is_empty() { 0 } else { r.talk_secs });
+        m.field("satisfaction", &satisfaction(r));
         m.constants(
-            "\"satisfaction\":-1,\"arrangesec\":0,\"lastCallbackAgent\":null,\"lastCallbackAgentName\":null,\
+            "\"arrangesec\":0,\"lastCallbackAgent\":null,\"lastCallbackAgentName\":null,\
              \"alreadyCallback\":0,\"orderTime\":0,\"maxTimes\":0,\"autoTimes\":0,\"manualTimes\":0,\
              \"autoAnswerTimes\":0,\"manualAnswerTimes\":0,\"lastCallbackTime\":null",
         );
         m.field("tenantId", &self.tenant_id);
-        m.constants("\"cost\":\"0.000\",\"ivrSec\":null,\"queueSec\":null");
+        m.constants("\"cost\":\"0.000\"");
+        m.field("ivrSec", &ivr_secs(r));
+        m.field("queueSec", &(!r.queue.is_empty()).then(|| r.queue_secs()));
         m.stamp("startAt", &start);
         m.stamp("answerAt", &c_answer);
         m.stamp("releaseAt", &end);
@@ -261,8 +319,7 @@ pub(crate) async fn call_history(ctx: Ctx) -> Result<HistoryPage, Open95Error> {
     let filter =
         record_filter(&ctx).await?.map(|f| CallRecordFilter { hangup_side, connected, talk_min, talk_max, ..f });
     let (rows, total) = listing(&ctx, filter).await?;
-    let roster = ctx.svc.roster(ctx.tenant.id, false).await?;
-    Ok(HistoryPage::new(&ctx, rows, total, roster))
+    HistoryPage::new(&ctx, rows, total).await
 }
 
 /// `GET /callHistory/detailBySid`.
@@ -270,9 +327,8 @@ pub(crate) async fn call_detail(ctx: Ctx) -> Result<HistoryPage, Open95Error> {
     let sid = ctx.required("sid")?;
     let found = ctx.svc.call_record(ctx.tenant.id, sid).await?;
     let record = found.ok_or_else(|| yunhu_cc::CcError::NotFound(format!("话单 {sid}")))?;
-    let roster = ctx.svc.roster(ctx.tenant.id, false).await?;
     // The seed's example answers with a one-row page.
-    Ok(HistoryPage::new(&ctx, vec![record], 1, roster))
+    HistoryPage::new(&ctx, vec![record], 1).await
 }
 
 /// `GET /record/pageSearch4Record`.
@@ -295,9 +351,9 @@ pub(crate) async fn recordings(ctx: Ctx) -> Result<Option<Value>, Open95Error> {
                 "agent": ctx.long_extension(&r.extension),
                 "agentName": staff.get(&r.staff).map(|m| m.name.as_str()),
                 "talksec": r.talk_secs,
-                "satisfaction": -1,
-                "ivrName": null,
-                "ivrLastDigit": r.digits.chars().last().map(String::from),
+                "satisfaction": satisfaction(r),
+                "ivrName": or_null(&r.ivr_name),
+                "ivrLastDigit": keys(r).chars().last().map(String::from),
                 "callType": call_type(r.method),
             })
         })
@@ -376,6 +432,16 @@ pub(crate) async fn agent_history(ctx: Ctx) -> Result<Option<Value>, Open95Error
     };
     let (entries, total) = ctx.svc.agent_history(ctx.tenant.id, &filter, (page - 1) * size, size).await?;
     let now = ctx.svc.clock().now().timestamp_millis();
+    // After-call work names the call the agent took: its type comes from the call's record.
+    let mut call_types: HashMap<&str, i64> = HashMap::new();
+    for e in &entries {
+        if let AgentEventKind::AgentWrapUp { call_id, .. } = &e.event
+            && !call_types.contains_key(call_id.as_str())
+            && let Some(s) = ctx.svc.call_record(ctx.tenant.id, call_id).await?
+        {
+            call_types.insert(call_id, call_type(s.record.method));
+        }
+    }
     let items = entries
         .iter()
         .map(|e| {
@@ -388,8 +454,13 @@ pub(crate) async fn agent_history(ctx: Ctx) -> Result<Option<Value>, Open95Error
             };
             let reason = match &e.event {
                 AgentEventKind::AgentNotReady { reason } => Value::from(reason.parse::<i64>().unwrap_or(3)),
-                AgentEventKind::AgentWrapUp { .. } => Value::from(3),
+                // The seed's reason codes: 0 整理 (after-call work).
+                AgentEventKind::AgentWrapUp { .. } => Value::from(0),
                 _ => Value::Null,
+            };
+            let call_id = match &e.event {
+                AgentEventKind::AgentWrapUp { call_id, .. } => Some(call_id.as_str()),
+                _ => None,
             };
             json!({
                 "id": e.id,
@@ -401,8 +472,8 @@ pub(crate) async fn agent_history(ctx: Ctx) -> Result<Option<Value>, Open95Error
                 "action": e.event.code(),
                 "reasonCode": reason,
                 "state": state,
-                "callType": null,
-                "callId": null,
+                "callType": call_id.and_then(|c| call_types.get(c)),
+                "callId": call_id,
                 "duration": hms(e.end.unwrap_or(now) - e.start),
                 "agentName": member.map(|m| m.name.as_str()),
             })
@@ -417,7 +488,13 @@ mod tests {
     use crate::samples;
 
     /// The spelling before callHistory rows were typed: a `Value` built field by field.
-    fn value_history(zone: Tz, tenant: i64, s: &StoredCallRecord, staff: &HashMap<String, RosterEntry>) -> Value {
+    fn value_history(
+        zone: Tz,
+        tenant: i64,
+        s: &StoredCallRecord,
+        staff: &HashMap<String, RosterEntry>,
+        queues: &BTreeMap<String, String>,
+    ) -> Value {
         let dashed_time = |ms: Option<i64>| {
             let spell = |t| yunhu_core::time::from_millis(t).with_timezone(&zone).format("%Y-%m-%d %H:%M:%S");
             ms.map(|t| Value::from(spell(t).to_string())).unwrap_or(Value::Null)
@@ -435,6 +512,8 @@ mod tests {
         }
         let or_null = |v: &str| if v.is_empty() { Value::Null } else { Value::from(v) };
         let end = r.customer_leg.end.or(r.agent.end);
+        let queued = !r.queue.is_empty();
+        let keys = if r.ivr_name.is_empty() { &r.digits } else { &r.ivr_digits };
         json!({
             "id": s.id,
             "customer": r.customer,
@@ -455,26 +534,26 @@ mod tests {
             "aEndTime": dashed_time(r.agent.end),
             "callType": call_type(r.method),
             "campaignId": or_null(&r.task_id),
-            "queue": null,
-            "exitStatus": null,
-            "queueName": null,
-            "queueTimes": -1,
-            "queueStartTime": null,
-            "queueEndTime": null,
+            "queue": if queued { Value::from(format!("{tenant}{}", r.queue)) } else { Value::Null },
+            "exitStatus": if queued { json!(i32::from(r.queue_outcome == "abandoned")) } else { Value::Null },
+            "queueName": queues.get(&r.queue),
+            "queueTimes": if queued { 0 } else { -1 },
+            "queueStartTime": if queued { dashed_time(r.queue_start) } else { Value::Null },
+            "queueEndTime": if queued { dashed_time(r.queue_end) } else { Value::Null },
             "ivrId": -1,
-            "ivrDigits": or_null(&r.digits),
-            "ivrStartTime": null,
-            "ivrEndTime": null,
-            "ivrLastNode": -1,
-            "ivrName": null,
-            "ivrLastDigit": r.digits.chars().last().map(String::from),
+            "ivrDigits": or_null(keys),
+            "ivrStartTime": dashed_time(r.ivr_start),
+            "ivrEndTime": dashed_time(r.ivr_end),
+            "ivrLastNode": if r.ivr_last_node.is_empty() { json!(-1) } else { json!(r.ivr_last_node) },
+            "ivrName": or_null(&r.ivr_name),
+            "ivrLastDigit": keys.chars().last().map(String::from),
             "billsec": r.bill_secs,
             "ringsec": r.ring_secs,
             "dnis": or_null(&r.caller_id),
             "recordId": null,
             "filename": or_null(&r.recording),
             "recordsec": if r.recording.is_empty() { 0 } else { r.talk_secs },
-            "satisfaction": -1,
+            "satisfaction": r.satisfaction.map_or(-1, i64::from),
             "arrangesec": 0,
             "lastCallbackAgent": null,
             "lastCallbackAgentName": null,
@@ -488,8 +567,8 @@ mod tests {
             "lastCallbackTime": null,
             "tenantId": tenant,
             "cost": "0.000",
-            "ivrSec": null,
-            "queueSec": null,
+            "ivrSec": match (r.ivr_start, r.ivr_end) { (Some(a), Some(b)) => json!((b - a).max(0) / 1000), _ => Value::Null },
+            "queueSec": if queued { json!(r.queue_secs()) } else { Value::Null },
             "startAt": dashed_time(Some(r.started_at())),
             "answerAt": dashed_time(r.customer_leg.answer),
             "releaseAt": dashed_time(end),
@@ -506,6 +585,91 @@ mod tests {
         })
     }
 
+    fn history_row(s: StoredCallRecord, queues: BTreeMap<String, String>) -> Value {
+        let page = HistoryPage {
+            rows: vec![s],
+            total: 1,
+            staff: roster_by_account(samples::roster()),
+            queues,
+            zone: chrono_tz::Asia::Shanghai,
+            tenant_id: 10001,
+        };
+        let mut out = Vec::new();
+        super::super::JsonData::write_json(&page, &mut out);
+        let page: Value = serde_json::from_slice(&out).unwrap();
+        page["pageData"][0].clone()
+    }
+
+    #[tokio::test]
+    async fn an_inbound_call_shows_its_ivr_queue_and_survey() {
+        let queues = samples::queue_names();
+        let h = history_row(samples::inbound(), queues.clone());
+        let want = json!({
+            "callType": 2, "customer": "13600136000", "agent": "100011002", "agentName": "李\"四",
+            // The skill group as open95 lists it: tenant id + code.
+            "queue": "100018000", "queueName": "售后", "exitStatus": 0, "queueTimes": 0,
+            "queueStartTime": "2026-01-01 00:00:03", "queueEndTime": "2026-01-01 00:00:16", "queueSec": 12,
+            "ivrName": "main", "ivrDigits": "12", "ivrLastDigit": "2", "ivrLastNode": "sales",
+            "ivrStartTime": "2026-01-01 00:00:00", "ivrEndTime": "2026-01-01 00:00:03", "ivrSec": 2,
+            "ivrId": -1, "satisfaction": 4, "talksec": 59,
+        });
+        for (k, v) in want.as_object().unwrap() {
+            assert_eq!(&h[k], v, "{k} in {h}");
+        }
+
+        // The caller gave up waiting, with no IVR and no survey; the skill group has gone from
+        // the directory since.
+        let mut s = samples::inbound();
+        let r = &mut s.record;
+        (r.queue_outcome, r.satisfaction, r.ivr_name, r.ivr_digits, r.ivr_last_node) =
+            ("abandoned".into(), None, String::new(), String::new(), String::new());
+        (r.ivr_start, r.ivr_end, r.queue) = (None, None, "9100".into());
+        let h = history_row(s.clone(), queues.clone());
+        let want = json!({
+            "queue": "100019100", "queueName": null, "exitStatus": 1, "satisfaction": -1,
+            // Without an IVR the keys are all the customer pressed.
+            "ivrName": null, "ivrDigits": "912", "ivrLastDigit": "2", "ivrLastNode": -1,
+            "ivrStartTime": null, "ivrSec": null,
+        });
+        for (k, v) in want.as_object().unwrap() {
+            assert_eq!(&h[k], v, "{k} in {h}");
+        }
+        // A survey nobody answered is 0, not -1 (no survey).
+        s.record.satisfaction = Some(0);
+        assert_eq!(history_row(s.clone(), queues.clone())["satisfaction"], 0);
+
+        // An outbound call never queued: the seed example's constants.
+        s.record.queue.clear();
+        let h = history_row(s, queues.clone());
+        for (k, v) in
+            [("queue", json!(null)), ("exitStatus", json!(null)), ("queueTimes", json!(-1)), ("queueSec", json!(null))]
+        {
+            assert_eq!(h[k], v, "{k} in {h}");
+        }
+
+        // The XML answer says the same.
+        let page = HistoryPage {
+            rows: vec![samples::inbound()],
+            total: 1,
+            staff: roster_by_account(samples::roster()),
+            queues,
+            zone: chrono_tz::Asia::Shanghai,
+            tenant_id: 10001,
+        };
+        let xml = body_of(super::super::success_typed(true, page)).await;
+        for part in [
+            "<queue>100018000</queue>",
+            "<queueName>售后</queueName>",
+            "<exitStatus>0</exitStatus>",
+            "<queueSec>12</queueSec>",
+            "<ivrLastNode>sales</ivrLastNode>",
+            "<satisfaction>4</satisfaction>",
+            "<callType>2</callType>",
+        ] {
+            assert!(xml.contains(part), "{part} in {xml}");
+        }
+    }
+
     async fn body_of(resp: Response) -> String {
         let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
         String::from_utf8(bytes.to_vec()).unwrap()
@@ -515,11 +679,18 @@ mod tests {
     async fn typed_history_spells_the_bytes_the_value_spelling_gave() {
         let records = samples::records(3000);
         let staff = roster_by_account(samples::roster());
+        let queues = samples::queue_names();
         for (zone, tenant) in [(chrono_tz::Asia::Shanghai, 10001), (chrono_tz::America::New_York, 7)] {
             for chunk in records.chunks(20) {
-                let page =
-                    HistoryPage { rows: chunk.to_vec(), total: 4321, staff: staff.clone(), zone, tenant_id: tenant };
-                let items: Vec<Value> = chunk.iter().map(|s| value_history(zone, tenant, s, &staff)).collect();
+                let page = HistoryPage {
+                    rows: chunk.to_vec(),
+                    total: 4321,
+                    staff: staff.clone(),
+                    queues: queues.clone(),
+                    zone,
+                    tenant_id: tenant,
+                };
+                let items: Vec<Value> = chunk.iter().map(|s| value_history(zone, tenant, s, &staff, &queues)).collect();
                 let value = page_data(items, 4321);
                 let mut typed = Vec::new();
                 super::super::JsonData::write_json(&page, &mut typed);
@@ -532,11 +703,12 @@ mod tests {
             rows: rows.to_vec(),
             total: 3,
             staff: staff.clone(),
+            queues: queues.clone(),
             zone,
             tenant_id: 10001,
         };
         let value = |rows: &[StoredCallRecord]| {
-            Some(page_data(rows.iter().map(|s| value_history(zone, 10001, s, &staff)).collect(), 3))
+            Some(page_data(rows.iter().map(|s| value_history(zone, 10001, s, &staff, &queues)).collect(), 3))
         };
         for rows in [&records[..0], &records[..3]] {
             for xml in [false, true] {

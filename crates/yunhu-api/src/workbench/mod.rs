@@ -403,7 +403,9 @@ async fn recent_calls(state: &AppState, agent: &DeskAgent) -> Result<Response, W
         .iter()
         .map(|r| {
             let rec = &r.record;
-            let start = rec.agent.start.or(rec.customer_leg.start).unwrap_or_default();
+            // A customer who called in began the call, before the agent's phone rang.
+            let start = rec.started_at();
+            let queued = !rec.queue.is_empty();
             json!({
                 "sessionId": r.call_id,
                 "direction": rec.direction,
@@ -411,6 +413,9 @@ async fn recent_calls(state: &AppState, agent: &DeskAgent) -> Result<Response, W
                 "start": yunhu_core::time::local_stamp(start, zone, yunhu_core::time::Style::Dashed).as_str(),
                 "talk_secs": rec.talk_secs,
                 "answered": rec.talk_secs > 0 || rec.customer_leg.answer.is_some(),
+                // The inbound skill group the caller waited in, and how long.
+                "queue": queued.then_some(rec.queue.as_str()),
+                "wait_secs": queued.then(|| rec.queue_secs()),
             })
         })
         .collect();
