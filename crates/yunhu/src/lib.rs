@@ -125,7 +125,17 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
     } else {
         let listen: SocketAddr = config.sip_listen.parse().context("sip_listen")?;
         let switch_config = yunhu_cc::switch::SwitchConfig {
-            sip: yunhu_sip::SipConfig { listen, ..Default::default() },
+            sip: yunhu_sip::SipConfig {
+                listen,
+                auth_guard: yunhu_sip::guard::GuardConfig {
+                    source_failures: config.sip_auth_failures_per_source,
+                    user_failures: config.sip_auth_failures_per_extension,
+                    window: std::time::Duration::from_secs(config.sip_auth_window_secs),
+                    ban: std::time::Duration::from_secs(config.sip_auth_ban_secs),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
             rtp_ports: config.rtp_range()?,
             media_ip: listen.ip(),
             recordings_dir: config.recordings_dir(),
