@@ -109,6 +109,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
 /// Starts the server with time from `clock` (tests move it to expire tokens).
 pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
     let services = open_services(config, clock).await?;
+    services.set_password_limits(config.password_threads, config.password_queue);
     if let Some(file) = &config.provision {
         let report = provision_file(&services, file).await?;
         tracing::info!(
@@ -164,7 +165,8 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = yunhu_api::router(state);
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
+        // Connection info gives logins the source address their failures are counted by.
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async {
                 let _ = rx.await;
             })
