@@ -161,3 +161,28 @@ async fn an_extension_guessed_from_many_addresses_is_closed_to_new_ones_only() {
     assert!(again.starts_with("SIP/2.0 200"), "the phone that logged in before keeps going: {again}");
     app.running.stop().await;
 }
+
+/// RFC 4475 (© The Internet Society 2006) `regaut01` (an Authorization header in a scheme nobody knows): the request
+/// carries no credentials we understand, so it is challenged (401), not refused (403). The
+/// message is the RFC's, with its Via pointed at our socket so the answer comes back over UDP.
+#[tokio::test]
+async fn credentials_in_an_unknown_scheme_are_challenged() {
+    let app = start(10, 30).await;
+    let sip = app.running.sip_addr.unwrap();
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let local = sock.local_addr().unwrap();
+    let req = format!(
+        "REGISTER sip:example.com SIP/2.0\r\nTo: sip:j.user@example.com\r\n\
+         From: sip:j.user@example.com;tag=87321hj23128\r\nMax-Forwards: 8\r\nCall-ID: regaut01.0ha0isndaksdj\r\n\
+         CSeq: 9338 REGISTER\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKKdjuw;rport\r\n\
+         Authorization: NoOneKnowsThisScheme opaque-data=here\r\nContent-Length:0\r\n\r\n"
+    );
+    sock.send_to(req.as_bytes(), sip).await.unwrap();
+    let mut buf = [0u8; 4096];
+    let (n, _) =
+        tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf)).await.expect("an answer").unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("SIP/2.0 401"), "{answer}");
+    assert!(answer.contains("WWW-Authenticate: Digest realm=\"example.com\""), "{answer}");
+    app.running.stop().await;
+}
