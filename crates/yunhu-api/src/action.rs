@@ -71,7 +71,13 @@ impl IntoResponse for Refusal {
     }
 }
 
-async fn handle(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: RawBody) -> Response {
+async fn handle(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: RawBody,
+) -> Response {
     let params = match Params::read(q.as_deref(), &headers, &body).await {
         Ok(p) => p,
         Err(e) => return fail(errno::MISSING, format!("请求无法解析: {}", e.0)).into_response(),
@@ -100,9 +106,12 @@ async fn handle(State(state): State<AppState>, RawQuery(q): RawQuery, headers: H
     }
     let company = params.get("companyid").unwrap_or_default();
     let auth = params.get("auth").unwrap_or_default();
-    let tenant = match state.services.check_credential("action", company, auth).await {
+    let tenant = match state.services.check_credential(crate::source_ip(&extensions), "action", company, auth).await {
         Ok(Some(t)) => t,
         Ok(None) => return fail(errno::AUTH, "认证失败").into_response(),
+        Err(yunhu_cc::CcError::Refused(why)) => {
+            return fail(errno::AUTH, format!("认证繁忙, 请稍后再试 ({why})")).into_response();
+        }
         Err(e) => {
             tracing::error!(error = %e, "action auth");
             return fail(errno::FAILED, "内部错误").into_response();

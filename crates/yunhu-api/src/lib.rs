@@ -56,3 +56,9 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(body::MAX_BODY))
         .with_state(state)
 }
+
+/// The address a request came from, when the server was started with connection info (the
+/// binary does; a router driven without it has none). Logins count their failures by it.
+pub(crate) fn source_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())
+}

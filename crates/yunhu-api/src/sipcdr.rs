@@ -120,14 +120,20 @@ fn envelope(ret: u16, data: impl Serialize, msg: &str) -> Response {
     ([(header::CONTENT_TYPE, "application/json;charset=utf-8")], body).into_response()
 }
 
-async fn handle(State(state): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: RawBody) -> Response {
+async fn handle(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: RawBody,
+) -> Response {
     let reqtime = state.services.clock().now().timestamp();
     let result = async {
         let params = Params::read(q.as_deref(), &headers, &body).await.map_err(|e| illegal(e.0))?;
         let service = params.get("service").ok_or_else(|| illegal("缺少参数 service"))?.to_string();
         // PhalApi matches service names without regard to case.
         match service.to_ascii_lowercase().as_str() {
-            "app.sip_auth.login" => login(&state, &params).await,
+            "app.sip_auth.login" => login(&state, &params, crate::source_ip(&extensions)).await,
             "app.sip_cdr.getbill" => get_bill(&state, &params, &headers).await,
             "app.sip_cdr.getrecodefile" => record_file(&state, &params, &headers).await,
             "app.sip_call.makecall" => make_call(&state, &params).await,
@@ -156,11 +162,15 @@ async fn handle(State(state): State<AppState>, RawQuery(q): RawQuery, headers: H
     }
 }
 
-async fn login(state: &AppState, params: &Params) -> Result<Outcome, Refusal> {
+async fn login(state: &AppState, params: &Params, source: Option<std::net::IpAddr>) -> Result<Outcome, Refusal> {
     let (Some(appid), Some(key)) = (params.get("appid"), params.get("accesskey")) else {
         return Err(illegal("缺少参数 appid 或 accesskey"));
     };
-    match state.services.issue_dialect_token("sipcdr", appid, key).await.map_err(internal)? {
+    let issued = match state.services.issue_dialect_token(source, "sipcdr", appid, key).await {
+        Err(yunhu_cc::CcError::Refused(why)) => return Err(Refusal(503, format!("服务繁忙, 请稍后再试 ({why})"))),
+        other => other.map_err(internal)?,
+    };
+    match issued {
         Some((_, token)) => Ok(Outcome::Done("登录成功", json!({ "token": token }))),
         None => Err(Refusal(601, "appid 未授权或 accesskey 错误".into())),
     }

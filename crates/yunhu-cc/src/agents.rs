@@ -9,7 +9,7 @@
 //! log by id.
 
 use crate::bus::FeedEvent;
-use crate::secrets::{hash_secret, new_token, token_hash, verify_secret};
+use crate::secrets::{new_token, token_hash};
 use crate::{CcError, Services, TenantId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -306,16 +306,24 @@ impl Services {
 
     /// Exchanges a staff account and desk password for a desk token: `(token, expires_in secs)`.
     /// Unknown tenant, unknown account, no desk password and a wrong one all answer the same.
-    pub async fn desk_login(&self, corp_id: &str, user_code: &str, password: &str) -> Result<(String, i64), CcError> {
+    /// The check runs on the password threads; a login backing off or finding them full is
+    /// `CcError::Refused`.
+    pub async fn desk_login(
+        &self,
+        source: Option<std::net::IpAddr>,
+        corp_id: &str,
+        user_code: &str,
+        password: &str,
+    ) -> Result<(String, i64), CcError> {
         let refused = || CcError::Invalid("wrong corp, account or password".into());
-        let Some((tenant, hash)) = self.db.desk_login(corp_id, user_code).await? else {
-            // The same work as a real check, so timing does not tell accounts apart.
-            let _ = verify_secret(password, DUMMY_HASH.get_or_init(|| hash_secret("-")));
-            return Err(refused());
-        };
-        if hash.is_empty() || !verify_secret(password, &hash) {
+        let found = self.db.desk_login(corp_id, user_code).await?;
+        // An unknown account, or one without a desk password, costs the same work as a real check,
+        // so timing does not tell accounts apart.
+        let phc = found.as_ref().map(|(_, hash)| hash.as_str()).filter(|h| !h.is_empty());
+        if !self.check_password(&format!("desk\0{corp_id}\0{user_code}"), source, password, phc).await? {
             return Err(refused());
         }
+        let Some((tenant, _)) = found else { return Err(refused()) };
         self.desk_token_for(tenant, user_code, DESK_TOKEN_TTL).await
     }
 
@@ -436,6 +444,3 @@ impl Services {
         }
     }
 }
-
-/// A hash to check unknown accounts' passwords against (see [`Services::desk_login`]).
-static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();

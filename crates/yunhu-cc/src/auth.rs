@@ -1,6 +1,6 @@
 //! open95 OAuth2 client-credentials grants and bearer-token checks.
 
-use crate::secrets::{new_token, token_hash, verify_nothing, verify_secret_off_runtime};
+use crate::secrets::{new_token, token_hash};
 use crate::{CcError, Services, TenantId};
 
 /// How long a token lives, seconds.
@@ -15,6 +15,8 @@ pub enum OAuthError {
     InvalidScope(String),
     /// Missing or unsupported `grant_type`.
     InvalidRequest(String),
+    /// Too many failed attempts, or too many checks under way: try again later.
+    TemporarilyUnavailable(String),
 }
 
 /// A newly issued token.
@@ -56,9 +58,11 @@ impl Scope {
 }
 
 impl Services {
-    /// Issues a token for a client-credentials request. A new token voids the client's previous one.
+    /// Issues a token for a client-credentials request from `source`. A new token voids the
+    /// client's previous one.
     pub async fn issue_token(
         &self,
+        source: Option<std::net::IpAddr>,
         client_id: Option<&str>,
         client_secret: Option<&str>,
         grant_type: Option<&str>,
@@ -75,14 +79,17 @@ impl Services {
         else {
             return Ok(Err(OAuthError::InvalidClient("Bad client credentials".into())));
         };
-        let Some(client) = self.db.api_client(id).await? else {
-            let s = secret.to_string();
-            let _ = tokio::task::spawn_blocking(move || verify_nothing(&s)).await;
+        let client = self.db.api_client(id).await?;
+        let phc = client.as_ref().map(|c| c.secret_hash.as_str());
+        match self.check_password(&format!("oauth\0{id}"), source, secret, phc).await {
+            Ok(true) => {}
+            Ok(false) => return Ok(Err(OAuthError::InvalidClient("Bad client credentials".into()))),
+            Err(CcError::Refused(why)) => return Ok(Err(OAuthError::TemporarilyUnavailable(why))),
+            Err(e) => return Err(e),
+        }
+        let Some(client) = client else {
             return Ok(Err(OAuthError::InvalidClient("Bad client credentials".into())));
         };
-        if !verify_secret_off_runtime(secret, &client.secret_hash).await {
-            return Ok(Err(OAuthError::InvalidClient("Bad client credentials".into())));
-        }
         let allowed: Vec<&str> = client.scopes.split(',').collect();
         let scopes: Vec<String> = match scope.map(str::trim).filter(|s| !s.is_empty()) {
             None => allowed.iter().map(|s| s.to_string()).collect(),
@@ -124,10 +131,12 @@ impl Services {
 }
 
 impl Services {
-    /// The tenant of a per-dialect credential (`kind` crm / sipcdr / action), if `secret` matches.
-    /// Unknown principals cost the same time as known ones.
+    /// The tenant of a per-dialect credential (`kind` crm / sipcdr / action), if `secret` matches,
+    /// for a request from `source`. Unknown principals cost the same time as known ones; a login
+    /// backing off or finding the password threads full is `CcError::Refused`.
     pub async fn check_credential(
         &self,
+        source: Option<std::net::IpAddr>,
         kind: &str,
         principal: &str,
         secret: &str,
@@ -142,14 +151,12 @@ impl Services {
         {
             return Ok(self.db.tenant_by_id(tenant).await?);
         }
-        let Some((tenant, stored, _)) = self.db.credential_by_principal(kind, principal).await? else {
-            let s = secret.to_string();
-            let _ = tokio::task::spawn_blocking(move || verify_nothing(&s)).await;
-            return Ok(None);
-        };
-        if !verify_secret_off_runtime(secret, &stored).await {
+        let found = self.db.credential_by_principal(kind, principal).await?;
+        let phc = found.as_ref().map(|(_, stored, _)| stored.as_str());
+        if !self.check_password(&format!("{kind}\0{principal}"), source, secret, phc).await? {
             return Ok(None);
         }
+        let Some((tenant, _, _)) = found else { return Ok(None) };
         {
             let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
             if verified.len() > 10_000 {
@@ -226,11 +233,12 @@ impl Services {
     /// [`DIALECT_TOKEN_TTL_SECS`]; earlier tokens stay valid until they expire.
     pub async fn issue_dialect_token(
         &self,
+        source: Option<std::net::IpAddr>,
         kind: &str,
         principal: &str,
         secret: &str,
     ) -> Result<Option<(crate::Tenant, String)>, CcError> {
-        let Some(tenant) = self.check_credential(kind, principal, secret).await? else { return Ok(None) };
+        let Some(tenant) = self.check_credential(source, kind, principal, secret).await? else { return Ok(None) };
         let token = new_token();
         let now = self.now_ms();
         self.db

@@ -14,6 +14,7 @@ pub mod lines;
 pub mod numberfile;
 pub mod objects;
 pub mod outbound;
+pub mod passwords;
 pub mod prompts;
 pub mod provision;
 pub mod recordings;
@@ -45,6 +46,10 @@ pub struct Services {
     seen_signs: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
     /// SMS sending: the HTTP client and the rate-limit lock.
     sms: Arc<sms::SmsState>,
+    /// The threads password checks run on (made on first use; see [`Services::set_password_limits`]).
+    passwords: Arc<std::sync::OnceLock<passwords::PasswordPool>>,
+    /// Failed logins per client and source address.
+    backoff: Arc<std::sync::Mutex<passwords::Backoff>>,
 }
 
 impl Services {
@@ -62,6 +67,8 @@ impl Services {
             verified: Arc::default(),
             seen_signs: Arc::default(),
             sms: Arc::default(),
+            passwords: Arc::default(),
+            backoff: Arc::default(),
         }
     }
 
@@ -92,5 +99,54 @@ impl Services {
     /// The live tenant with numeric id `id`, or `NotFound`.
     pub async fn tenant_by_id(&self, id: TenantId) -> Result<Tenant, CcError> {
         self.db.tenant_by_id(id).await?.ok_or_else(|| CcError::NotFound(format!("tenant {}", id.0)))
+    }
+}
+
+/// How a login refused for load or for repeated failures is worded; the skins answer it in their
+/// own "try again later" form.
+pub const LOGIN_BUSY: &str = "too many login attempts or checks under way; try again later";
+
+impl Services {
+    /// Sets how many threads check passwords and how many checks may wait; takes effect only
+    /// before the first login (the pool is made once).
+    pub fn set_password_limits(&self, threads: usize, queue: usize) {
+        let _ = self.passwords.set(passwords::PasswordPool::new(threads, queue));
+    }
+
+    /// The password threads' limits: (threads, queue).
+    pub fn password_limits(&self) -> (usize, usize) {
+        self.password_pool().limits()
+    }
+
+    fn password_pool(&self) -> &passwords::PasswordPool {
+        self.passwords.get_or_init(|| passwords::PasswordPool::new(1, 16))
+    }
+
+    /// Checks a login's `secret` against `phc` (`None`: an unknown account, checked against a
+    /// throwaway hash for the same work) on the password threads. `client` names the account
+    /// for failure counting. A client or source backing off after failures, or a full queue, is
+    /// refused unchecked: `CcError::Refused(LOGIN_BUSY)`.
+    pub(crate) async fn check_password(
+        &self,
+        client: &str,
+        source: Option<std::net::IpAddr>,
+        secret: &str,
+        phc: Option<&str>,
+    ) -> Result<bool, CcError> {
+        let now = self.now_ms();
+        let wait = self.backoff.lock().unwrap_or_else(|e| e.into_inner()).wait_ms(client, source, now);
+        if wait > 0 {
+            return Err(CcError::Refused(LOGIN_BUSY.into()));
+        }
+        let Ok(good) = self.password_pool().verify(secret, phc).await else {
+            return Err(CcError::Refused(LOGIN_BUSY.into()));
+        };
+        let mut backoff = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
+        if good {
+            backoff.succeeded(client, source, now);
+        } else {
+            backoff.failed(client, source, now);
+        }
+        Ok(good)
     }
 }

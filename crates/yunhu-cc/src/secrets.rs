@@ -30,19 +30,6 @@ pub fn verify_secret(secret: &str, phc: &str) -> bool {
     }
 }
 
-/// [`verify_secret`] on a blocking thread, so argon2's work never stalls calls on the runtime.
-pub async fn verify_secret_off_runtime(secret: &str, phc: &str) -> bool {
-    let (secret, phc) = (secret.to_string(), phc.to_string());
-    tokio::task::spawn_blocking(move || verify_secret(&secret, &phc)).await.unwrap_or(false)
-}
-
-/// Spends the time a real verification would, so an unknown client answers as slowly as a known one.
-pub fn verify_nothing(secret: &str) {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let phc = DUMMY.get_or_init(|| hash_secret("yunhu-no-such-client"));
-    let _ = verify_secret(secret, phc);
-}
-
 /// SIP digest HA1 = MD5(user:realm:password), lowercase hex.
 pub fn sip_ha1(user: &str, realm: &str, password: &str) -> String {
     hex::encode(md5::Md5::digest(format!("{user}:{realm}:{password}")))

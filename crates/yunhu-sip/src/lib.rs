@@ -5,6 +5,7 @@
 //! of the call center's rules.
 
 pub mod digest;
+pub mod guard;
 mod leg;
 pub mod registrar;
 mod sdp;
@@ -13,6 +14,7 @@ pub use leg::{LegControl, LegEvent, Replaces};
 pub use sdp::{Direction, with_direction};
 
 use digest::{DigestFailure, NonceKeeper, parse_authorization};
+use guard::{AuthGuard, GuardConfig};
 use leg::{LegShared, TimerConfig};
 use registrar::{Binding, Registrar, StoredBinding};
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -46,6 +48,8 @@ pub struct SipConfig {
     /// The shortest session interval accepted (Min-SE); RFC 4028 says no less than 90 s, tests
     /// go lower.
     pub min_se: Duration,
+    /// Failed digest logins that ban a source or an extension for a while.
+    pub auth_guard: GuardConfig,
 }
 
 impl SipConfig {
@@ -62,6 +66,7 @@ impl Default for SipConfig {
             max_expires: 3600,
             session_expires: Duration::from_secs(1800),
             min_se: Duration::from_secs(90),
+            auth_guard: GuardConfig::default(),
         }
     }
 }
@@ -215,6 +220,7 @@ struct Inner {
     dialogs: Arc<DialogLayer>,
     registrar: Mutex<Registrar>,
     nonces: NonceKeeper,
+    guard: Mutex<AuthGuard>,
     directory: Arc<dyn Directory>,
     events: mpsc::UnboundedSender<SipEvent>,
     config: SipConfig,
@@ -274,6 +280,7 @@ impl SipStack {
             dialogs,
             registrar: Mutex::new(registrar),
             nonces: NonceKeeper::new(config.nonce_ttl),
+            guard: Mutex::new(AuthGuard::new(config.auth_guard.clone())),
             directory,
             events,
             config,
@@ -473,7 +480,8 @@ enum AuthOutcome {
 }
 
 /// Checks the digest of a request against the extension named in it. Unknown users, wrong
-/// passwords and forged nonces all get the same answer.
+/// passwords, forged or replayed nonces and banned sources all get the same answer (403); a
+/// request without credentials for our realm, or in a scheme we do not know, is challenged.
 async fn authenticate(inner: &Inner, tx: &mut Transaction, proxy: bool) -> Result<AuthOutcome, SipError> {
     let (user_uri_domain, _) = {
         let uri = if proxy { tx.original.from_header()?.uri()? } else { tx.original.to_header()?.uri()? };
@@ -486,25 +494,47 @@ async fn authenticate(inner: &Inner, tx: &mut Transaction, proxy: bool) -> Resul
         if proxy { Header::ProxyAuthenticate(value.into()) } else { Header::WwwAuthenticate(value.into()) }
     };
     let code = if proxy { StatusCode::ProxyAuthenticationRequired } else { StatusCode::Unauthorized };
-    let Some(raw) = tx.original.header_value(header) else {
+    // RFC 3261 §22.4 and RFC 4475 `regaut01`: credentials in a scheme we do not know, or for
+    // another realm, are no credentials for us, so the answer is a challenge.
+    let Some(params) = tx
+        .original
+        .header_value(header)
+        .and_then(|raw| parse_authorization(&raw))
+        .filter(|p| p.realm.eq_ignore_ascii_case(&realm))
+    else {
         tx.reply_with(code, vec![challenge(false)], None).await?;
         return Ok(AuthOutcome::Answered);
     };
-    let Some(params) = parse_authorization(&raw).filter(|p| p.realm.eq_ignore_ascii_case(&realm)) else {
+    let source = source_of(tx).map(|s| s.ip());
+    let who = format!("{}/{}", realm.to_ascii_lowercase(), params.username);
+    let now = std::time::Instant::now();
+    let banned = source.is_some_and(|ip| inner.guard.lock().unwrap_or_else(|e| e.into_inner()).banned(ip, &who, now));
+    if banned {
+        // Refused unchecked, with the answer of a wrong password: the guesser cannot tell.
         tx.reply(StatusCode::Forbidden).await?;
         return Ok(AuthOutcome::Answered);
-    };
+    }
     let creds = inner.directory.credentials(&realm, &params.username).await;
     // An unknown user is checked against a throwaway HA1 so the work and the answer match a known one.
     let ha1 = creds.as_ref().map(|c| c.ha1.clone()).unwrap_or_else(|| "0".repeat(32));
     let method = tx.original.method.to_string();
     match (inner.nonces.verify(&params, &ha1, &method), creds) {
-        (Ok(()), Some(c)) if !c.ha1.is_empty() => Ok(AuthOutcome::Ok(c, realm, params.username)),
+        (Ok(()), Some(c)) if !c.ha1.is_empty() => {
+            if let Some(ip) = source {
+                inner.guard.lock().unwrap_or_else(|e| e.into_inner()).succeeded(ip, &who, now);
+            }
+            Ok(AuthOutcome::Ok(c, realm, params.username))
+        }
         (Err(DigestFailure::Stale), Some(_)) => {
             tx.reply_with(code, vec![challenge(true)], None).await?;
             Ok(AuthOutcome::Answered)
         }
         _ => {
+            if let Some(ip) = source
+                && inner.guard.lock().unwrap_or_else(|e| e.into_inner()).failed(ip, &who, now)
+            {
+                tracing::warn!(source = %ip, user = %who, "SIP logins failing: banned for a while");
+            }
             tx.reply(StatusCode::Forbidden).await?;
             Ok(AuthOutcome::Answered)
         }

@@ -306,6 +306,7 @@ async fn bench(a: &Args, clients: tokio::runtime::Handle) -> anyhow::Result<()> 
         rtp_timeout_secs: 60,
         desk_silence_secs: 60,
         worker_threads: yunhu::config::default_worker_threads(),
+        ..Default::default()
     };
     let running = yunhu::start(&config).await?;
     let svc = running.services.clone();

@@ -34,6 +34,18 @@ pub struct Config {
     pub desk_silence_secs: u64,
     /// Threads running the async work (SIP, HTTP, the dialer); see [`default_worker_threads`].
     pub worker_threads: usize,
+    /// Failed SIP logins from one address, within `sip_auth_window_secs`, that ban it; 0: off.
+    pub sip_auth_failures_per_source: u32,
+    /// Failed SIP logins to one extension, within the window, that ban guessing it; 0: off.
+    pub sip_auth_failures_per_extension: u32,
+    /// The window SIP login failures are counted in, seconds.
+    pub sip_auth_window_secs: u64,
+    /// How long a SIP login ban lasts, seconds.
+    pub sip_auth_ban_secs: u64,
+    /// Threads that check API and desk passwords (argon2); nothing else runs on them.
+    pub password_threads: usize,
+    /// Password checks that may wait for those threads; past it, logins are refused as busy.
+    pub password_queue: usize,
 }
 
 /// Half the cores, at least one: the other half is left to the threads beside the async ones,
@@ -60,6 +72,12 @@ impl Default for Config {
             rtp_timeout_secs: 60,
             desk_silence_secs: 60,
             worker_threads: default_worker_threads(),
+            sip_auth_failures_per_source: 10,
+            sip_auth_failures_per_extension: 30,
+            sip_auth_window_secs: 60,
+            sip_auth_ban_secs: 600,
+            password_threads: 1,
+            password_queue: 16,
         }
     }
 }
@@ -81,6 +99,12 @@ pub struct FileConfig {
     rtp_timeout_secs: Option<u64>,
     desk_silence_secs: Option<u64>,
     worker_threads: Option<usize>,
+    sip_auth_failures_per_source: Option<u32>,
+    sip_auth_failures_per_extension: Option<u32>,
+    sip_auth_window_secs: Option<u64>,
+    sip_auth_ban_secs: Option<u64>,
+    password_threads: Option<usize>,
+    password_queue: Option<usize>,
 }
 
 /// Overrides from flags or the environment (clap fills these from both).
@@ -149,6 +173,13 @@ impl Config {
             c.rtp_timeout_secs = f.rtp_timeout_secs.unwrap_or(c.rtp_timeout_secs);
             c.desk_silence_secs = f.desk_silence_secs.unwrap_or(c.desk_silence_secs);
             c.worker_threads = f.worker_threads.unwrap_or(c.worker_threads);
+            c.sip_auth_failures_per_source = f.sip_auth_failures_per_source.unwrap_or(c.sip_auth_failures_per_source);
+            c.sip_auth_failures_per_extension =
+                f.sip_auth_failures_per_extension.unwrap_or(c.sip_auth_failures_per_extension);
+            c.sip_auth_window_secs = f.sip_auth_window_secs.unwrap_or(c.sip_auth_window_secs);
+            c.sip_auth_ban_secs = f.sip_auth_ban_secs.unwrap_or(c.sip_auth_ban_secs);
+            c.password_threads = f.password_threads.unwrap_or(c.password_threads);
+            c.password_queue = f.password_queue.unwrap_or(c.password_queue);
         }
         c.data_dir = o.data_dir.clone().unwrap_or(c.data_dir);
         c.database_url = o.database_url.clone().or(c.database_url);
@@ -170,6 +201,9 @@ impl Config {
         c.worker_threads = o.worker_threads.unwrap_or(c.worker_threads);
         if c.worker_threads == 0 {
             anyhow::bail!("worker_threads must be at least 1");
+        }
+        if c.password_threads == 0 {
+            anyhow::bail!("password_threads must be at least 1");
         }
         c.rtp_range()?;
         if c.sip_listen != "off" {

@@ -109,6 +109,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
 /// Starts the server with time from `clock` (tests move it to expire tokens).
 pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
     let services = open_services(config, clock).await?;
+    services.set_password_limits(config.password_threads, config.password_queue);
     if let Some(file) = &config.provision {
         let report = provision_file(&services, file).await?;
         tracing::info!(
@@ -125,7 +126,17 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
     } else {
         let listen: SocketAddr = config.sip_listen.parse().context("sip_listen")?;
         let switch_config = yunhu_cc::switch::SwitchConfig {
-            sip: yunhu_sip::SipConfig { listen, ..Default::default() },
+            sip: yunhu_sip::SipConfig {
+                listen,
+                auth_guard: yunhu_sip::guard::GuardConfig {
+                    source_failures: config.sip_auth_failures_per_source,
+                    user_failures: config.sip_auth_failures_per_extension,
+                    window: std::time::Duration::from_secs(config.sip_auth_window_secs),
+                    ban: std::time::Duration::from_secs(config.sip_auth_ban_secs),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
             rtp_ports: config.rtp_range()?,
             media_ip: listen.ip(),
             recordings_dir: config.recordings_dir(),
@@ -154,7 +165,8 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = yunhu_api::router(state);
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
+        // Connection info gives logins the source address their failures are counted by.
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async {
                 let _ = rx.await;
             })

@@ -22,6 +22,7 @@ pub(super) async fn token(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     body: RawBody,
 ) -> Response {
     let params = match Params::read(query.as_deref(), &headers, &body).await {
@@ -32,6 +33,7 @@ pub(super) async fn token(
     let issued = state
         .services
         .issue_token(
+            crate::source_ip(&extensions),
             params.get("client_id"),
             params.get("client_secret"),
             params.get("grant_type"),
@@ -51,6 +53,12 @@ pub(super) async fn token(
         Ok(Err(OAuthError::InvalidClient(d))) => oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", &d),
         Ok(Err(OAuthError::InvalidScope(d))) => oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", &d),
         Ok(Err(OAuthError::InvalidRequest(d))) => oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &d),
+        // RFC 6749's code for a server that cannot take the request now.
+        Ok(Err(OAuthError::TemporarilyUnavailable(d))) => {
+            let mut resp = oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", &d);
+            resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            resp
+        }
         Err(e) => {
             tracing::error!(error = %e, "token request failed in the store");
             oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "Internal error")

@@ -132,6 +132,7 @@ async fn agent_action(
     axum::extract::Path(action): axum::extract::Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     body: RawBody,
 ) -> Response {
     let params = match Params::read(query.as_deref(), &headers, &body).await {
@@ -139,7 +140,8 @@ async fn agent_action(
         Err(e) => return WbError::param(e.0).into_response(),
     };
     if action == "login" {
-        return login(&state, &params).await.unwrap_or_else(IntoResponse::into_response);
+        let source = crate::source_ip(&extensions);
+        return login(&state, &params, source).await.unwrap_or_else(IntoResponse::into_response);
     }
     let agent = match agent_of(&state, params.access_token(&headers).as_deref()).await {
         Ok(a) => a,
@@ -174,15 +176,15 @@ fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, WbError> {
 }
 
 /// `login` (ours): corp id, account and desk password for a desk token.
-async fn login(state: &AppState, params: &Params) -> Result<Response, WbError> {
+async fn login(state: &AppState, params: &Params, source: Option<std::net::IpAddr>) -> Result<Response, WbError> {
     let corp = required(params, "corp")?;
     let user = required(params, "extno")?;
     let password = required(params, "password")?;
     let svc = &state.services;
-    let (token, expires_in) = svc
-        .desk_login(corp, user, password)
-        .await
-        .map_err(|_| WbError(codes::TOKEN, "企业号、工号或密码错误 (wrong corp, account or password)".into()))?;
+    let (token, expires_in) = svc.desk_login(source, corp, user, password).await.map_err(|e| match e {
+        CcError::Refused(why) => WbError(codes::REFUSED, format!("登录繁忙, 请稍后再试 ({why})")),
+        _ => WbError(codes::TOKEN, "企业号、工号或密码错误 (wrong corp, account or password)".into()),
+    })?;
     Ok(ok(json!({ "access_token": token, "expires_in": expires_in })))
 }
 

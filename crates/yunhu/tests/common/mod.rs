@@ -54,6 +54,7 @@ pub fn config_for(database_url: &str) -> Config {
         rtp_timeout_secs: 60,
         desk_silence_secs: 60,
         worker_threads: yunhu::config::default_worker_threads(),
+        ..Default::default()
     }
 }
 
