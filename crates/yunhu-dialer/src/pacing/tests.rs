@@ -235,7 +235,8 @@ fn young_campaign(target_pct: f64, live: u64, abandoned: u64) -> Pacer {
 #[test]
 fn a_young_campaign_dials_only_for_idle_agents() {
     // 16 answers at 3 %: one abandon would be 5.9 %, so only dials an idle agent is sure to take.
-    let busy = [60_000u64; 40];
+    // So many agents mid-talk that the model would dial on: only the budget stops it.
+    let busy = [60_000u64; 200];
     let mut pacer = young_campaign(3.0, 16, 0);
     let d = pacer.decide(HOUR, &floor(3, &busy, &[2_000]));
     assert_eq!((d.reason.live_answers, d.reason.abandoned), (16, 0));
@@ -250,7 +251,8 @@ fn a_young_campaign_dials_only_for_idle_agents() {
 
 #[test]
 fn the_budget_pays_for_every_answer_at_risk_ringing_or_waiting() {
-    let busy = [60_000u64; 40];
+    // So many agents mid-talk that the model would dial on: only the budget stops it.
+    let busy = [60_000u64; 200];
     // 100 answers, 2 abandoned, at 3 %: a third abandon is 3/101 = 2.97 %, a fourth 3.9 %. So one
     // answer no idle agent is sure to take may be out, and none while one already rings.
     let mut pacer = young_campaign(3.0, 100, 2);
