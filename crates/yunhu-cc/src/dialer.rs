@@ -24,6 +24,8 @@ pub const ABANDONED_REST_MS: i64 = 72 * 3_600_000;
 struct InFlight {
     number: TaskNumber,
     call: CustomerFirstCall,
+    /// Hung up because its task stopped; asked once.
+    cancelled: bool,
 }
 
 /// What the dialer keeps per task between ticks.
@@ -95,8 +97,10 @@ impl Dialer {
     }
 
     async fn tick(&self) -> Result<(), CcError> {
+        let mut running = std::collections::HashSet::new();
         for tenant in self.services.db.list_tenants().await? {
             for task in self.services.running_tasks(tenant.id).await? {
+                running.insert((tenant.id, task.id));
                 let known = self.runs.lock().unwrap_or_else(|e| e.into_inner()).get(&(tenant.id, task.id)).cloned();
                 let run = match known {
                     Some(run) => run,
@@ -124,7 +128,32 @@ impl Dialer {
             self.runs.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (*k, v.clone())).collect();
         for ((tenant, task), run) in runs {
             let mut run = run.lock().await;
+            if !running.contains(&(tenant, task)) {
+                self.cancel_if_stopped(tenant, task, &mut run).await?;
+            }
             self.settle(tenant, task, &mut run).await?;
+        }
+        Ok(())
+    }
+
+    /// Once a task is stopped, terminated or deleted, its dials still ringing are hung up through
+    /// the call engine (cause ORIGINATOR_CANCEL, side system), so each attempt ends with a call
+    /// record and an outcome rather than ringing on for a task that is over. A paused task's calls
+    /// finish as they would, as pausing promises.
+    async fn cancel_if_stopped(&self, tenant: TenantId, task: i64, run: &mut TaskRun) -> Result<(), CcError> {
+        if run.in_flight.iter().all(|f| f.cancelled) {
+            return Ok(());
+        }
+        let paused = self.services.db.task(tenant, task).await?.is_some_and(|t| {
+            !t.deleted && crate::outbound::TaskStatus::from_code(t.status) == Some(crate::outbound::TaskStatus::Paused)
+        });
+        if paused {
+            return Ok(());
+        }
+        for f in run.in_flight.iter_mut().filter(|f| !f.cancelled) {
+            // An answered call goes on to its agent or its prompt; only ringing dials are ended.
+            f.call.hang_up_if_ringing();
+            f.cancelled = true;
         }
         Ok(())
     }
@@ -355,7 +384,7 @@ impl Dialer {
                 Ok(call) => {
                     let mut placed = self.placed.lock().unwrap_or_else(|e| e.into_inner());
                     placed.entry(tenant.id).or_default().insert(call.call_id.clone());
-                    run.in_flight.push(InFlight { number, call });
+                    run.in_flight.push(InFlight { number, call, cancelled: false });
                     dialed += 1;
                 }
                 Err(e) => {

@@ -39,12 +39,13 @@ fn main() {
         let per: Vec<String> =
             s.runs.iter().map(|r| format!("{:.3}({}/{})", r.abandonment() * 100.0, r.abandoned, r.live)).collect();
         println!(
-            "{:>4} {:<40} occ {:.4} ab {:.2}% worst {:.2}% dials {:.0} live {:.0} drop {:.0} [{}]",
+            "{:>4} {:<40} occ {:.4} ab {:.2}% worst {:.2}% peak {:.1}% dials {:.0} live {:.0} drop {:.0} [{}]",
             s.agents,
             format!("{:?}", s.policy),
             s.occupancy(),
             s.abandonment() * 100.0,
             s.worst_abandonment() * 100.0,
+            s.peak_share() * 100.0,
             s.dials(),
             s.live(),
             s.dropped(),

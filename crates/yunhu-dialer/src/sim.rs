@@ -104,6 +104,10 @@ pub struct RunResult {
     /// Dials the pacer hung up while they were still ringing.
     #[serde(default)]
     pub dropped: u64,
+    /// Highest abandoned / live answers at any moment of the shift once answers came: the cap
+    /// holds at every point of a campaign, not only at its end.
+    #[serde(default)]
+    pub peak_share: f64,
 }
 
 impl RunResult {
@@ -164,6 +168,11 @@ impl Summary {
         self.mean(|r| r.abandoned as f64)
     }
 
+    /// Highest share of abandoned answers any seed reached at any moment of its shift.
+    pub fn peak_share(&self) -> f64 {
+        self.runs.iter().map(|r| r.peak_share).fold(0.0, f64::max)
+    }
+
     /// Mean dials hung up while ringing per run.
     pub fn dropped(&self) -> f64 {
         self.mean(|r| r.dropped as f64)
@@ -214,6 +223,20 @@ pub fn reference_occupancy(agents: u32, target: f64) -> Option<f64> {
         (50, 30) => Some(0.91),
         (100, 30) => Some(0.94),
         (50, 10) => Some(0.89),
+        _ => None,
+    }
+}
+
+/// Occupancy yunhu's pacer reached in the reference world before the cap bound at every moment
+/// (issue 18: it read the cap as a share of 200 answers until a campaign had them, and only the
+/// shift's end share was kept under it), seeds 1-5; what the hard budget costs is measured against it.
+pub fn before_budget_occupancy(agents: u32, target: f64) -> Option<f64> {
+    match (agents, (target * 1000.0).round() as u32) {
+        (10, 30) => Some(0.849),
+        (25, 30) => Some(0.901),
+        (50, 30) => Some(0.937),
+        (100, 30) => Some(0.964),
+        (50, 10) => Some(0.916),
         _ => None,
     }
 }
@@ -315,9 +338,9 @@ pub fn render(opts: &SimOptions, summaries: &[Summary]) -> String {
     );
     // The reference figures and goals were measured in the reference world only.
     let reference_world = *w == World::default();
-    let header = ["agents", "policy", "target", "occupancy", "abandonment", "worst seed", "dials", "live"];
-    let header2 = ["abandoned", "dropped", "reference", "goal", "verdict"];
-    let widths = [6usize, 16, 6, 9, 11, 10, 8, 7, 9, 7, 9, 5, 10];
+    let header = ["agents", "policy", "target", "occupancy", "abandonment", "worst seed", "peak", "dials", "live"];
+    let header2 = ["abandoned", "dropped", "before", "reference", "goal", "verdict"];
+    let widths = [6usize, 16, 6, 9, 11, 10, 6, 8, 7, 9, 7, 6, 9, 5, 10];
     let row = |out: &mut String, cells: &[String]| {
         let line: Vec<String> = cells
             .iter()
@@ -332,13 +355,15 @@ pub fn render(opts: &SimOptions, summaries: &[Summary]) -> String {
     let _ = writeln!(out, "{}", "-".repeat(widths.iter().sum::<usize>() + 3 * (widths.len() - 1)));
     for s in summaries {
         let target = s.policy.target();
+        let before = target.filter(|_| reference_world).and_then(|t| before_budget_occupancy(s.agents, t));
         let (reference, goal) = match target {
             _ if !reference_world => (None, None),
             Some(t) => (reference_occupancy(s.agents, t), goal_occupancy(s.agents, t)),
             None if s.policy == Policy::Progressive => (Some(PROGRESSIVE_REFERENCE), None),
             None => (None, None),
         };
-        let within_cap = target.is_none_or(|t| s.worst_abandonment() <= t);
+        // The cap binds at every moment of the shift, so the peak share is what is judged.
+        let within_cap = target.is_none_or(|t| s.peak_share() <= t + 1e-12);
         let verdict = match (goal, within_cap) {
             (_, false) => "OVER CAP",
             (Some(g), true) if s.occupancy() >= g => "met",
@@ -354,10 +379,12 @@ pub fn render(opts: &SimOptions, summaries: &[Summary]) -> String {
             format!("{:.3}", s.occupancy()),
             format!("{:.2}%", s.abandonment() * 100.0),
             target.map_or_else(dash, |_| format!("{:.2}%", s.worst_abandonment() * 100.0)),
+            target.map_or_else(dash, |_| format!("{:.1}%", s.peak_share() * 100.0)),
             format!("{:.0}", s.dials()),
             format!("{:.0}", s.live()),
             format!("{:.1}", s.abandoned()),
             format!("{:.0}", s.dropped()),
+            before.map_or_else(dash, |v| format!("{v:.3}")),
             opt(reference),
             opt(goal),
             verdict.to_string(),
@@ -368,8 +395,10 @@ pub fn render(opts: &SimOptions, summaries: &[Summary]) -> String {
         out,
         "\nreference: the grid policy at ≤3 %: 0.81 / 0.88 / 0.91 / 0.94 for 10 / 25 / 50 / 100 agents, 0.89 at ≤1 % \
          for 50; progressive ≈0.69.\ngoals: ≥0.85 / 0.90 / 0.93 / 0.95 at ≤3 %, ≥0.90 at ≤1 % for 50 agents, \
-         with every seed's shift abandonment within its cap.\ndropped: dials the predictive pacer hung up unanswered \
-         after ringing at least 15 s, when their answer would likely have found no agent."
+         with every seed's abandonment within its cap at every moment.\ndropped: dials the predictive pacer hung up unanswered \
+         after ringing at least 15 s, when their answer would likely have found no agent.\npeak: the highest \
+         share of abandoned answers any seed reached at any moment of its shift, once answers came.\nbefore: the \
+         pacer's occupancy before the cap bound at every moment (its peak share at 3 % then reached 5.1-5.9 %)."
     );
     out
 }
@@ -462,7 +491,18 @@ pub fn run_one(world: &World, agents: u32, policy: Policy, hours: f64, seed: u64
         ringing: Vec::new(),
         waiting: VecDeque::new(),
         pacer,
-        result: RunResult { agents, policy, seed, hours, talk_ms: 0, dials: 0, live: 0, abandoned: 0, dropped: 0 },
+        result: RunResult {
+            agents,
+            policy,
+            seed,
+            hours,
+            talk_ms: 0,
+            dials: 0,
+            live: 0,
+            abandoned: 0,
+            dropped: 0,
+            peak_share: 0.0,
+        },
         busy_buf: Vec::new(),
         ring_buf: Vec::new(),
         wait_buf: Vec::new(),
@@ -609,6 +649,9 @@ impl Floor<'_> {
         }
         self.retire(id);
         self.result.abandoned += 1;
+        // The share only rises at an abandon, so its peak is seen here.
+        let share = self.result.abandoned as f64 / self.result.live as f64;
+        self.result.peak_share = self.result.peak_share.max(share);
         if let Some(p) = &mut self.pacer {
             p.record_abandon(self.now);
         }

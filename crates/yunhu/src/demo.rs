@@ -286,8 +286,9 @@ async fn demo(
     let why = watch(svc, &switch, &floor, opts.run_for, sip, ports, peers, stopped, started).await?;
     println!("Stopping ({why}): ending calls in progress...");
     let _ = svc.change_task(floor.tenant.id, floor.task_id, TaskOp::Stop).await;
-    // Calls still ringing may yet be answered and put through: each is ended as it connects,
-    // so it leaves a record and a recording; what still rings at the deadline is dropped.
+    // Stopping the task has the dialer hang up its dials still ringing (ORIGINATOR_CANCEL), each
+    // ending with a call record; calls already answered are ended here as they reach an agent, so
+    // they leave a record and a recording too.
     let deadline = Instant::now() + SETTLE_WITHIN;
     loop {
         for code in &floor.agents {
@@ -591,7 +592,12 @@ fn summary(config: &Config, floor: &Floor, m: &Measure, elapsed: Duration, occup
         m.left
     );
     if m.live > 0 {
-        println!("Calls still ringing at the end ({}) were dropped without a record.", m.live);
+        // Only a carrier that never answered the cancel leaves a call open this long; the event
+        // log holds it, and the next start of yunhu on this data completes its record.
+        println!(
+            "Calls not settled by the end ({}): their records are completed the next time yunhu starts on this data.",
+            m.live
+        );
     }
     let recordings = config.recordings_dir();
     println!(

@@ -112,6 +112,8 @@ async fn the_demo_connects_calls_and_leaves_records_and_recordings() {
     assert!(connected_at.is_some(), "a call connected: {text}");
     assert!(text.contains("Stopping (stop requested)"), "Ctrl-C stopped it: {text}");
     assert!(text.contains("Summary after") && text.contains("GetCDRList"), "{text}");
+    // Dials still ringing at the stop are hung up by the dialer and settle with their records.
+    assert!(!text.contains("without a record") && !text.contains("not settled"), "{text}");
     assert!(processes_under(&dir).is_empty(), "sipp peers left running: {:?}", processes_under(&dir));
 
     // The records of the task stay in the database; a connected one has a recording with sound.
@@ -122,6 +124,8 @@ async fn the_demo_connects_calls_and_leaves_records_and_recordings() {
     assert!(!records.is_empty(), "{text}");
     assert!(records.iter().all(|r| r.record.task_id.starts_with("DEMO")));
     assert!(records.iter().all(|r| r.record.method == yunhu_core::call::CallMethod::Predictive));
+    let ids: std::collections::HashSet<&str> = records.iter().map(|r| r.call_id.as_str()).collect();
+    assert_eq!(ids.len(), records.len(), "one record per call");
     let connected: Vec<_> = records.iter().filter(|r| r.record.connected()).collect();
     assert!(!connected.is_empty(), "a connected call record: {records:?}");
     // The longest call: the newest may have been cut by the stop a moment after it connected.

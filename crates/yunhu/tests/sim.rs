@@ -22,7 +22,9 @@ fn sim_dialer_prints_occupancy_and_abandonment_beside_progressive() {
     let (occ_prog, occ_pred) = (number(&progressive, 3), number(&predictive, 3));
     assert!(occ_prog > 0.3 && occ_pred > occ_prog && occ_pred < 1.0, "{text}");
     assert!(number(&predictive, 4) <= 3.0, "abandonment within the 3 % cap: {text}");
+    // ... and at every moment of the shift, not only at its end.
+    assert!(number(&predictive, 6) <= 3.0, "peak share within the cap: {text}");
     // Busier agents take more live answers; the abandoned ones stay within the cap of those.
-    let (live, abandoned) = (number(&predictive, 7), number(&predictive, 8));
-    assert!(live > number(&progressive, 7) && abandoned <= 0.03 * live, "{text}");
+    let (live, abandoned) = (number(&predictive, 8), number(&predictive, 9));
+    assert!(live > number(&progressive, 8) && abandoned <= 0.03 * live, "{text}");
 }

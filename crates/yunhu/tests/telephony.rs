@@ -695,6 +695,19 @@ async fn outbound_task(
     window: (&str, &str),
     call_type: &str,
 ) -> (String, String) {
+    outbound_task_of(app, token, code, numbers, window, call_type, &["100011001"]).await
+}
+
+/// Creates and starts an outbound task of `call_type` with the agents `members` (staff ids).
+async fn outbound_task_of(
+    app: &TestApp,
+    token: &str,
+    code: &str,
+    numbers: &str,
+    window: (&str, &str),
+    call_type: &str,
+    members: &[&str],
+) -> (String, String) {
     let fields = json!([
         ["outProjectId", "PRO_777777_JH001"],
         ["taskId", code],
@@ -713,7 +726,7 @@ async fn outbound_task(
     ]);
     let made = open95(app, token, reqwest::Method::POST, "/artificialOutTask/insert", fields).await["data"].clone();
     let id = made["outboundInstanceId"].as_str().unwrap().to_string();
-    let member = json!({"queueCode": made["groupDn"], "groupId": made["groupId"], "selectedIds": ["100011001"]});
+    let member = json!({"queueCode": made["groupDn"], "groupId": made["groupId"], "selectedIds": members});
     open95(app, token, reqwest::Method::POST, "/queueUser/insert", member).await;
     open95(app, token, reqwest::Method::PUT, "/artificialOutTask/startCall", json!({"id": id})).await;
     (id, code.to_string())
@@ -1078,4 +1091,69 @@ async fn a_phone_registered_before_a_restart_is_rung_after_it_without_registerin
     assert!(agent.wait().await.success(), "the phone was rung at its stored contact");
     assert!(carrier.wait().await.success());
     assert!(record_of(&app, &call_id).await.record.connected());
+}
+
+#[tokio::test]
+async fn stopping_a_predictive_task_ends_its_ringing_dials_each_with_one_record() {
+    let (app, sip, _agent_port) = setup().await;
+    assert!(register(sip, "1002", "1002pw", free_port(), "register.xml").await.success(), "1002 registers");
+    assert!(dial_from(sip, "1002", "1002pw", "000", "dial.xml").await.success(), "1002 logs in with 000");
+    let carrier_port = free_port();
+    carrier_at(&app, carrier_port).await;
+    // Customers' phones ring until the caller gives up.
+    let _carrier = phones("carrier", "ring_forever.xml", carrier_port, 0, 10);
+    let token = app.token("demo", "demo-secret", None).await;
+    let numbers = "13800000021;13800000022;13800000023;13800000024;13800000025";
+    let members = ["100011001", "100011002"];
+    let (id, code) = outbound_task_of(&app, &token, "STOP1", numbers, ("00:00", "23:59"), "0", &members).await;
+    let task: i64 = id.parse().unwrap();
+    let dialing = |app: &TestApp| {
+        let svc = app.running.services.clone();
+        async move {
+            let counts = svc.db().number_state_counts(TENANT, task).await.unwrap();
+            counts.iter().filter(|(s, _)| *s == yunhu_cc::outbound::NumberState::Dialing).map(|(_, n)| n).sum::<i64>()
+        }
+    };
+    // A fresh campaign has no abandons to spend: one dial per idle agent, both ringing.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while dialing(&app).await < 2 {
+        assert!(Instant::now() < deadline, "the task never dialed for its two agents");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Stopped well inside the 4 s ring limit: the dialer, not the ring timeout, ends them.
+    open95(&app, &token, reqwest::Method::PUT, "/artificialOutTask/stopCall", json!({"id": id})).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while dialing(&app).await > 0 {
+        assert!(Instant::now() < deadline, "dials of the stopped task never settled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let detail = task_detail(&app, &token, &id).await;
+    assert_eq!((detail["status"].as_i64(), detail["callNum"].as_i64()), (Some(5), Some(2)), "{detail}");
+    let filter = yunhu_store::calls::CallRecordFilter::default();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let of_task = loop {
+        let records = app.running.services.db().list_call_records(TENANT, &filter, 100).await.unwrap();
+        let of_task: Vec<_> = records.into_iter().filter(|r| r.record.task_id == code).collect();
+        if of_task.len() >= 2 || Instant::now() >= deadline {
+            break of_task;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Every attempt has exactly one record, ended by yunhu as a cancel of an unanswered call.
+    assert_eq!(of_task.len(), 2, "one record per attempt");
+    let customers: std::collections::HashSet<&str> = of_task.iter().map(|r| r.record.customer.as_str()).collect();
+    assert_eq!(customers.len(), 2, "no number has two records");
+    for r in &of_task {
+        let rec = &r.record;
+        assert!(rec.customer_leg.answer.is_none(), "{rec:?}");
+        assert_eq!(rec.cause, Some(yunhu_core::call::Cause::OriginatorCancel), "{rec:?}");
+        assert_eq!(rec.hangup_side, Some(yunhu_core::call::HangupSide::System), "{rec:?}");
+        let events = events_of(&app, &r.call_id).await;
+        let ends: Vec<&Value> = events.iter().filter(|e| e["kind"] == "hung_up").collect();
+        assert_eq!(ends.len(), 1, "{events:?}");
+        assert_eq!((ends[0]["cause"].as_str(), ends[0]["side"].as_str()), (Some("ORIGINATOR_CANCEL"), Some("system")));
+    }
+    // Nothing more is dialed for the stopped task.
+    let numbers = app.running.services.task_numbers(TENANT, task, 1, 10).await.unwrap().1;
+    assert!(numbers.iter().all(|n| n.number.state != yunhu_cc::outbound::NumberState::Dialing));
 }

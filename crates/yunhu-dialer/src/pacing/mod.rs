@@ -10,6 +10,12 @@
 //! budget), so the model's errors are corrected by what actually happened. Near the cap a guard
 //! switches to recovering mode, where a dial must also not push an earlier one out.
 //!
+//! The cap itself is a hard line at every moment, not only on average: an answer that no idle
+//! agent is sure to take is counted as if it were abandoned, and a dial that may become one goes
+//! out only while the budget (cap × live answers so far, less abandons) still has room for it and
+//! for every such answer already waiting or ringing. Until a campaign has enough answers for one
+//! abandon to fit (34 at 3 %), it therefore dials only for agents sitting idle.
+//!
 //! A dial that has rung past `drop_after_ms` (15 s by default) unanswered is hung up when its own
 //! answer would likely find no agent: most live answers come before then, so the late ones are few
 //! and risky, and dropping them lets the pacer dial closer to its agents.
@@ -61,8 +67,8 @@ const DROP_PER_THRESHOLD: f64 = 2.0;
 /// half the budget unspent in a world of short talks).
 const INTEGRAL_NOISE: f64 = 3.0;
 const INTEGRAL_PERIODS: f64 = 10.0;
-/// Below this many live answers a rate is noise: the cap is then read as target × this many abandons.
-const MIN_LIVE_FOR_RATE: f64 = 200.0;
+/// Slack for rounding when the budget is compared with whole abandons.
+const BUDGET_EPS: f64 = 1e-9;
 /// Abandons kept in hand below the cap (one, plus a share of the allowance) before recovering mode:
 /// dials already ringing can still bring an abandon or two.
 const GUARD_ABANDONS: f64 = 1.0;
@@ -70,6 +76,11 @@ const GUARD_SHARE: f64 = 0.005;
 /// Abandons the controller keeps in hand below the aim: at ten agents and 1 % a shift allows only
 /// about twenty, and a couple of unlucky ones must not break the cap.
 const AIM_MARGIN_ABANDONS: f64 = 2.0;
+/// Abandons per agent the controller also keeps in hand: the hard budget must have room for the
+/// answers at risk a floor keeps in flight, which grow with its agents. In simulation 0.6-1.0
+/// paced alike; without it (a flat two) spending the budget on abandons left too little room for
+/// dials, and 10/25/50 agents lost a further 0.01-0.015 of occupancy.
+const MARGIN_PER_AGENT: f64 = 0.8;
 /// Smallest budget scale, in abandons, so the first few calls do not swing the threshold wildly.
 const MIN_SCALE: f64 = 5.0;
 /// Total dials ringing at once never exceed this many expected live answers per agent, so a badly
@@ -144,6 +155,9 @@ pub enum Mode {
     Recovering,
     /// More dials were wanted but the line limit stopped them.
     LineLimit,
+    /// More dials were wanted but the budget has no room for another answer no idle agent is sure
+    /// to take: the abandons it allows are all risked by the answers already waiting or ringing.
+    AtBudget,
 }
 
 /// The numbers behind one decision, for the "explain" endpoint and for tests.
@@ -194,6 +208,14 @@ pub struct Explanation {
     pub budget_allowed: f64,
     /// budget_allowed − abandoned; negative means over the cap.
     pub budget_remaining: f64,
+    /// Answers waiting or ringing after this decision (its dials included) that no idle agent is
+    /// sure to take: each may yet be abandoned.
+    #[serde(default)]
+    pub exposed_answers: u32,
+    /// Abandons the budget still has room for if every exposed answer were abandoned; never
+    /// negative after a decision unless agents left while dials rang.
+    #[serde(default)]
+    pub budget_room: f64,
     /// Abandonment rate of the last ~20 minutes.
     pub recent_abandon_rate: f64,
     /// Natural log of the factor the feedback applied to the starting threshold.
@@ -240,9 +262,27 @@ struct Control {
     threshold: f64,
     correction: f64,
     recovering: bool,
+    /// Whether the hard budget applies (not to a fixed threshold mapping the model's frontier).
+    budgeted: bool,
     stats: AbandonStats,
     target: f64,
     aim: f64,
+}
+
+impl Control {
+    /// Abandons left in the budget if `waiting` answers already counted and `ringing` answers yet
+    /// to come were all abandoned: cap × (live + ringing) − abandoned − waiting − ringing.
+    fn room(&self, waiting: usize, ringing: usize) -> f64 {
+        let live = self.stats.live as f64 + ringing as f64;
+        self.target * live - self.stats.abandoned as f64 - (waiting + ringing) as f64
+    }
+}
+
+/// The answers in flight no idle agent is sure to take: idle agents go to waiting answers first,
+/// then to ringing dials in any order. Returns (waiting, ringing) exposed.
+fn exposed(idle: u32, waiting: usize, ringing: usize) -> (usize, usize) {
+    let idle = idle as usize;
+    (waiting.saturating_sub(idle), ringing.saturating_sub(idle.saturating_sub(waiting)))
 }
 
 /// The pacing engine: learned outcomes, the feedback loop, and the decision rule.
@@ -291,31 +331,32 @@ impl Pacer {
         self.outcomes.record_abandon(now_ms);
     }
 
-    fn control(&self) -> Control {
+    fn control(&self, agents: usize) -> Control {
         let stats = self.outcomes.abandonment();
         let target = self.config.target_abandon_pct / 100.0;
         let aim = target * self.config.aim;
         // The cap is a hard line: once the window comes within the guard of it, only dials that are
         // practically riskless, to themselves and to the answers already due, go out.
-        let allowed = target * (stats.live as f64).max(MIN_LIVE_FOR_RATE);
+        let allowed = target * stats.live as f64;
         let recovering = stats.abandoned as f64 + GUARD_ABANDONS + GUARD_SHARE * allowed > allowed;
         if let Some(threshold) = self.fixed_threshold {
-            return Control { threshold, correction: 0.0, recovering: false, stats, target, aim };
+            return Control { threshold, correction: 0.0, recovering: false, budgeted: false, stats, target, aim };
         }
         // The unspent part of the aimed budget, in units of its noise.
         let scale = (INTEGRAL_NOISE * (aim * stats.recent_live * INTEGRAL_PERIODS).sqrt()).max(MIN_SCALE);
-        let aimed_budget = aim * stats.live as f64 - AIM_MARGIN_ABANDONS;
+        let margin = AIM_MARGIN_ABANDONS.max(MARGIN_PER_AGENT * agents as f64);
+        let aimed_budget = aim * stats.live as f64 - margin;
         let integral = ((aimed_budget - stats.abandoned as f64) / scale).clamp(-4.0, 2.0);
         let correction = GAIN_INTEGRAL * integral;
         let normal = (THRESHOLD_PER_AIM * aim * correction.exp()).clamp(MIN_THRESHOLD, MAX_THRESHOLD);
         let threshold = if recovering { (RECOVERING_SHARE * normal).max(MIN_THRESHOLD) } else { normal };
-        Control { threshold, correction, recovering, stats, target, aim }
+        Control { threshold, correction, recovering, budgeted: true, stats, target, aim }
     }
 
     /// How many numbers to dial at `now_ms` given the floor `snap`, with the reasons.
     pub fn decide(&mut self, now_ms: u64, snap: &Snapshot<'_>) -> Decision {
         self.outcomes.advance(now_ms);
-        let control = self.control();
+        let control = self.control(snap.idle_agents as usize + snap.busy_talk_ms.len());
         let patience = self.config.max_wait_for_agent_ms as f64;
         let laws = self.outcomes.laws(snap.ringing_ms, snap.busy_talk_ms, patience + GRID_MS);
         let p = laws.live_probability();
@@ -354,6 +395,8 @@ impl Pacer {
             } else {
                 0.0
             },
+            exposed_answers: 0,
+            budget_room: 0.0,
             correction: control.correction,
             threshold: control.threshold,
             dial_risks: Vec::new(),
@@ -364,6 +407,9 @@ impl Pacer {
         }
         if idle as usize + busy == 0 {
             reason.mode = Mode::NoAgents;
+            let (ew, er) = exposed(idle, waiting, in_flight);
+            reason.exposed_answers = (ew + er) as u32;
+            reason.budget_room = control.room(ew, er);
             return Decision { dial: 0, drop: Vec::new(), reason };
         }
 
@@ -387,6 +433,14 @@ impl Pacer {
                 reason.marginal_next = Some(risk);
                 break;
             }
+            // The law, whatever the model says: one more answer no idle agent is sure to take
+            // goes out only if the budget could pay for it and for every one already out.
+            let (ew, er) = exposed(idle, waiting, in_flight + dial + 1);
+            if control.budgeted && er > 0 && control.room(ew, er) < -BUDGET_EPS {
+                reason.mode = Mode::AtBudget;
+                reason.marginal_next = Some(risk);
+                break;
+            }
             dial += 1;
             reason.dial_risks.push(risk);
             reason.expected_abandons_new += risk * p;
@@ -398,6 +452,9 @@ impl Pacer {
         }
         reason.dial = dial as u32;
         reason.expected_answers_new = dial as f64 * p;
+        let (ew, er) = exposed(idle, waiting, in_flight + dial);
+        reason.exposed_answers = (ew + er) as u32;
+        reason.budget_room = control.room(ew, er);
         Decision { dial: dial as u32, drop, reason }
     }
 
