@@ -249,6 +249,17 @@ impl Acd {
         }
     }
 
+    /// Whether a caller waits (on the line or for a call back, not being offered) in one of the
+    /// agent's queues that the agent may take: a blended agent serves inbound callers first.
+    pub fn wanted(&self, agent: &str) -> bool {
+        let Some(a) = self.agents.get(agent) else { return false };
+        a.queues.iter().any(|name| {
+            let Some(q) = self.queues.get(name) else { return false };
+            let skilled = q.config.skill.as_ref().is_none_or(|s| a.skills.contains_key(s));
+            skilled && q.callers.iter().any(|c| c.offer.is_none())
+        })
+    }
+
     /// Whether a queue is declared.
     pub fn has_queue(&self, name: &str) -> bool {
         self.queues.contains_key(name)

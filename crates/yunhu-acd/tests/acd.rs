@@ -254,3 +254,18 @@ fn the_wallboard_counts_service_level_both_ways_and_asa() {
     assert_eq!(w.service_level_with_abandons(), Some(2.0 / 3.0));
     assert_eq!(w.average_speed_of_answer_ms(), Some(20_000));
 }
+
+#[test]
+fn a_blended_agent_is_wanted_by_inbound_while_a_caller_waits_for_them() {
+    let mut acd = acd_with(Strategy::LongestIdle, vec![agent("a", &["q"], 0), agent("x", &["other"], 0)]);
+    acd.set_queue("other", QueueConfig::default());
+    acd.set_free("a", false, 0);
+    assert!(!acd.wanted("a"), "nobody waits");
+    acd.enqueue("q", Caller::new("c1", "1", 0, 0), 0).unwrap();
+    assert!(acd.wanted("a"), "a caller of a's queue waits");
+    assert!(!acd.wanted("x"), "not x's queue");
+    // Once offered to a, the caller no longer wants anyone else.
+    acd.set_free("a", true, 1);
+    assert_eq!(offered(&acd.poll(1)).len(), 1);
+    assert!(!acd.wanted("a"));
+}

@@ -216,7 +216,8 @@ impl Switch {
     }
 
     /// Accounts among `agents` that could take a call now, with their extension and where their
-    /// phone is registered: logged in and ready, registered, not in a call. The dialer asks twice
+    /// phone is registered: logged in and ready, registered, not in a call, and not wanted by an
+    /// inbound caller waiting in one of their queues (inbound comes first for blended agents). The dialer asks twice
     /// a second, so extensions come from the cached staff roster.
     pub(super) async fn idle_members(
         &self,
@@ -226,7 +227,10 @@ impl Switch {
         let Ok(roster) = self.inner.services.roster(tenant.id, false).await else { return Vec::new() };
         let mut out = Vec::new();
         for code in agents {
-            if !self.inner.services.agent_state(tenant.id, code).routable() || self.on_call(tenant.id, code) {
+            if !self.inner.services.agent_state(tenant.id, code).routable()
+                || self.on_call(tenant.id, code)
+                || self.wanted_inbound(tenant.id, code)
+            {
                 continue;
             }
             let Some(member) = roster.iter().find(|m| m.user_code == *code && !m.agent_id.is_empty()) else { continue };

@@ -61,6 +61,8 @@ struct Queued {
 pub(super) struct Queues {
     pub(super) acd: Mutex<Acd>,
     calls: Mutex<HashMap<String, Queued>>,
+    /// Wakes the ACD at once when a caller enters a queue, rather than at the next tick.
+    wake: tokio::sync::Notify,
     /// Each tenant's queue members, read from the directory at most every [`MEMBERS_FOR`].
     members: Mutex<HashMap<TenantId, (tokio::time::Instant, Vec<crate::calls::RosterEntry>)>>,
 }
@@ -250,6 +252,7 @@ impl Switch {
             announce_ms: settings.announce_secs * 1000,
         };
         self.inner.queues.calls.lock().unwrap_or_else(|e| e.into_inner()).insert(call_id.to_string(), queued);
+        self.inner.queues.wake.notify_one();
         tracing::info!(%call_id, queue = code, "caller queued");
     }
 
@@ -279,6 +282,11 @@ impl Switch {
                 handle.post(Command::Tell("voicemail".into()));
             }
         }
+    }
+
+    /// Whether an inbound caller waits for this agent (see [`Acd::wanted`]).
+    pub(super) fn wanted_inbound(&self, tenant: TenantId, code: &str) -> bool {
+        self.inner.queues.acd.lock().unwrap_or_else(|e| e.into_inner()).wanted(&key(tenant, code))
     }
 
     /// Whether a call waits in (or was served by) a queue.
@@ -327,7 +335,10 @@ impl Switch {
             let mut tick = tokio::time::interval(TICK);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = switch.inner.queues.wake.notified() => {}
+                }
                 switch.queue_tick().await;
             }
         });
