@@ -294,7 +294,7 @@ impl Services {
 
     /// Appends a call event to the log.
     pub async fn log_call_event(&self, tenant: TenantId, call_id: &str, kind: CallEventKind) -> Result<(), CcError> {
-        self.events.append(self.call_event_row(tenant, call_id, &kind)?).await?;
+        self.events.append(self.call_event_row(tenant, call_id, &kind, self.now_ms())?).await?;
         Ok(())
     }
 
@@ -302,16 +302,28 @@ impl Services {
     /// disk; a failure is logged, not returned: a call in progress is better finished properly
     /// with a gap in its log than abandoned with its legs up.
     pub fn log_call_event_or_warn(&self, tenant: TenantId, call_id: &str, kind: CallEventKind) {
-        let queued = self.call_event_row(tenant, call_id, &kind).and_then(|row| self.events.append_later(row));
+        self.log_call_event_at_or_warn(tenant, call_id, kind, self.now_ms());
+    }
+
+    /// [`Services::log_call_event_or_warn`] stamped `at` (ms UTC): an event whose moment another
+    /// figure shares (a queue's wait, timed by the ACD, is the record's to the millisecond).
+    pub fn log_call_event_at_or_warn(&self, tenant: TenantId, call_id: &str, kind: CallEventKind, at: i64) {
+        let queued = self.call_event_row(tenant, call_id, &kind, at).and_then(|row| self.events.append_later(row));
         if let Err(e) = queued {
             tracing::error!(%call_id, error = %e, "call event could not be logged");
         }
     }
 
-    /// A call event as the log stores it, stamped now.
-    fn call_event_row(&self, tenant: TenantId, call_id: &str, kind: &CallEventKind) -> Result<EventRow, CcError> {
+    /// A call event as the log stores it, stamped `at`.
+    fn call_event_row(
+        &self,
+        tenant: TenantId,
+        call_id: &str,
+        kind: &CallEventKind,
+        at: i64,
+    ) -> Result<EventRow, CcError> {
         let data = serde_json::to_string(kind).map_err(|e| CcError::Invalid(e.to_string()))?;
-        Ok((tenant, call_id.to_string(), kind.name(), self.now_ms(), data))
+        Ok((tenant, call_id.to_string(), kind.name(), at, data))
     }
 
     /// Rebuilds a call's record from its events (idempotent), once those queued are committed.

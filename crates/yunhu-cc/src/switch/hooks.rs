@@ -39,12 +39,19 @@ pub(super) struct Hooks {
     pub progress: Option<tokio::sync::watch::Sender<(Progress, tokio::time::Instant)>>,
     /// Agents to offer, for customer-first calls.
     pub pool: Option<AgentPool>,
+    /// When the caller last entered a queue, as logged (ms): the ACD times the wait from it.
+    pub queue_entered_at: std::sync::atomic::AtomicI64,
 }
 
 impl CallHooks for Hooks {
     fn log(&self, kind: CallEventKind) {
         if self.logging {
-            self.switch.inner.services.log_call_event_or_warn(self.tenant.id, &self.call_id, kind);
+            let svc = &self.switch.inner.services;
+            let at = svc.now_ms();
+            if matches!(kind, CallEventKind::QueueEntered { .. }) {
+                self.queue_entered_at.store(at, std::sync::atomic::Ordering::Relaxed);
+            }
+            svc.log_call_event_at_or_warn(self.tenant.id, &self.call_id, kind, at);
         }
     }
 
@@ -61,7 +68,10 @@ impl CallHooks for Hooks {
         self.switch.sync_live(self.tenant.id, &self.call_id, call, &self.peer);
         match note {
             Note::Bridged => self.queue_note(call),
-            Note::Asked(what) => self.switch.inbound_asked(&self.tenant, &self.call_id, &self.peer, what),
+            Note::Asked(what) => {
+                let entered_at = self.queue_entered_at.load(std::sync::atomic::Ordering::Relaxed);
+                self.switch.inbound_asked(&self.tenant, &self.call_id, &self.peer, what, entered_at)
+            }
             _ => {}
         }
         if let Some(progress) = &self.progress {
@@ -159,7 +169,7 @@ impl Switch {
         let mut live = self.inner.live.lock().unwrap_or_else(|e| e.into_inner());
         self.release(&mut live, |(t, _), c| !(*t == tenant && c.call_id == call_id));
         drop(live);
-        self.queue_call_ended(call_id);
+        self.queue_call_ended(call_id, None);
     }
 
     /// Marks a staff member ringing for a call with `peer` that reaches them as `reach`; `false`

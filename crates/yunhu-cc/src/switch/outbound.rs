@@ -39,8 +39,12 @@ impl Switch {
         let switch = self.clone();
         let ended = tokio::spawn(async move {
             let end = join.await.ok();
-            if logging && let Err(e) = switch.inner.services.project_call(tenant.id, &call_id).await {
-                tracing::error!(%call_id, error = %e, "call record could not be written");
+            if logging {
+                match switch.inner.services.project_call(tenant.id, &call_id).await {
+                    // A caller who left a queue by hanging up left it when the record says.
+                    Ok(record) => switch.queue_call_ended(&call_id, record.queue_end),
+                    Err(e) => tracing::error!(%call_id, error = %e, "call record could not be written"),
+                }
             }
             switch.forget_call(tenant.id, &call_id);
             if let Some(end) = &end {
@@ -61,6 +65,7 @@ impl Switch {
             peer: peer.to_string(),
             progress: None,
             pool: None,
+            queue_entered_at: Default::default(),
         }
     }
 

@@ -179,14 +179,15 @@ impl Switch {
     }
 
     /// The inbound flow of call `call_id` asks for `what` (see `yunhu_engine::inbound`).
-    pub(super) fn inbound_asked(&self, tenant: &Tenant, call_id: &str, caller: &str, what: &str) {
+    /// `entered_at`: when the flow logged the caller entering the queue.
+    pub(super) fn inbound_asked(&self, tenant: &Tenant, call_id: &str, caller: &str, what: &str, entered_at: i64) {
         let (kind, arg) = what.split_once(':').unwrap_or((what, ""));
         match kind {
             "queue" => {
                 let switch = self.clone();
                 let (tenant, call_id, caller, code) =
                     (tenant.clone(), call_id.to_string(), caller.to_string(), arg.to_string());
-                tokio::spawn(async move { switch.enqueue(&tenant, &call_id, &caller, &code).await });
+                tokio::spawn(async move { switch.enqueue(&tenant, &call_id, &caller, &code, entered_at).await });
             }
             "extension" => {
                 let switch = self.clone();
@@ -214,8 +215,9 @@ impl Switch {
         }
     }
 
-    /// Puts call `call_id` into queue `code` (its first, or the one it overflowed to).
-    async fn enqueue(&self, tenant: &Tenant, call_id: &str, caller: &str, code: &str) {
+    /// Puts call `call_id` into queue `code` (its first, or the one it overflowed to), entered at
+    /// `entered_at` as its record says.
+    async fn enqueue(&self, tenant: &Tenant, call_id: &str, caller: &str, code: &str, entered_at: i64) {
         let svc = &self.inner.services;
         let row = match svc.db.get_row(tenant.id, &yunhu_store::directory::QUEUES, &[code.into()]).await {
             Ok(Some((row, false))) => row,
@@ -231,7 +233,7 @@ impl Switch {
         let settings = QueueAcd::of(&row);
         let ring_secs = row["tip_timeout"].int();
         let ring_ms = if ring_secs > 0 { ring_secs * 1000 } else { self.inner.config.ring_timeout.as_millis() as i64 };
-        let now = svc.now_ms();
+        let now = entered_at;
         let queue = key(tenant.id, code);
         {
             let mut acd = self.inner.queues.acd.lock().unwrap_or_else(|e| e.into_inner());
@@ -306,23 +308,24 @@ impl Switch {
         }
         drop(acd);
         let left = CallEventKind::QueueLeft { outcome: "answered".into() };
-        self.inner.services.log_call_event_or_warn(q.tenant.id, call_id, left);
+        self.inner.services.log_call_event_at_or_warn(q.tenant.id, call_id, left, now);
         // The record names the agent who took the call.
         let extension = q.offered.get(staff).cloned().unwrap_or_default();
         let assigned = CallEventKind::Assigned { staff: staff.to_string(), extension };
         self.inner.services.log_call_event_or_warn(q.tenant.id, call_id, assigned);
     }
 
-    /// A queued call is over: a caller still waiting hung up (abandoned; the place is kept
-    /// for [`RESUME_MS`]); a caller who asked for a call back keeps waiting off the line.
-    pub(super) fn queue_call_ended(&self, call_id: &str) {
+    /// A queued call is over: a caller still waiting hung up (abandoned at `left_at`, else now;
+    /// the place is kept for [`RESUME_MS`]); a caller who asked for a call back keeps waiting off
+    /// the line.
+    pub(super) fn queue_call_ended(&self, call_id: &str, left_at: Option<i64>) {
         let mut calls = self.inner.queues.calls.lock().unwrap_or_else(|e| e.into_inner());
         if calls.get(call_id).is_some_and(|q| q.callback) {
             return;
         }
         let Some(q) = calls.remove(call_id) else { return };
         drop(calls);
-        let now = self.inner.services.now_ms();
+        let now = left_at.unwrap_or_else(|| self.inner.services.now_ms());
         let mut acd = self.inner.queues.acd.lock().unwrap_or_else(|e| e.into_inner());
         // Not an error when an agent took it: the caller left the queue then.
         let _ = acd.abandon(&q.queue, call_id, now, RESUME_MS);
@@ -467,14 +470,17 @@ impl Switch {
     async fn overflow(&self, caller: &str, queue: &str, to: Option<String>) {
         let Some(q) = self.inner.queues.calls.lock().unwrap_or_else(|e| e.into_inner()).remove(caller) else { return };
         let _ = self.inner.queues.acd.lock().unwrap_or_else(|e| e.into_inner()).give_up(queue, caller);
+        let svc = &self.inner.services;
+        let now = svc.now_ms();
         let left = CallEventKind::QueueLeft { outcome: "overflowed".into() };
-        q.handle.post(Command::Log(left));
+        svc.log_call_event_at_or_warn(q.tenant.id, caller, left, now);
         tracing::info!(call_id = %caller, queue = %q.code, to = ?to, "overflow");
         match to.and_then(|t| t.parse::<Action>().ok()) {
             Some(Action::Queue(code)) => {
-                q.handle.post(Command::Log(CallEventKind::QueueEntered { queue: code.clone() }));
+                let entered = CallEventKind::QueueEntered { queue: code.clone() };
+                svc.log_call_event_at_or_warn(q.tenant.id, caller, entered, now);
                 q.handle.post(Command::Tell(format!("queue:{code}")));
-                self.enqueue(&q.tenant, caller, &q.number, &code).await;
+                self.enqueue(&q.tenant, caller, &q.number, &code, now).await;
             }
             Some(Action::Extension(ext)) => self.ring_extension(&q.tenant, caller, &q.number, &ext).await,
             Some(Action::Voicemail) => {

@@ -38,26 +38,32 @@ pub struct Sipp {
     child: Child,
     name: &'static str,
     log: PathBuf,
+    limit: Duration,
 }
 
 pub fn sipp(name: &'static str, args: &[String]) -> Sipp {
+    sipp_for(name, args, Duration::from_secs(40))
+}
+
+/// sipp that may run for `limit` (a load run), then fails.
+pub fn sipp_for(name: &'static str, args: &[String], limit: Duration) -> Sipp {
     let log = std::env::temp_dir().join(format!("yunhu-sipp-{name}-{}-{}.log", std::process::id(), free_port()));
     let child = Command::new("sipp")
         .current_dir(scenarios())
         .args(args)
-        .args(["-nostdin", "-timeout", "40s", "-timeout_error", "-trace_err", "-error_file"])
+        .args(["-nostdin", "-timeout", &format!("{}s", limit.as_secs()), "-timeout_error", "-trace_err", "-error_file"])
         .arg(&log)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("sipp is installed (Debian package sip-tester)");
-    Sipp { child, name, log }
+    Sipp { child, name, log, limit }
 }
 
 impl Sipp {
     pub async fn wait(mut self) -> ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(45);
+        let deadline = Instant::now() + self.limit + Duration::from_secs(5);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 if !status.success() {
