@@ -92,6 +92,21 @@ impl Switch {
         Ok(all)
     }
 
+    /// Calls running now (every kind: inbound, outbound, queued, between extensions).
+    pub fn calls_up(&self) -> usize {
+        self.inner.calls.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// The SIP stack's figures (for `/metrics`).
+    pub fn sip_counts(&self) -> yunhu_sip::SipCounts {
+        self.inner.sip.counts()
+    }
+
+    /// RTP packets received, sent and dropped by this process (for `/metrics`).
+    pub fn media_packets(&self) -> yunhu_media::counters::PacketCounts {
+        yunhu_media::counters::packets()
+    }
+
     /// The service-level threshold T of a queue (s): the ACD's, else the default 20 s.
     pub fn service_level_secs(&self, tenant: &Tenant, code: &str) -> i64 {
         let acd = self.inner.queues.acd.lock().unwrap_or_else(|e| e.into_inner());
