@@ -16,8 +16,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::fmt::Write as _;
-use subtle::ConstantTimeEq;
 use std::net::SocketAddr;
+use subtle::ConstantTimeEq;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/metrics", get(metrics))
@@ -177,7 +177,12 @@ fn health(x: &mut Exposition, s: &AppState) {
         for (method, n) in &sip.requests_received {
             x.sample(name, &[("method", method)], *n as f64);
         }
-        x.single("yunhu_sip_invites_sent_total", "counter", "INVITEs sent to start a call leg.", sip.invites_sent as f64);
+        x.single(
+            "yunhu_sip_invites_sent_total",
+            "counter",
+            "INVITEs sent to start a call leg.",
+            sip.invites_sent as f64,
+        );
         x.single(
             "yunhu_sip_transactions_running",
             "gauge",
@@ -218,7 +223,12 @@ fn health(x: &mut Exposition, s: &AppState) {
     );
     let Some(switch) = &s.switch else { return };
     let rtp = switch.media_packets();
-    x.single("yunhu_media_packets_received_total", "counter", "RTP packets received from call legs.", rtp.received as f64);
+    x.single(
+        "yunhu_media_packets_received_total",
+        "counter",
+        "RTP packets received from call legs.",
+        rtp.received as f64,
+    );
     x.single("yunhu_media_packets_sent_total", "counter", "RTP packets sent to call legs.", rtp.sent as f64);
     x.single(
         "yunhu_media_packets_dropped_total",

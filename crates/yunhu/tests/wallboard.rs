@@ -96,7 +96,8 @@ fn parse_exposition(text: &str) -> BTreeMap<String, f64> {
             let mut chars = body.char_indices().peekable();
             let end = loop {
                 let start = chars.peek().map(|(i, _)| *i).expect("labels end");
-                let eq = body[start..].find('=').map(|i| i + start).unwrap_or_else(|| panic!("label without =: {line}"));
+                let eq =
+                    body[start..].find('=').map(|i| i + start).unwrap_or_else(|| panic!("label without =: {line}"));
                 let key = &body[start..eq];
                 assert!(name_ok(key) && !key.contains(':'), "bad label name {key:?}: {line}");
                 while chars.peek().is_some_and(|(i, _)| *i <= eq) {
@@ -276,7 +277,9 @@ async fn metrics_and_history_move_with_a_queued_call_and_supervisors_get_wallboa
     let empty = intervals.iter().find(|i| i["offered"] == 0).unwrap();
     assert_eq!((&empty["service_level"], &empty["asa_secs"]), (&Value::Null, &Value::Null));
     // A range after the call counts nothing.
-    let later = app.admin(reqwest::Method::GET, &path(&format!("from={to}&to={}&interval=900", now.timestamp() + 7200)), None).await;
+    let later = app
+        .admin(reqwest::Method::GET, &path(&format!("from={to}&to={}&interval=900", now.timestamp() + 7200)), None)
+        .await;
     assert_eq!(later.json()["intervals"].as_array().unwrap().iter().filter(|i| i["offered"] != 0).count(), 0);
     for bad in ["interval=30", "from=yesterday", "interval=60&from=0", "from=2000&to=1000"] {
         let a = app.admin(reqwest::Method::GET, &path(bad), None).await;
@@ -346,7 +349,7 @@ async fn the_wallboard_page_in_chromium_shows_a_caller_waiting_then_answered() {
     );
     script.expect("board", Duration::from_secs(40)).await;
     let phone1001 = phone("agent1001", "answer.xml", port, 300);
-    let caller = queue_caller(sip, carrier, 15_000);
+    let caller = queue_caller(sip, carrier, 12_000);
     script.expect("waiting", Duration::from_secs(45)).await;
     set(&app, "1001", AgentEventKind::AgentReady).await;
     script.expect("answered", Duration::from_secs(45)).await;

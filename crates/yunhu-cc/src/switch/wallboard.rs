@@ -110,7 +110,9 @@ impl Switch {
     /// The service-level threshold T of a queue (s): the ACD's, else the default 20 s.
     pub fn service_level_secs(&self, tenant: &Tenant, code: &str) -> i64 {
         let acd = self.inner.queues.acd.lock().unwrap_or_else(|e| e.into_inner());
-        let ms = acd.queue_config(&key(tenant.id, code)).map_or(QueueConfig::default().service_level_ms, |c| c.service_level_ms);
+        let ms = acd
+            .queue_config(&key(tenant.id, code))
+            .map_or(QueueConfig::default().service_level_ms, |c| c.service_level_ms);
         ms / 1000
     }
 
@@ -131,7 +133,8 @@ impl Switch {
         let now = svc.now_ms();
         let acd = self.inner.queues.acd.lock().unwrap_or_else(|e| e.into_inner());
         let queue = key(tenant.id, code);
-        let threshold = acd.queue_config(&queue).map_or(QueueConfig::default().service_level_ms, |c| c.service_level_ms);
+        let threshold =
+            acd.queue_config(&queue).map_or(QueueConfig::default().service_level_ms, |c| c.service_level_ms);
         let w = acd.wallboard(&queue, now);
         drop(acd);
         let (waiting, longest_wait_ms, callbacks_pending, stats) = match w {
@@ -201,9 +204,7 @@ pub struct QueueInterval {
 pub const HISTORY_MAX_INTERVALS: i64 = 3_000;
 
 fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 // The history reads only records, so it is a service of its own: it answers with telephony off.

@@ -97,4 +97,3 @@ impl Drop for Script {
         let _ = self.child.wait();
     }
 }
-
