@@ -237,3 +237,23 @@ fn health(x: &mut Exposition, s: &AppState) {
         rtp.dropped as f64,
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_announce_themselves_and_label_values_are_escaped() {
+        let mut x = Exposition::default();
+        x.family("yunhu_queue_waiting", "gauge", "Callers waiting \\ now.\nSecond line.");
+        x.sample("yunhu_queue_waiting", &[("tenant", "7\"7"), ("queue", "a\\b\nc")], 3.0);
+        x.single("yunhu_calls_up", "gauge", "Calls.", 0.5);
+        assert_eq!(
+            x.out,
+            "# HELP yunhu_queue_waiting Callers waiting \\\\ now.\\nSecond line.\n\
+             # TYPE yunhu_queue_waiting gauge\n\
+             yunhu_queue_waiting{tenant=\"7\\\"7\",queue=\"a\\\\b\\nc\"} 3\n\
+             # HELP yunhu_calls_up Calls.\n# TYPE yunhu_calls_up gauge\nyunhu_calls_up 0.5\n"
+        );
+    }
+}

@@ -236,3 +236,18 @@ async fn snapshot(socket: &mut WebSocket, desk: &Desk) -> Option<i64> {
     }
     Some(head)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wallboard_request_names_its_period_within_bounds() {
+        assert_eq!(wallboard_request(r#"{"method":"wallboard"}"#), Some(WALLBOARD_EVERY));
+        assert_eq!(wallboard_request(r#"{"method":"wallboard","every":5}"#), Some(5));
+        assert_eq!(wallboard_request(r#"{"method":"wallboard","every":0}"#), Some(0));
+        assert_eq!(wallboard_request(r#"{"method":"wallboard","every":3600}"#), Some(WALLBOARD_EVERY_MAX));
+        assert_eq!(wallboard_request(r#"{"method":"ping"}"#), None);
+        assert_eq!(wallboard_request("wallboard"), None);
+    }
+}
