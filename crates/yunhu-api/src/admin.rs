@@ -504,17 +504,16 @@ async fn queue_history(
         }
         chrono::DateTime::parse_from_rfc3339(v).map(|t| Some(t.timestamp_millis())).map_err(|_| bad(name))
     };
-    let number = |name: &str, default: i64| -> Result<i64, AdminError> {
+    let number = |name: &str| -> Result<Option<i64>, AdminError> {
         match q.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
-            None => Ok(default),
-            Some(v) => v.parse().map_err(|_| AdminError(StatusCode::BAD_REQUEST, format!("{name}: seconds"))),
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| AdminError(StatusCode::BAD_REQUEST, format!("{name}: seconds"))),
         }
     };
     let to = time("to")?.unwrap_or_else(|| s.services.clock().now().timestamp_millis());
     let from = time("from")?.unwrap_or(to - 24 * 3600 * 1000);
-    let interval = number("interval", 900)?;
-    let default_sl = s.switch.as_ref().map_or(20, |sw| sw.service_level_secs(&tenant, &code));
-    let sl = number("sl", default_sl)?;
+    let interval = number("interval")?.unwrap_or(900);
+    let sl = number("sl")?;
     let history = s.services.queue_history(&tenant, &code, (from, to), interval, sl).await?;
     Ok(Json(history).into_response())
 }

@@ -5,8 +5,9 @@
 use super::Switch;
 use super::queue::key;
 use crate::calls::RosterEntry;
+use crate::objects::QueueAcd;
 use crate::{CcError, Services, Tenant};
-use yunhu_acd::{QueueConfig, QueueStats};
+use yunhu_acd::QueueStats;
 
 /// A queue at a glance, for the wallboard.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -65,7 +66,7 @@ impl Switch {
             return Err(CcError::NotFound(format!("queue {code}")));
         };
         let roster = svc.roster(tenant.id, true).await?;
-        Ok(self.board(tenant, code, row["name"].text(), &roster))
+        Ok(self.board(tenant, &row, &roster))
     }
 
     /// The wallboards of all the tenant's inbound queues, in code order.
@@ -77,7 +78,7 @@ impl Switch {
             return Ok(Vec::new());
         }
         let roster = svc.roster(tenant.id, true).await?;
-        Ok(inbound.iter().map(|q| self.board(tenant, q["code"].text(), q["name"].text(), &roster)).collect())
+        Ok(inbound.iter().map(|q| self.board(tenant, q, &roster)).collect())
     }
 
     /// The wallboards of every tenant's inbound queues (for `/metrics`: bounded by the directory).
@@ -107,17 +108,9 @@ impl Switch {
         yunhu_media::counters::packets()
     }
 
-    /// The service-level threshold T of a queue (s): the ACD's, else the default 20 s.
-    pub fn service_level_secs(&self, tenant: &Tenant, code: &str) -> i64 {
-        let acd = self.inner.queues.acd.lock().unwrap_or_else(|e| e.into_inner());
-        let ms = acd
-            .queue_config(&key(tenant.id, code))
-            .map_or(QueueConfig::default().service_level_ms, |c| c.service_level_ms);
-        ms / 1000
-    }
-
-    fn board(&self, tenant: &Tenant, code: &str, name: &str, roster: &[RosterEntry]) -> QueueBoard {
+    fn board(&self, tenant: &Tenant, row: &yunhu_store::Row, roster: &[RosterEntry]) -> QueueBoard {
         let svc = &self.inner.services;
+        let (code, name) = (row["code"].text(), row["name"].text());
         let mut agents = AgentCounts::default();
         for m in roster.iter().filter(|m| m.queues.iter().any(|q| q == code)) {
             let s = svc.agent_state(tenant.id, &m.user_code);
@@ -133,8 +126,9 @@ impl Switch {
         let now = svc.now_ms();
         let acd = self.inner.queues.acd.lock().unwrap_or_else(|e| e.into_inner());
         let queue = key(tenant.id, code);
+        // T as the ACD counted with; before the queue's first caller on this node, the directory's.
         let threshold =
-            acd.queue_config(&queue).map_or(QueueConfig::default().service_level_ms, |c| c.service_level_ms);
+            acd.queue_config(&queue).map_or(QueueAcd::of(row).service_level_secs * 1000, |c| c.service_level_ms);
         let w = acd.wallboard(&queue, now);
         drop(acd);
         let (waiting, longest_wait_ms, callbacks_pending, stats) = match w {
@@ -210,17 +204,22 @@ fn rfc3339(ms: i64) -> String {
 // The history reads only records, so it is a service of its own: it answers with telephony off.
 impl Services {
     /// Queue `code`'s history in `[from_ms, to_ms)` per `interval_secs`, with service level
-    /// threshold `service_level_secs`.
+    /// threshold `service_level_secs` (default the queue's own).
     pub async fn queue_history(
         &self,
         tenant: &Tenant,
         code: &str,
         (from_ms, to_ms): (i64, i64),
         interval_secs: i64,
-        service_level_secs: i64,
+        service_level_secs: Option<i64>,
     ) -> Result<QueueHistory, CcError> {
-        if self.db.get_row(tenant.id, &yunhu_store::directory::QUEUES, &[code.into()]).await?.is_none() {
+        // A deleted queue's history is still there to read.
+        let Some((row, _)) = self.db.get_row(tenant.id, &yunhu_store::directory::QUEUES, &[code.into()]).await? else {
             return Err(CcError::NotFound(format!("queue {code}")));
+        };
+        let service_level_secs = service_level_secs.unwrap_or_else(|| QueueAcd::of(&row).service_level_secs);
+        if service_level_secs < 0 {
+            return Err(CcError::Invalid("sl is at least 0 s".into()));
         }
         if interval_secs < 60 {
             return Err(CcError::Invalid("interval is at least 60 s".into()));
