@@ -260,6 +260,11 @@ impl Acd {
         })
     }
 
+    /// A declared queue's settings (its service-level threshold for the wallboard).
+    pub fn queue_config(&self, name: &str) -> Option<&QueueConfig> {
+        self.queues.get(name).map(|q| &q.config)
+    }
+
     /// Whether a queue is declared.
     pub fn has_queue(&self, name: &str) -> bool {
         self.queues.contains_key(name)

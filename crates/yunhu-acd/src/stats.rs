@@ -26,7 +26,9 @@ pub struct QueueStats {
 }
 
 impl QueueStats {
-    pub(crate) fn answered(&mut self, waited_ms: i64, threshold_ms: i64) {
+    /// Counts a caller an agent answered after `waited_ms`; within T when at most `threshold_ms`.
+    /// Public so figures rebuilt from call records count exactly as the live queue does.
+    pub fn answered(&mut self, waited_ms: i64, threshold_ms: i64) {
         self.answered += 1;
         self.answer_wait_ms += waited_ms.max(0);
         if waited_ms <= threshold_ms {
@@ -34,11 +36,29 @@ impl QueueStats {
         }
     }
 
-    pub(crate) fn abandoned(&mut self, waited_ms: i64, threshold_ms: i64) {
+    /// Counts a caller who hung up waiting after `waited_ms` (within T: at most `threshold_ms`).
+    pub fn abandoned(&mut self, waited_ms: i64, threshold_ms: i64) {
         self.abandoned += 1;
         if waited_ms <= threshold_ms {
             self.abandoned_within += 1;
         }
+    }
+
+    /// Service level, answered within T of answered (app_queue's SL); `None` before any answer.
+    pub fn service_level(&self) -> Option<f64> {
+        (self.answered > 0).then(|| self.answered_within as f64 / self.answered as f64)
+    }
+
+    /// Service level counting abandons: (answered + abandoned within T) of (answered +
+    /// abandoned) (app_queue's SL2); `None` before any.
+    pub fn service_level_with_abandons(&self) -> Option<f64> {
+        let all = self.answered + self.abandoned;
+        (all > 0).then(|| (self.answered_within + self.abandoned_within) as f64 / all as f64)
+    }
+
+    /// Average speed of answer (ms); `None` before any answer.
+    pub fn average_speed_of_answer_ms(&self) -> Option<i64> {
+        (self.answered > 0).then(|| self.answer_wait_ms / self.answered as i64)
     }
 
     pub(crate) fn keep_place(&mut self, number: &str, place: i64, until: i64) {
@@ -72,23 +92,18 @@ pub struct Wallboard {
 }
 
 impl Wallboard {
-    /// Service level, answered within T of answered (app_queue's SL); `None` before any answer.
+    /// Service level, answered within T of answered; see [`QueueStats::service_level`].
     pub fn service_level(&self) -> Option<f64> {
-        let s = &self.stats;
-        (s.answered > 0).then(|| s.answered_within as f64 / s.answered as f64)
+        self.stats.service_level()
     }
 
-    /// Service level counting abandons: (answered + abandoned within T) of (answered +
-    /// abandoned) (app_queue's SL2); `None` before any.
+    /// Service level counting abandons; see [`QueueStats::service_level_with_abandons`].
     pub fn service_level_with_abandons(&self) -> Option<f64> {
-        let s = &self.stats;
-        let all = s.answered + s.abandoned;
-        (all > 0).then(|| (s.answered_within + s.abandoned_within) as f64 / all as f64)
+        self.stats.service_level_with_abandons()
     }
 
     /// Average speed of answer (ms); `None` before any answer.
     pub fn average_speed_of_answer_ms(&self) -> Option<i64> {
-        let s = &self.stats;
-        (s.answered > 0).then(|| s.answer_wait_ms / s.answered as i64)
+        self.stats.average_speed_of_answer_ms()
     }
 }

@@ -36,6 +36,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .route("/yunhu/v1/tenants/{corp}/sms/messages", get(list_sms_messages))
         .route("/yunhu/v1/tenants/{corp}/announcements", post(announce))
         .route("/yunhu/v1/tenants/{corp}/queues/{code}/wallboard", get(wallboard))
+        .route("/yunhu/v1/tenants/{corp}/queues/{code}/history", get(queue_history))
         .route("/yunhu/v1/tenants/{corp}/calls/{call_id}/{action}", post(call_control))
         .route("/yunhu/v1/tenants/{corp}/agents/{staff}/call/{action}", post(agent_call_control))
         // The token is checked before anything of the request is read, its body included.
@@ -481,6 +482,40 @@ async fn wallboard(
     let switch = s.switch.as_ref().ok_or_else(|| AdminError(StatusCode::CONFLICT, "telephony is off".into()))?;
     let board = switch.wallboard(&tenant, &code).await?;
     Ok(Json(board).into_response())
+}
+
+/// `GET /yunhu/v1/tenants/{corp}/queues/{code}/history?from=&to=&interval=900&sl=`: a queue's
+/// callers per interval from the call records. `from` and `to` are RFC 3339 or Unix seconds
+/// (default the last 24 hours), `interval` seconds (at least 60), `sl` the service-level
+/// threshold T in seconds (default the queue's, 20).
+async fn queue_history(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((corp, code)): Path<(String, String)>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> AdminResult {
+    authorize(&s, &headers)?;
+    let tenant = s.services.tenant(&corp).await?;
+    let bad = |name: &str| AdminError(StatusCode::BAD_REQUEST, format!("{name}: RFC 3339 or Unix seconds"));
+    let time = |name: &str| -> Result<Option<i64>, AdminError> {
+        let Some(v) = q.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) else { return Ok(None) };
+        if let Ok(secs) = v.parse::<i64>() {
+            return secs.checked_mul(1000).map(Some).ok_or_else(|| bad(name));
+        }
+        chrono::DateTime::parse_from_rfc3339(v).map(|t| Some(t.timestamp_millis())).map_err(|_| bad(name))
+    };
+    let number = |name: &str| -> Result<Option<i64>, AdminError> {
+        match q.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| AdminError(StatusCode::BAD_REQUEST, format!("{name}: seconds"))),
+        }
+    };
+    let to = time("to")?.unwrap_or_else(|| s.services.clock().now().timestamp_millis());
+    let from = time("from")?.unwrap_or(to - 24 * 3600 * 1000);
+    let interval = number("interval")?.unwrap_or(900);
+    let sl = number("sl")?;
+    let history = s.services.queue_history(&tenant, &code, (from, to), interval, sl).await?;
+    Ok(Json(history).into_response())
 }
 
 /// `POST /yunhu/v1/tenants/{corp}/calls/{call_id}/{action}`: call control by call id.

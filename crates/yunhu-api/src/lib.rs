@@ -7,6 +7,7 @@ pub mod admin;
 pub mod body;
 pub mod crm;
 mod jsonw;
+mod metrics;
 pub mod open95;
 mod recordings;
 #[cfg(test)]
@@ -32,6 +33,8 @@ pub struct AppState {
     pub recordings_dir: std::path::PathBuf,
     /// Where uploaded number files are kept (open95 §6.3.2).
     pub files_dir: std::path::PathBuf,
+    /// Bearer token of `/metrics`; `None`: loopback clients only.
+    pub metrics_token: Option<std::sync::Arc<str>>,
 }
 
 /// A JSON answer's bytes, written straight from typed values: listings skip building a
@@ -53,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .merge(recordings::routes())
         .merge(sipcdr::routes())
         .merge(workbench::routes())
+        .merge(metrics::routes())
         .layer(axum::extract::DefaultBodyLimit::max(body::MAX_BODY))
         .with_state(state)
 }

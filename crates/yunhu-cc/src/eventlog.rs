@@ -14,8 +14,10 @@
 use crate::CcError;
 use crate::bus::{EventBus, FeedEvent, on_bus};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use yunhu_store::calls::EventRow;
 use yunhu_store::{Db, StoreError, TenantId};
 
@@ -49,7 +51,34 @@ impl Job {
 /// Handle on the writer task.
 #[derive(Clone)]
 pub(crate) struct EventLog {
-    tx: mpsc::UnboundedSender<Job>,
+    tx: mpsc::UnboundedSender<(Instant, Job)>,
+    health: Arc<Health>,
+}
+
+/// How far behind the writer is, for `/metrics`.
+#[derive(Default)]
+struct Health {
+    /// Jobs sent and not yet committed.
+    pending: AtomicU64,
+    /// When the oldest job of the batch being written was sent; `None` while idle.
+    oldest: std::sync::Mutex<Option<Instant>>,
+    /// Events committed since the start.
+    committed: AtomicU64,
+    /// Batches whose commit failed.
+    failed: AtomicU64,
+}
+
+/// The event log writer's figures now.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EventLogHealth {
+    /// Events, records and flushes queued and not yet committed.
+    pub pending: u64,
+    /// How long the oldest of them has waited (s); 0 when none waits.
+    pub lag_secs: f64,
+    /// Events committed since the start.
+    pub committed: u64,
+    /// Batches whose commit failed since the start.
+    pub failed_batches: u64,
 }
 
 /// Largest batch committed at once.
@@ -62,10 +91,14 @@ pub(crate) const GROUP_WINDOW: Duration = Duration::from_millis(10);
 impl EventLog {
     /// Starts the writer; what it commits of the streams the bus carries is published on `bus`.
     pub(crate) fn start(db: Db, bus: Arc<dyn EventBus>) -> Self {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Job)>();
+        let health = Arc::new(Health::default());
+        let gauge = health.clone();
         tokio::spawn(async move {
             let mut batch: Vec<Job> = Vec::new();
-            while let Some(first) = rx.recv().await {
+            while let Some((sent, first)) = rx.recv().await {
+                // Jobs come in order: the batch's first is the oldest waiting until it commits.
+                *gauge.oldest.lock().unwrap_or_else(|e| e.into_inner()) = Some(sent);
                 let deadline = tokio::time::Instant::now() + GROUP_WINDOW;
                 let mut urgent = first.urgent();
                 batch.push(first);
@@ -75,7 +108,7 @@ impl EventLog {
                         Err(_) if urgent => None,
                         Err(_) => tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten(),
                     };
-                    let Some(job) = next else { break };
+                    let Some((_, job)) = next else { break };
                     urgent |= job.urgent();
                     batch.push(job);
                 }
@@ -86,6 +119,7 @@ impl EventLog {
                 // Each waiter, and whether an event's id is theirs.
                 let mut replies = Vec::with_capacity(batch.len());
                 let durable = batch.iter().any(Job::durable);
+                let jobs = batch.len() as u64;
                 for job in batch.drain(..) {
                     match job {
                         Job::Event(row, reply) => {
@@ -104,6 +138,12 @@ impl EventLog {
                 }
                 let kept: Vec<EventRow> = published.iter().map(|&i| events[i].clone()).collect();
                 let result = db.write_batch(events, records, durable).await;
+                *gauge.oldest.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                gauge.pending.fetch_sub(jobs, Ordering::Relaxed);
+                match &result {
+                    Ok(ids) => _ = gauge.committed.fetch_add(ids.len() as u64, Ordering::Relaxed),
+                    Err(_) => _ = gauge.failed.fetch_add(1, Ordering::Relaxed),
+                }
                 match &result {
                     Err(e) => tracing::error!(error = %e, "event log write failed"),
                     Ok(ids) if !kept.is_empty() => {
@@ -128,32 +168,51 @@ impl EventLog {
                 }
             }
         });
-        Self { tx }
+        Self { tx, health }
+    }
+
+    fn send(&self, job: Job) -> Result<(), CcError> {
+        self.health.pending.fetch_add(1, Ordering::Relaxed);
+        self.tx.send((Instant::now(), job)).map_err(|_| {
+            self.health.pending.fetch_sub(1, Ordering::Relaxed);
+            gone()
+        })
+    }
+
+    /// How far behind the writer is now.
+    pub(crate) fn health(&self) -> EventLogHealth {
+        let oldest = *self.health.oldest.lock().unwrap_or_else(|e| e.into_inner());
+        EventLogHealth {
+            pending: self.health.pending.load(Ordering::Relaxed),
+            lag_secs: oldest.map_or(0.0, |t| t.elapsed().as_secs_f64()),
+            committed: self.health.committed.load(Ordering::Relaxed),
+            failed_batches: self.health.failed.load(Ordering::Relaxed),
+        }
     }
 
     /// Appends one event (tenant, stream, kind, time, data) and waits until it is committed.
     pub(crate) async fn append(&self, event: EventRow) -> Result<i64, CcError> {
         let (reply, done) = oneshot::channel();
-        self.tx.send(Job::Event(event, Some(reply))).map_err(|_| gone())?;
+        self.send(Job::Event(event, Some(reply)))?;
         wait(done).await
     }
 
     /// Queues one event for the next commit without waiting for it; a failed commit is logged.
     pub(crate) fn append_later(&self, event: EventRow) -> Result<(), CcError> {
-        self.tx.send(Job::Event(event, None)).map_err(|_| gone())
+        self.send(Job::Event(event, None))
     }
 
     /// Waits until everything queued before it is committed; `to_disk`: and flushed to disk.
     pub(crate) async fn flush(&self, to_disk: bool) -> Result<(), CcError> {
         let (reply, done) = oneshot::channel();
-        self.tx.send(Job::Flush(reply, to_disk)).map_err(|_| gone())?;
+        self.send(Job::Flush(reply, to_disk))?;
         wait(done).await.map(|_| ())
     }
 
     /// Writes a call record in the next batch and waits until it is committed.
     pub(crate) async fn put_record(&self, tenant: TenantId, call_id: &str, record: CallRecord) -> Result<(), CcError> {
         let (reply, done) = oneshot::channel();
-        self.tx.send(Job::Record(Box::new((tenant, call_id.to_string(), record)), reply)).map_err(|_| gone())?;
+        self.send(Job::Record(Box::new((tenant, call_id.to_string(), record)), reply))?;
         wait(done).await.map(|_| ())
     }
 }

@@ -9,6 +9,7 @@ pub mod dialer;
 pub mod directory;
 pub mod error;
 mod eventlog;
+pub use eventlog::EventLogHealth;
 pub mod forms;
 pub mod lines;
 pub mod numberfile;
@@ -80,6 +81,11 @@ impl Services {
     /// Waits until every event queued so far is written and on disk.
     pub async fn flush_events(&self) -> Result<(), CcError> {
         self.events.flush(true).await
+    }
+
+    /// How far behind the event log's writer is (for `/metrics`).
+    pub fn event_log_health(&self) -> EventLogHealth {
+        self.events.health()
     }
 
     /// The clock in use.

@@ -30,7 +30,7 @@ mod queue;
 mod wallboard;
 pub use control::{CallRef, Control, ControlError};
 pub use predictive::{CustomerFirst, CustomerFirstCall, CustomerFirstOutcome, Progress};
-pub use wallboard::{AgentCounts, QueueBoard};
+pub use wallboard::{AgentCounts, HISTORY_MAX_INTERVALS, QueueBoard, QueueHistory, QueueInterval};
 pub use yunhu_engine::machine::{Command, Refusal, SpyMode};
 
 /// Telephony settings.

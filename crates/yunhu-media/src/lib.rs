@@ -2,6 +2,7 @@
 //! for two, a mix for more, prompts and music on hold in place of the room), recorded and
 //! inspected. Knows nothing of SIP; the signaling layer hands it addresses and codecs from SDP.
 
+pub mod counters;
 pub mod dtmf;
 mod engine;
 pub mod g711;

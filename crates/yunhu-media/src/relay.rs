@@ -335,7 +335,9 @@ fn send(
     dest: SocketAddr,
     packet: &[u8],
 ) -> std::io::Result<usize> {
-    if connected_to == Some(dest) { socket.send(packet) } else { socket.send_to(packet, dest) }
+    let sent = if connected_to == Some(dest) { socket.send(packet) } else { socket.send_to(packet, dest) };
+    crate::counters::sent(sent.is_ok());
+    sent
 }
 
 /// Dissolves a UDP socket's connection, so it takes packets from any source again.
@@ -749,7 +751,7 @@ impl Session {
         if is_rtcp(buf) {
             return;
         }
-        let Some(pkt) = RtpPacket::parse(buf) else { return };
+        let Some(pkt) = RtpPacket::parse(buf) else { return crate::counters::dropped() };
         let (Some(this), Some(socket)) = (self.legs.get_mut(leg), self.sockets.get(leg).and_then(Option::as_ref))
         else {
             return;
@@ -757,17 +759,18 @@ impl Session {
         // Nothing is taken before the leg's SDP is known; then the first packet fixes the peer
         // (symmetric RTP: behind NAT it comes from elsewhere than the SDP says), and from then
         // on only that peer is heard.
-        let Some(media) = this.media else { return };
+        let Some(media) = this.media else { return crate::counters::dropped() };
         match this.latched {
             None => {
                 this.latched = Some(from);
                 this.connected = socket.connect(from).is_ok();
             }
-            Some(addr) if addr != from => return,
+            Some(addr) if addr != from => return crate::counters::dropped(),
             Some(_) => {}
         }
         this.last_packet = Some(now);
         self.stats.received[leg] += 1;
+        crate::counters::received();
         let is_event = media.telephone_event == Some(pkt.payload_type);
         let codec = if is_event { None } else { Codec::from_payload_type(pkt.payload_type) };
         if is_event {

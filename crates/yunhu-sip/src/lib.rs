@@ -215,7 +215,39 @@ impl From<rsipstack::Error> for SipError {
     }
 }
 
+/// The request methods counted one by one; the rest count as `other` (bounded labels).
+pub const COUNTED_METHODS: [&str; 10] =
+    ["INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "INFO", "REFER", "NOTIFY", "other"];
+
+/// What the stack counts for health figures: cheap atomics bumped as requests come and go.
+#[derive(Default)]
+struct Counters {
+    /// Requests received (each a server transaction), by [`COUNTED_METHODS`] index.
+    received: [std::sync::atomic::AtomicU64; COUNTED_METHODS.len()],
+    /// INVITEs sent to start a leg.
+    invites_sent: std::sync::atomic::AtomicU64,
+}
+
+fn method_index(m: &Method) -> usize {
+    let name = m.to_string();
+    COUNTED_METHODS.iter().position(|c| *c == name).unwrap_or(COUNTED_METHODS.len() - 1)
+}
+
+/// The SIP stack's figures now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipCounts {
+    /// Transactions open now (client and server).
+    pub transactions_running: u64,
+    /// Requests received since the start, by method ([`COUNTED_METHODS`]).
+    pub requests_received: Vec<(&'static str, u64)>,
+    /// INVITEs sent to start a leg since the start.
+    pub invites_sent: u64,
+    /// Registered contacts now.
+    pub registered_contacts: u64,
+}
+
 struct Inner {
+    counters: Counters,
     endpoint: Endpoint,
     dialogs: Arc<DialogLayer>,
     registrar: Mutex<Registrar>,
@@ -276,6 +308,7 @@ impl SipStack {
             tracing::info!(bindings = stored.len(), "registrations restored");
         }
         let inner = Arc::new(Inner {
+            counters: Counters::default(),
             endpoint,
             dialogs,
             registrar: Mutex::new(registrar),
@@ -298,6 +331,18 @@ impl SipStack {
     /// Where SIP listens.
     pub fn local_addr(&self) -> SocketAddr {
         self.inner.config.listen
+    }
+
+    /// What the stack has done and has open now, for health figures.
+    pub fn counts(&self) -> SipCounts {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &self.inner.counters;
+        SipCounts {
+            transactions_running: self.inner.endpoint.inner.get_stats().running_transactions as u64,
+            requests_received: COUNTED_METHODS.iter().zip(&c.received).map(|(m, n)| (*m, n.load(Relaxed))).collect(),
+            invites_sent: c.invites_sent.load(Relaxed),
+            registered_contacts: self.inner.registrar.lock().unwrap_or_else(|e| e.into_inner()).len() as u64,
+        }
     }
 
     /// The live contacts of an extension.
@@ -370,6 +415,7 @@ impl SipStack {
         };
         let (state_tx, state_rx) = self.inner.dialogs.new_dialog_state_channel();
         let (dialog, join) = self.inner.dialogs.do_invite_async(option, state_tx)?;
+        self.inner.counters.invites_sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (shared, events) = LegShared::new(dialog, true, timers, None);
         shared.first_local_sdp(&offer);
         let failed = shared.clone();
@@ -445,6 +491,7 @@ pub type LegHangup = LegControl;
 
 async fn serve_incoming(inner: Arc<Inner>, mut incoming: rsipstack::transaction::TransactionReceiver) {
     while let Some(mut tx) = incoming.recv().await {
+        inner.counters.received[method_index(&tx.original.method)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let inner = inner.clone();
         tokio::spawn(async move {
             let in_dialog = tx.original.to_header().ok().and_then(|t| t.tag().ok().flatten()).is_some();

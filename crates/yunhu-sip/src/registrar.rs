@@ -125,6 +125,17 @@ impl Registrar {
         self.bindings.remove(&(domain.to_ascii_lowercase(), user.to_string()));
     }
 
+    /// Contacts not yet expired, of every user.
+    pub fn len(&self) -> usize {
+        let now = Instant::now();
+        self.bindings.values().flatten().filter(|b| b.expires_at > now).count()
+    }
+
+    /// Whether no contact is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The live contacts of a user, newest last.
     pub fn lookup(&mut self, domain: &str, user: &str) -> Vec<Binding> {
         let key = (domain.to_ascii_lowercase(), user.to_string());

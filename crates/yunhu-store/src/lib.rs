@@ -13,6 +13,7 @@ mod memo;
 mod migrations;
 pub mod numberfiles;
 pub mod outbound;
+pub mod queues;
 pub mod registrations;
 mod rows;
 pub mod sms;

@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (14, "crm single-use signs", include_str!("../migrations/0014_crm_single_use_signs.sql")),
     (15, "inbound", include_str!("../migrations/0015_inbound.sql")),
     (16, "routing", include_str!("../migrations/0016_routing.sql")),
+    (19, "queue history", include_str!("../migrations/0019_queue_history.sql")),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

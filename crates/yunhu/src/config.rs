@@ -46,6 +46,8 @@ pub struct Config {
     pub password_threads: usize,
     /// Password checks that may wait for those threads; past it, logins are refused as busy.
     pub password_queue: usize,
+    /// Bearer token of `/metrics`; without one, `/metrics` answers loopback clients only.
+    pub metrics_token: Option<String>,
 }
 
 /// Half the cores, at least one: the other half is left to the threads beside the async ones,
@@ -78,6 +80,7 @@ impl Default for Config {
             sip_auth_ban_secs: 600,
             password_threads: 1,
             password_queue: 16,
+            metrics_token: None,
         }
     }
 }
@@ -105,6 +108,7 @@ pub struct FileConfig {
     sip_auth_ban_secs: Option<u64>,
     password_threads: Option<usize>,
     password_queue: Option<usize>,
+    metrics_token: Option<String>,
 }
 
 /// Overrides from flags or the environment (clap fills these from both).
@@ -149,6 +153,9 @@ pub struct Overrides {
     /// Async worker threads (default: half the cores, at least one).
     #[arg(long, env = "YUNHU_WORKER_THREADS", global = true)]
     pub worker_threads: Option<usize>,
+    /// Bearer token of /metrics (without one, loopback clients only).
+    #[arg(long, env = "YUNHU_METRICS_TOKEN", global = true, hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 impl Config {
@@ -180,6 +187,7 @@ impl Config {
             c.sip_auth_ban_secs = f.sip_auth_ban_secs.unwrap_or(c.sip_auth_ban_secs);
             c.password_threads = f.password_threads.unwrap_or(c.password_threads);
             c.password_queue = f.password_queue.unwrap_or(c.password_queue);
+            c.metrics_token = f.metrics_token.or(c.metrics_token);
         }
         c.data_dir = o.data_dir.clone().unwrap_or(c.data_dir);
         c.database_url = o.database_url.clone().or(c.database_url);
@@ -199,6 +207,7 @@ impl Config {
             anyhow::bail!("rtp_timeout_secs must be at least 1");
         }
         c.worker_threads = o.worker_threads.unwrap_or(c.worker_threads);
+        c.metrics_token = o.metrics_token.clone().or(c.metrics_token).filter(|t| !t.is_empty());
         if c.worker_threads == 0 {
             anyhow::bail!("worker_threads must be at least 1");
         }

@@ -157,6 +157,7 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
         dialer: dialer.clone(),
         recordings_dir: config.recordings_dir(),
         files_dir: config.data_dir.join("numberfiles"),
+        metrics_token: config.metrics_token.as_deref().map(Into::into),
     };
     let listener = tokio::net::TcpListener::bind(&config.http_listen)
         .await
@@ -165,7 +166,8 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = yunhu_api::router(state);
     let task = tokio::spawn(async move {
-        // Connection info gives logins the source address their failures are counted by.
+        // Connection info gives logins the source address their failures are counted by, and lets
+        // `/metrics` without a token answer loopback clients only.
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async {
                 let _ = rx.await;

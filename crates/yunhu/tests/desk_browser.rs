@@ -9,102 +9,16 @@
 
 mod common;
 
+use common::browser::{self, CHROMIUM, Script};
 use common::sip::*;
 use common::{ADMIN_TOKEN, TestApp, start};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 use yunhu_core::agent::Presence;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 /// The customer the carrier's call comes from.
 const CUSTOMER: &str = "13600136000";
-
-fn browser_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/browser"))
-}
-
-/// The Node script and what it says: its `@@` lines on stdout, the rest of its talk kept for a
-/// failure's message.
-struct Script {
-    child: Child,
-    lines: mpsc::UnboundedReceiver<String>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Script {
-    fn spawn(dir: &Path, envs: &[(&str, String)]) -> Script {
-        let mut child = Command::new("node")
-            .arg("desk.mjs")
-            .current_dir(dir)
-            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("node runs (scripts/setup)");
-        let (tx, lines) = mpsc::unbounded_channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(said) = line.strip_prefix("@@") {
-                    let _ = tx.send(said.to_string());
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (mut pipe, kept) = (child.stderr.take().unwrap(), stderr.clone());
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                kept.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        Script { child, lines, stderr }
-    }
-
-    fn talk(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// The script's next line, which must start with `word`; the rest of it.
-    async fn expect(&mut self, word: &str, within: Duration) -> String {
-        let line = match tokio::time::timeout(within, self.lines.recv()).await {
-            Ok(Some(line)) => line,
-            Ok(None) => panic!("the desk script ended before saying {word:?}:\n{}", self.talk()),
-            Err(_) => panic!("the desk script did not say {word:?} within {within:?}:\n{}", self.talk()),
-        };
-        match line.strip_prefix(word) {
-            Some(rest) => rest.trim().to_string(),
-            None => panic!("the desk script said {line:?}, not {word:?}:\n{}", self.talk()),
-        }
-    }
-
-    async fn exit_ok(&mut self) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.success();
-            }
-            assert!(Instant::now() < deadline, "the desk script did not exit:\n{}", self.talk());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Script {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The carrier's call from `CUSTOMER` to extension 1001, from the trunk's address; it talks
 /// until yunhu hangs up.
@@ -122,7 +36,7 @@ async fn form_of(app: &TestApp, token: &str, uuid: &str) -> Value {
 #[tokio::test]
 async fn the_desk_in_chromium_pops_a_carriers_call_and_keeps_wrap_up_until_the_form_is_submitted() {
     let began = Instant::now();
-    let dir = browser_dir();
+    let dir = browser::dir();
     assert!(
         Path::new(CHROMIUM).exists() && dir.join("node_modules/playwright-core/package.json").exists(),
         "the browser test needs {CHROMIUM} and playwright-core in tests/browser: run scripts/setup"
@@ -152,6 +66,7 @@ async fn the_desk_in_chromium_pops_a_carriers_call_and_keeps_wrap_up_until_the_f
     let region = yunhu_core::geo::cn_region(CUSTOMER).expect("a mainland mobile number");
     let mut script = Script::spawn(
         &dir,
+        "desk.mjs",
         &[
             ("YUNHU_DESK_URL", app.base.clone()),
             ("YUNHU_ADMIN_TOKEN", ADMIN_TOKEN.to_string()),

@@ -91,6 +91,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/agent/monitor", get(monitor::monitor))
         .route("/desk", get(desk_page))
+        .route("/wallboard", get(wallboard_page))
         .route("/admin/agent/{action}", post(agent_action))
         .route("/admin/sms_api/send", post(sms_send))
 }
@@ -98,6 +99,11 @@ pub(crate) fn routes() -> Router<AppState> {
 /// The web agent desk: one page, no build step.
 async fn desk_page() -> Html<&'static str> {
     Html(include_str!("../../desk/index.html"))
+}
+
+/// The supervisors' wallboard: one page, no build step, over the same socket as the desk.
+async fn wallboard_page() -> Html<&'static str> {
+    Html(include_str!("../../desk/wallboard.html"))
 }
 
 /// The agent a desk token acts for.

@@ -2,6 +2,7 @@
 //! test can move.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod open95;
 pub mod sip;
 
