@@ -46,6 +46,8 @@ pub struct Config {
     pub password_threads: usize,
     /// Password checks that may wait for those threads; past it, logins are refused as busy.
     pub password_queue: usize,
+    /// Seconds a stop (SIGTERM, Ctrl-C) lets live calls finish before hanging up the rest.
+    pub drain_secs: u64,
 }
 
 /// Half the cores, at least one: the other half is left to the threads beside the async ones,
@@ -78,6 +80,7 @@ impl Default for Config {
             sip_auth_ban_secs: 600,
             password_threads: 1,
             password_queue: 16,
+            drain_secs: 300,
         }
     }
 }
@@ -105,6 +108,7 @@ pub struct FileConfig {
     sip_auth_ban_secs: Option<u64>,
     password_threads: Option<usize>,
     password_queue: Option<usize>,
+    drain_secs: Option<u64>,
 }
 
 /// Overrides from flags or the environment (clap fills these from both).
@@ -149,6 +153,9 @@ pub struct Overrides {
     /// Async worker threads (default: half the cores, at least one).
     #[arg(long, env = "YUNHU_WORKER_THREADS", global = true)]
     pub worker_threads: Option<usize>,
+    /// Seconds a stop lets live calls finish before hanging up the rest.
+    #[arg(long, env = "YUNHU_DRAIN_SECS", global = true)]
+    pub drain_secs: Option<u64>,
 }
 
 impl Config {
@@ -180,6 +187,7 @@ impl Config {
             c.sip_auth_ban_secs = f.sip_auth_ban_secs.unwrap_or(c.sip_auth_ban_secs);
             c.password_threads = f.password_threads.unwrap_or(c.password_threads);
             c.password_queue = f.password_queue.unwrap_or(c.password_queue);
+            c.drain_secs = f.drain_secs.unwrap_or(c.drain_secs);
         }
         c.data_dir = o.data_dir.clone().unwrap_or(c.data_dir);
         c.database_url = o.database_url.clone().or(c.database_url);
@@ -192,6 +200,7 @@ impl Config {
         c.ring_timeout_secs = o.ring_timeout_secs.unwrap_or(c.ring_timeout_secs);
         c.rtp_timeout_secs = o.rtp_timeout_secs.unwrap_or(c.rtp_timeout_secs);
         c.desk_silence_secs = o.desk_silence_secs.unwrap_or(c.desk_silence_secs);
+        c.drain_secs = o.drain_secs.unwrap_or(c.drain_secs);
         if c.desk_silence_secs == 0 {
             anyhow::bail!("desk_silence_secs must be at least 1");
         }
