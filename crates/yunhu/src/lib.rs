@@ -116,7 +116,11 @@ impl Running {
             }
             // Hung-up calls end within a few seconds; one that does not is rebuilt at next start.
             if hung_up && now >= started + limit + std::time::Duration::from_secs(10) {
-                tracing::error!(live, unsettled, "calls did not end after hang-up; their records are rebuilt at the next start");
+                tracing::error!(
+                    live,
+                    unsettled,
+                    "calls did not end after hang-up; their records are rebuilt at the next start"
+                );
                 return;
             }
             if now >= next_note {

@@ -123,7 +123,8 @@ async fn sigterm_refuses_new_calls_lets_the_live_call_finish_then_exits_0() {
     }
     // The carrier on a port of our own, the agent's phone registered and logged in.
     let carrier_port = free_port();
-    let trunk = serde_json::json!({"name": "carrier", "address": format!("127.0.0.1:{carrier_port}"), "caller_id": "53541815"});
+    let trunk =
+        serde_json::json!({"name": "carrier", "address": format!("127.0.0.1:{carrier_port}"), "caller_id": "53541815"});
     let put = http
         .put(format!("{base}/yunhu/v1/tenants/777777/trunks/carrier"))
         .bearer_auth(ADMIN)
@@ -173,7 +174,8 @@ async fn sigterm_refuses_new_calls_lets_the_live_call_finish_then_exits_0() {
     assert!(options.starts_with("SIP/2.0 503"), "{options}");
     assert!(options.to_ascii_lowercase().contains("\r\nretry-after:"), "{options}");
     // HTTP still serves, but places no new call.
-    let refused = action(&http, &base, &[("action", "SendDial"), ("staffid", "1001"), ("phonenum", "13900139000")]).await;
+    let refused =
+        action(&http, &base, &[("action", "SendDial"), ("staffid", "1001"), ("phonenum", "13900139000")]).await;
     assert_ne!(refused["errno"], "1", "{refused}");
     assert!(refused["message"].as_str().unwrap_or("").contains("shutting down"), "{refused}");
     assert!(child.try_wait().unwrap().is_none(), "yunhu must wait for its live call:\n{}", log_of(&dir));
