@@ -176,6 +176,7 @@ fn dial_error(e: DialError) -> Refusal {
         DialError::NoTrunk => fail(errno::FAILED, "没有可用的中继 (no trunk configured)"),
         DialError::Busy(s) => fail(errno::FAILED, format!("员工正在通话中: {s}")),
         DialError::BadNumber(n) => fail(errno::FAILED, format!("号码不合法: {n}")),
+        DialError::Draining => fail(errno::FAILED, "服务正在停止, 请稍后重试 (yunhu is shutting down)"),
         DialError::Internal(e) => {
             tracing::error!(error = %e, "SendDial");
             fail(errno::FAILED, "内部错误")

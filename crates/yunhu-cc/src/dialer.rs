@@ -48,6 +48,8 @@ pub struct Dialer {
     runs: Arc<Mutex<HashMap<(TenantId, i64), SharedRun>>>,
     /// Ids of the customer-first calls each tenant has under way, for its concurrent-call limit.
     placed: Arc<Mutex<HashMap<TenantId, std::collections::HashSet<String>>>>,
+    /// Set by [`Dialer::drain`]: no new number is dialed, the calls placed still settle.
+    draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Maps how a customer-first call ended onto the task's number outcomes.
@@ -70,7 +72,8 @@ impl Dialer {
     /// Starts dialing for every tenant's running tasks, ticking every `tick`. Numbers a previous
     /// run had claimed and not settled (it stopped or crashed) are given back first.
     pub fn start(services: Services, switch: Switch, tick: Duration) -> Dialer {
-        let dialer = Dialer { services, switch, runs: Arc::default(), placed: Arc::default() };
+        let dialer =
+            Dialer { services, switch, runs: Arc::default(), placed: Arc::default(), draining: Arc::default() };
         let d = dialer.clone();
         tokio::spawn(async move {
             match d.services.db.release_claimed_numbers(d.services.now_ms()).await {
@@ -90,6 +93,23 @@ impl Dialer {
         dialer
     }
 
+    /// Stops dialing new numbers for good (the node is draining); the calls already placed go on
+    /// and settle with their outcomes as usual, and the tasks stay running for the next start.
+    pub fn drain(&self) {
+        self.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Calls the dialer placed whose outcome it has not yet written to their task.
+    pub async fn unsettled(&self) -> usize {
+        let runs: Vec<SharedRun> = self.runs.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let mut n = 0;
+        for run in runs {
+            let run = run.lock().await;
+            n += run.in_flight.len() + run.previews.len();
+        }
+        n
+    }
+
     /// The dialer's latest pacing decision for a task and its reasons, once it has paced it.
     pub fn explain(&self, tenant: TenantId, task: i64) -> Option<Explanation> {
         let run = self.runs.lock().unwrap_or_else(|e| e.into_inner()).get(&(tenant, task)).cloned()?;
@@ -101,6 +121,10 @@ impl Dialer {
         for tenant in self.services.db.list_tenants().await? {
             for task in self.services.running_tasks(tenant.id).await? {
                 running.insert((tenant.id, task.id));
+                if self.draining.load(std::sync::atomic::Ordering::SeqCst) {
+                    // Still counted as running, so its ringing dials are not cancelled as stopped.
+                    continue;
+                }
                 let known = self.runs.lock().unwrap_or_else(|e| e.into_inner()).get(&(tenant.id, task.id)).cloned();
                 let run = match known {
                     Some(run) => run,

@@ -22,6 +22,7 @@ use yunhu_store::directory::STAFF;
 use yunhu_store::registrations::Registration;
 
 mod control;
+mod drain;
 mod hooks;
 mod inbound;
 mod outbound;
@@ -99,6 +100,9 @@ pub enum DialError {
     /// The staff member has not logged in (feature code 000).
     #[error("staff member {0} is not logged in")]
     NotLoggedIn(String),
+    /// The node is draining (shutting down gracefully) and takes no new calls.
+    #[error("yunhu is shutting down and takes no new calls")]
+    Draining,
     /// Internal failure.
     #[error(transparent)]
     Internal(#[from] CcError),

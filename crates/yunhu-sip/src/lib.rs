@@ -257,6 +257,8 @@ struct Inner {
     events: mpsc::UnboundedSender<SipEvent>,
     config: SipConfig,
     token: CancellationToken,
+    /// Set while the node drains: the Retry-After seconds new calls and probes are refused with.
+    draining: Mutex<Option<u32>>,
 }
 
 /// The running SIP stack.
@@ -318,6 +320,7 @@ impl SipStack {
             events,
             config,
             token,
+            draining: Mutex::new(None),
         });
         let serve = inner.endpoint.inner.clone();
         tokio::spawn(async move {
@@ -348,6 +351,19 @@ impl SipStack {
     /// The live contacts of an extension.
     pub fn bindings(&self, domain: &str, user: &str) -> Vec<Binding> {
         self.inner.registrar.lock().unwrap_or_else(|e| e.into_inner()).lookup(domain, user)
+    }
+
+    /// Starts draining: from now on every new INVITE (not a re-INVITE of a live call) and every
+    /// OPTIONS gets 503 with `Retry-After: retry_after` seconds, whoever sends it, so phones,
+    /// carriers and a dispatcher in front send their next calls elsewhere while this node's calls
+    /// go on. Nothing undoes it: a draining node is on its way out.
+    pub fn drain(&self, retry_after: u32) {
+        *self.inner.draining.lock().unwrap_or_else(|e| e.into_inner()) = Some(retry_after.max(1));
+    }
+
+    /// Whether [`SipStack::drain`] was called.
+    pub fn draining(&self) -> bool {
+        self.inner.draining.lock().unwrap_or_else(|e| e.into_inner()).is_some()
     }
 
     /// Stops serving.
@@ -503,6 +519,18 @@ async fn serve_incoming(inner: Arc<Inner>, mut incoming: rsipstack::transaction:
                     None => {
                         let _ = tx.reply(StatusCode::CallTransactionDoesNotExist).await;
                     }
+                }
+                return;
+            }
+            let draining = *inner.draining.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(secs) = draining
+                && matches!(tx.original.method, Method::Invite | Method::Options)
+            {
+                // Refused before any digest work: a draining node takes no new call from anyone,
+                // and the answer tells no more than that.
+                let retry = Header::RetryAfter(secs.to_string().into());
+                if let Err(e) = tx.reply_with(StatusCode::ServiceUnavailable, vec![retry], None).await {
+                    tracing::debug!(error = %e, "503 while draining");
                 }
                 return;
             }

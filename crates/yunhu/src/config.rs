@@ -48,6 +48,8 @@ pub struct Config {
     pub password_queue: usize,
     /// Bearer token of `/metrics`; without one, `/metrics` answers loopback clients only.
     pub metrics_token: Option<String>,
+    /// Seconds a stop (SIGTERM, Ctrl-C) lets live calls finish before hanging up the rest.
+    pub drain_secs: u64,
 }
 
 /// Half the cores, at least one: the other half is left to the threads beside the async ones,
@@ -81,6 +83,7 @@ impl Default for Config {
             password_threads: 1,
             password_queue: 16,
             metrics_token: None,
+            drain_secs: 300,
         }
     }
 }
@@ -109,6 +112,7 @@ pub struct FileConfig {
     password_threads: Option<usize>,
     password_queue: Option<usize>,
     metrics_token: Option<String>,
+    drain_secs: Option<u64>,
 }
 
 /// Overrides from flags or the environment (clap fills these from both).
@@ -156,6 +160,9 @@ pub struct Overrides {
     /// Bearer token of /metrics (without one, loopback clients only).
     #[arg(long, env = "YUNHU_METRICS_TOKEN", global = true, hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// Seconds a stop lets live calls finish before hanging up the rest.
+    #[arg(long, env = "YUNHU_DRAIN_SECS", global = true)]
+    pub drain_secs: Option<u64>,
 }
 
 impl Config {
@@ -188,6 +195,7 @@ impl Config {
             c.password_threads = f.password_threads.unwrap_or(c.password_threads);
             c.password_queue = f.password_queue.unwrap_or(c.password_queue);
             c.metrics_token = f.metrics_token.or(c.metrics_token);
+            c.drain_secs = f.drain_secs.unwrap_or(c.drain_secs);
         }
         c.data_dir = o.data_dir.clone().unwrap_or(c.data_dir);
         c.database_url = o.database_url.clone().or(c.database_url);
@@ -200,6 +208,7 @@ impl Config {
         c.ring_timeout_secs = o.ring_timeout_secs.unwrap_or(c.ring_timeout_secs);
         c.rtp_timeout_secs = o.rtp_timeout_secs.unwrap_or(c.rtp_timeout_secs);
         c.desk_silence_secs = o.desk_silence_secs.unwrap_or(c.desk_silence_secs);
+        c.drain_secs = o.drain_secs.unwrap_or(c.drain_secs);
         if c.desk_silence_secs == 0 {
             anyhow::bail!("desk_silence_secs must be at least 1");
         }

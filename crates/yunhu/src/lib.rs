@@ -82,6 +82,55 @@ impl Running {
         flush_events(&self.services).await;
     }
 
+    /// The first half of a graceful stop: refuses new calls (SIP INVITE and OPTIONS get 503 with
+    /// `Retry-After`, click-to-call is refused, predictive and preview tasks dial no new number)
+    /// while HTTP keeps serving, and waits for the live calls to end and the dialer to settle
+    /// their outcomes. Calls still up after `limit` are hung up, so each still ends with its
+    /// record and a closed recording. [`Running::stop`] then finishes the stop.
+    pub async fn drain(&self, limit: std::time::Duration) {
+        let Some(switch) = &self.switch else { return };
+        // Retry-After tells a phone or a dispatcher how long to keep away: the window this node
+        // may still need.
+        switch.drain(limit.as_secs().clamp(1, u32::MAX as u64) as u32);
+        if let Some(dialer) = &self.dialer {
+            dialer.drain();
+        }
+        let started = tokio::time::Instant::now();
+        let mut hung_up = false;
+        let mut next_note = started;
+        loop {
+            let live = switch.live_calls();
+            let unsettled = match &self.dialer {
+                Some(d) => d.unsettled().await,
+                None => 0,
+            };
+            if live == 0 && unsettled == 0 {
+                tracing::info!(secs = started.elapsed().as_secs(), "drained: no call is up");
+                return;
+            }
+            let now = tokio::time::Instant::now();
+            if !hung_up && now >= started + limit {
+                let n = switch.hang_up_all();
+                tracing::warn!(calls = n, limit_secs = limit.as_secs(), "drain limit reached: hanging up the rest");
+                hung_up = true;
+            }
+            // Hung-up calls end within a few seconds; one that does not is rebuilt at next start.
+            if hung_up && now >= started + limit + std::time::Duration::from_secs(10) {
+                tracing::error!(
+                    live,
+                    unsettled,
+                    "calls did not end after hang-up; their records are rebuilt at the next start"
+                );
+                return;
+            }
+            if now >= next_note {
+                tracing::info!(live, unsettled, "draining: waiting for calls to end");
+                next_note = now + std::time::Duration::from_secs(10);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
     /// Runs until the server ends (after `shutdown` resolves).
     pub async fn wait(self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
         shutdown.await;

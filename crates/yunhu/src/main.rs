@@ -166,7 +166,23 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
         Command::Serve { provision } => {
             config.provision = provision.or(config.provision);
             let running = yunhu::start(&config).await?;
-            running.wait(shutdown_signal()).await?;
+            shutdown_signal().await;
+            // A stop drains first: no new calls, live ones finish (up to drain_secs). A second
+            // signal does not wait for them: queued events are written and the process ends; the
+            // calls still up are recorded at the next start, as after a crash.
+            let drain = running.drain(std::time::Duration::from_secs(config.drain_secs));
+            tokio::select! {
+                _ = drain => {}
+                _ = shutdown_signal() => {
+                    tracing::warn!("second signal: stopping now without waiting for calls");
+                    let flush = running.services.flush_events();
+                    if tokio::time::timeout(std::time::Duration::from_secs(2), flush).await.is_err() {
+                        tracing::error!("queued call events could not be written in time");
+                    }
+                    std::process::exit(1);
+                }
+            }
+            running.stop().await;
         }
         Command::Provision { file } => {
             let services = yunhu::open_services(&config, Arc::new(SystemClock)).await?;

@@ -91,6 +91,9 @@ impl Switch {
         context: CallContext,
         caller_id: Option<String>,
     ) -> Result<(String, tokio::task::JoinHandle<Option<CallEnd>>), DialError> {
+        if self.draining() {
+            return Err(DialError::Draining);
+        }
         super::hooks::dialable(number)?;
         let svc = &self.inner.services;
         let row =

@@ -109,6 +109,9 @@ impl Switch {
 
     /// Starts a customer-first call.
     pub async fn customer_first(&self, dial: CustomerFirst) -> Result<CustomerFirstCall, CcError> {
+        if self.draining() {
+            return Err(CcError::Invalid(super::DialError::Draining.to_string()));
+        }
         let svc = &self.inner.services;
         let trunk = self.trunk(&dial.tenant).await.map_err(|e| CcError::Invalid(e.to_string()))?;
         let call_id = new_stream_id();
