@@ -14,6 +14,17 @@ mod samples;
 pub mod sipcdr;
 pub mod workbench;
 
+/// The parsers of request parts that are not public otherwise, for the fuzz targets in `fuzz/`;
+/// not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The byte range a `Range` header asks of a recording of `len` bytes: `Ok(None)` for the
+    /// whole file, `Err(())` for a 416.
+    pub fn byte_range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+        crate::recordings::byte_range(header, len).map_err(|_| ())
+    }
+}
+
 use axum::Router;
 use yunhu_cc::Services;
 
