@@ -15,6 +15,17 @@ mod samples;
 pub mod sipcdr;
 pub mod workbench;
 
+/// The parsers of request parts that are not public otherwise, for the fuzz targets in `fuzz/`;
+/// not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The byte range a `Range` header asks of a recording of `len` bytes: `Some(None)` for the
+    /// whole file, `None` for a 416.
+    pub fn byte_range(header: Option<&str>, len: u64) -> Option<Option<(u64, u64)>> {
+        crate::recordings::byte_range(header, len).ok()
+    }
+}
+
 use axum::Router;
 use yunhu_cc::Services;
 

@@ -29,7 +29,7 @@ pub(crate) enum DownloadError {
 
 /// The byte range `[start, end]` a `Range` header asks of a file of `len` bytes: `Ok(None)`
 /// for the whole file (no header, or one we do not serve such as several ranges).
-fn byte_range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, DownloadError> {
+pub(crate) fn byte_range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, DownloadError> {
     let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else { return Ok(None) };
     if spec.contains(',') {
         return Ok(None);

@@ -24,6 +24,21 @@ pub mod sms;
 pub mod switch;
 
 pub use error::CcError;
+
+/// The checks of names that come from requests which are not public otherwise, for the fuzz
+/// targets in `fuzz/`; not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The recording name a call of this tenant, staff member, customer and call id gets.
+    pub fn recording_name(tenant: &crate::Tenant, staff: &str, customer: &str, call_id: &str) -> String {
+        crate::switch::recording_name(tenant, staff, customer, call_id)
+    }
+
+    /// Whether a stored recording name is served (it stays below the recordings directory).
+    pub fn stays_inside(name: &str) -> bool {
+        crate::recordings::stays_inside(name)
+    }
+}
 pub use yunhu_store::{Change, Db, TenantId, directory::Tenant};
 
 use secrets::Sealer;

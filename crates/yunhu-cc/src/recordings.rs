@@ -16,6 +16,12 @@ pub struct RecordingFile {
     pub name: String,
 }
 
+/// Whether a recording name, joined onto the recordings directory, stays below it: only plain
+/// components, no root, no `..`.
+pub(crate) fn stays_inside(name: &str) -> bool {
+    Path::new(name).components().all(|c| matches!(c, Component::Normal(_)))
+}
+
 impl Services {
     /// The recording a tenant's call record names `name`, below `recordings_dir`; `None` when no
     /// record of this tenant has it. The path on disk comes from the record, not from the request.
@@ -31,7 +37,7 @@ impl Services {
         let Some(record) = self.db.call_record_by_recording(tenant, name).await? else { return Ok(None) };
         let stored = record.record.recording;
         // The stored name is ours (sanitised when the call was recorded); refuse anything else anyway.
-        if !Path::new(&stored).components().all(|c| matches!(c, Component::Normal(_))) {
+        if !stays_inside(&stored) {
             tracing::warn!(recording = %stored, "refusing a stored recording name outside the recordings directory");
             return Ok(None);
         }

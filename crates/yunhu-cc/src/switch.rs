@@ -369,7 +369,7 @@ pub struct CallContext {
 ///
 /// The parts come from requests (a caller's From user, an account), so only letters, digits,
 /// `+`, `-` and `_` are kept: nothing can steer the file outside the recordings directory.
-fn recording_name(tenant: &Tenant, staff: &str, customer: &str, call_id: &str) -> String {
+pub(crate) fn recording_name(tenant: &Tenant, staff: &str, customer: &str, call_id: &str) -> String {
     let safe = |s: &str| -> String {
         let kept: String =
             s.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '_')).take(32).collect();

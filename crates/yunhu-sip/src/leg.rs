@@ -435,7 +435,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The key an INFO carries: `application/dtmf-relay` ("Signal=5\r\nDuration=160") or
 /// `application/dtmf` ("5"); some phones send the event number (10 for `*`, 11 for `#`).
-fn dtmf_of_info(content_type: &str, body: &str) -> Option<char> {
+pub(crate) fn dtmf_of_info(content_type: &str, body: &str) -> Option<char> {
     let kind = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     let value = match kind.as_str() {
         "application/dtmf-relay" => body.lines().find_map(|l| {
@@ -462,7 +462,7 @@ fn dtmf_of_info(content_type: &str, body: &str) -> Option<char> {
 
 /// Refer-To (`"Bob" <sip:200@host;user=phone?Replaces=id%40h%3Bto-tag%3Da%3Bfrom-tag%3Db>`) ->
 /// the target's user part and the Replaces it carries.
-fn parse_refer_to(value: &str) -> Option<(String, Option<Replaces>)> {
+pub(crate) fn parse_refer_to(value: &str) -> Option<(String, Option<Replaces>)> {
     let uri = match (value.find('<'), value.rfind('>')) {
         (Some(a), Some(b)) if a < b => &value[a + 1..b],
         _ => value.split(';').next().unwrap_or(value),

@@ -11,6 +11,23 @@ pub mod registrar;
 mod sdp;
 
 pub use leg::{LegControl, LegEvent, Replaces};
+
+/// The parsers of what peers send that are not public otherwise, for the fuzz targets in
+/// `fuzz/`; not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::sdp::{Versioner, version, with_version};
+
+    /// The key a SIP INFO carries.
+    pub fn dtmf_of_info(content_type: &str, body: &str) -> Option<char> {
+        crate::leg::dtmf_of_info(content_type, body)
+    }
+
+    /// A Refer-To header's target and Replaces.
+    pub fn refer_to(value: &str) -> Option<(String, Option<crate::Replaces>)> {
+        crate::leg::parse_refer_to(value)
+    }
+}
 pub use sdp::{Direction, with_direction};
 
 use digest::{DigestFailure, NonceKeeper, parse_authorization};

@@ -24,11 +24,16 @@ impl Direction {
         let mut media = None;
         let mut section = Section::Session;
         let mut null_address = false;
+        let mut seen_audio = false;
         for line in sdp.lines().map(str::trim) {
             if let Some(m) = line.strip_prefix("m=") {
-                section = match section {
-                    Section::Session if m.starts_with("audio") => Section::Audio,
-                    _ => Section::Other,
+                // The first audio section wherever it is: a phone offering video first still
+                // holds the call by the audio section's attribute.
+                section = if m.starts_with("audio") && !seen_audio {
+                    seen_audio = true;
+                    Section::Audio
+                } else {
+                    Section::Other
                 };
                 continue;
             }
@@ -121,7 +126,9 @@ pub fn version(sdp: &str) -> Option<u64> {
 pub fn with_version(sdp: &str, v: u64) -> String {
     let mut out = String::with_capacity(sdp.len() + 8);
     for line in sdp.lines() {
-        match line.strip_prefix("o=") {
+        // Read the way `version` reads it (edge whitespace ignored), or a stamped version
+        // would not be the version read back.
+        match line.trim().strip_prefix("o=") {
             Some(o) if o.split_whitespace().count() >= 3 => {
                 let mut f: Vec<String> = o.split_whitespace().map(str::to_string).collect();
                 f[2] = v.to_string();
@@ -186,6 +193,16 @@ mod tests {
     }
 
     #[test]
+    fn the_audio_section_counts_when_video_comes_first() {
+        // Found by the sip_sdp fuzz target: the direction of an audio section after a video one
+        // was ignored, so such a phone's hold went unnoticed.
+        let video_first = "v=0\r\no=- 1 7 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n\
+                           m=video 5000 RTP/AVP 96\r\na=sendrecv\r\nm=audio 4000 RTP/AVP 8\r\na=sendonly\r\n";
+        assert_eq!(Direction::of_sdp(video_first), Direction::SendOnly);
+        assert_eq!(Direction::of_sdp(&with_direction(video_first, Direction::Inactive)), Direction::Inactive);
+    }
+
+    #[test]
     fn a_null_address_is_hold() {
         assert_eq!(Direction::of_sdp(&OFFER.replace("c=IN IP4 10.0.0.1", "c=IN IP4 0.0.0.0")), Direction::Inactive);
     }
@@ -220,5 +237,13 @@ mod tests {
         assert_eq!(version(&v.stamp(OFFER)), Some(9));
         assert_eq!(version(&v.stamp(&with_version(OFFER, 100))), Some(9));
         assert_eq!(version(&v.last().unwrap()), Some(9));
+    }
+
+    #[test]
+    fn a_version_set_is_the_version_read() {
+        // Found by the sip_sdp fuzz target: an indented origin line was read but not rewritten.
+        let indented = OFFER.replace("o=-", " o=-");
+        assert_eq!(version(&indented), Some(7));
+        assert_eq!(version(&with_version(&indented, 8)), Some(8));
     }
 }
