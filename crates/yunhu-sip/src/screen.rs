@@ -560,6 +560,9 @@ fn rebuilt(original: &[u8], start: &str, fields: &[Field], body: &[u8], from_tag
         out.extend_from_slice(f.raw_name.as_bytes());
         out.extend_from_slice(b": ");
         match std::str::from_utf8(&f.raw_value) {
+            Ok(v) if STRUCTURED.contains(&f.name.as_str()) => {
+                out.extend_from_slice(tidy(&canonical_ipv6(v), f.name == "via").as_bytes())
+            }
             Ok(v) => out.extend_from_slice(canonical_ipv6(v).as_bytes()),
             Err(_) => out.extend_from_slice(&f.raw_value),
         }
@@ -573,6 +576,40 @@ fn rebuilt(original: &[u8], start: &str, fields: &[Field], body: &[u8], from_tag
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
     if out == original { Verdict::Pass } else { Verdict::Rewrite(out) }
+}
+
+/// Headers whose separators may carry whitespace (`SEMI`, `EQUAL`, `COMMA`, `SLASH` of RFC 3261
+/// §25.1 are all `SWS x SWS`) that rsipstack's parser does not skip: it reads
+/// `To: <sip:a@b> ;   tag    = 1` (RFC 4475 `wsinv`) as a To without a tag.
+const STRUCTURED: &[&str] = &["to", "from", "contact", "via", "route", "record-route"];
+
+/// The value with the whitespace around `;`, `=` and `,` (and `/` in a Via) removed and other
+/// runs of whitespace made one space, outside quoted strings and <>: the same value as RFC 3261
+/// reads it.
+fn tidy(value: &str, via: bool) -> String {
+    let separator = |c: char| c == ';' || c == '=' || c == ',' || via && c == '/';
+    let mut out = String::with_capacity(value.len());
+    let (mut inside, mut escaped, mut angle, mut pending_space) = (false, false, false, false);
+    for c in value.chars() {
+        if !inside && !angle && (c == ' ' || c == '\t') {
+            pending_space = true;
+            continue;
+        }
+        if pending_space && !separator(c) && !out.ends_with(separator) && !out.is_empty() {
+            out.push(' ');
+        }
+        pending_space = false;
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if inside => escaped = true,
+            '"' => inside = !inside,
+            '<' if !inside => angle = true,
+            '>' if !inside => angle = false,
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Rewrites bracketed IPv6 references with three colons before an embedded IPv4 address
@@ -695,8 +732,17 @@ mod tests {
     }
 
     #[test]
+    fn whitespace_around_separators_goes() {
+        assert_eq!(tidy("sip:a@b.c ;   tag    = 1n", false), "sip:a@b.c;tag=1n");
+        assert_eq!(tidy("\"J R \\\"\"   <sip:j@e.com> ; tag = 9", false), "\"J R \\\"\" <sip:j@e.com>;tag=9");
+        assert_eq!(tidy("SIP  / 2.0  / TCP     h.example.com   ; branch  =   z9  , SIP/2.0/UDP h2", true), "SIP/2.0/TCP h.example.com;branch=z9,SIP/2.0/UDP h2");
+        assert_eq!(tidy("\"a  ;  b\" <sip:x ; y>", false), "\"a  ;  b\" <sip:x ; y>");
+    }
+
+    #[test]
     fn the_three_colon_ipv6_reference_is_written_with_two() {
         assert_eq!(canonical_ipv6("sip:u@[2001:db8:::192.0.2.1]:5060"), "sip:u@[2001:db8::c000:201]:5060");
         assert_eq!(canonical_ipv6("sip:u@[2001:db8::1]"), "sip:u@[2001:db8::1]");
     }
 }
+

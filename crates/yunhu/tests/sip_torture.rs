@@ -35,7 +35,8 @@ use Expect::{Answer, Silent, Unreferenced};
 /// RFC 4475 §3, in order: the file, the section, and the answers the section allows.
 const RFC4475: &[(&str, &str, Expect)] = &[
     // 3.1.1 Valid messages: parsers must accept them.
-    ("wsinv", "3.1.1.1", Answer(&[407])),
+    // Its To has a tag: a request inside a dialog yunhu does not have (RFC 3261 §12.2.2: 481).
+    ("wsinv", "3.1.1.1", Answer(&[481, 407])),
     // Unknown methods: "Endpoints will generate a 501" (a challenge first is RFC 3261 §8.2's order).
     ("intmeth", "3.1.1.2", Answer(&[501, 405, 407])),
     ("esc01", "3.1.1.3", Answer(&[407])),
