@@ -76,8 +76,20 @@ pub(crate) enum Verdict {
 
 /// The methods rsipstack can parse; any other token is a method yunhu does not know (501).
 const KNOWN_METHODS: &[&str] = &[
-    "ACK", "BYE", "CANCEL", "INFO", "INVITE", "MESSAGE", "NOTIFY", "OPTIONS", "PRACK", "PUBLISH", "REFER",
-    "REGISTER", "SUBSCRIBE", "UPDATE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "INFO",
+    "INVITE",
+    "MESSAGE",
+    "NOTIFY",
+    "OPTIONS",
+    "PRACK",
+    "PUBLISH",
+    "REFER",
+    "REGISTER",
+    "SUBSCRIBE",
+    "UPDATE",
 ];
 
 /// What a 501 lists in Allow: the methods yunhu serves.
@@ -223,7 +235,7 @@ fn check(start: &str, method: &str, fields: &[Field], body: &[u8]) -> Result<Fix
     // RFC 3261 §8.1.1.5: a sequence number below 2**31, and the method of the request line.
     let cseq = value("cseq");
     let (seq, cseq_method) = cseq.split_once([' ', '\t']).unwrap_or((cseq, ""));
-    if !decimal(seq).is_some_and(|n| n < 1 << 31) {
+    if decimal(seq).is_none_or(|n| n >= 1 << 31) {
         return Err(refuse(400, "malformed CSeq number"));
     }
     for via in fields.iter().filter(|f| f.name == "via") {
@@ -270,7 +282,8 @@ fn check(start: &str, method: &str, fields: &[Field], body: &[u8]) -> Result<Fix
     let from_tag = (!has_param(header_params(from), "tag")).then(|| {
         // The same request retransmitted gets the same tag, so it meets its transaction.
         let call_id = value("call-id");
-        let h = call_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        let h =
+            call_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
         format!("rfc2543-{h:016x}")
     });
     Ok(Fix { body_len, from_tag })
@@ -312,7 +325,7 @@ fn check_request_uri(uri: &str) -> Result<(), Refusal> {
             Some((h, p)) => (h, Some(p)),
             None => (hostport, None),
         };
-        if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+        if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)) {
             return Err(refuse(400, "malformed Request-URI host"));
         }
         port
@@ -378,7 +391,9 @@ fn check_name_addrs(value: &str, list: bool) -> Result<(), Refusal> {
             let display = v[..open].trim();
             let display_ok = display.is_empty()
                 || display.starts_with('"') && display.ends_with('"') && display.len() >= 2
-                || display.split_whitespace().all(is_token);
+                // Tokens, liberally: phones send unquoted names in Chinese and other scripts,
+                // which the ABNF wants quoted; ASCII separators (`baddn`'s comma) still fail.
+                || display.split_whitespace().all(|w| w.chars().all(|c| !c.is_ascii() || is_token(c.encode_utf8(&mut [0; 4]))));
             if !display_ok {
                 return Err(refuse(400, "malformed display name"));
             }
@@ -698,7 +713,7 @@ mod tests {
     #[test]
     fn bare_lf_and_folding_are_rewritten_to_what_they_mean() {
         let lf = OK.replace("\r\n", "\n").replace("To: <sip", "To:\n <sip");
-        assert_eq!(screen(lf.as_bytes(), "t"), Verdict::Rewrite(OK.replace("To: <sip", "To: <sip").into_bytes()));
+        assert_eq!(screen(lf.as_bytes(), "t"), Verdict::Rewrite(OK.as_bytes().to_vec()));
     }
 
     #[test]
@@ -735,8 +750,19 @@ mod tests {
     fn whitespace_around_separators_goes() {
         assert_eq!(tidy("sip:a@b.c ;   tag    = 1n", false), "sip:a@b.c;tag=1n");
         assert_eq!(tidy("\"J R \\\"\"   <sip:j@e.com> ; tag = 9", false), "\"J R \\\"\" <sip:j@e.com>;tag=9");
-        assert_eq!(tidy("SIP  / 2.0  / TCP     h.example.com   ; branch  =   z9  , SIP/2.0/UDP h2", true), "SIP/2.0/TCP h.example.com;branch=z9,SIP/2.0/UDP h2");
+        assert_eq!(
+            tidy("SIP  / 2.0  / TCP     h.example.com   ; branch  =   z9  , SIP/2.0/UDP h2", true),
+            "SIP/2.0/TCP h.example.com;branch=z9,SIP/2.0/UDP h2"
+        );
         assert_eq!(tidy("\"a  ;  b\" <sip:x ; y>", false), "\"a  ;  b\" <sip:x ; y>");
+    }
+
+    #[test]
+    fn unquoted_names_in_other_scripts_pass_but_not_ascii_separators() {
+        let zh = OK.replace("From: <sip:a@", "From: 张三 <sip:a@");
+        assert_eq!(screen(zh.as_bytes(), "t"), Verdict::Pass);
+        let comma = OK.replace("From: <sip:a@", "From: Bell, Alexander <sip:a@");
+        assert_eq!(status(&screen(comma.as_bytes(), "t")), Some(400));
     }
 
     #[test]
@@ -745,4 +771,3 @@ mod tests {
         assert_eq!(canonical_ipv6("sip:u@[2001:db8::1]"), "sip:u@[2001:db8::1]");
     }
 }
-

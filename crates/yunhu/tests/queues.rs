@@ -52,8 +52,7 @@ async fn queue_record(app: &TestApp, nth: usize) -> yunhu_core::call::CallRecord
     loop {
         let filter = yunhu_store::calls::CallRecordFilter { ascending: true, ..Default::default() };
         let page = app.running.services.db().list_call_records(TENANT, &filter, 50).await.unwrap();
-        let queued: Vec<_> =
-            page.into_iter().filter(|r| r.record.queue == "9100").collect();
+        let queued: Vec<_> = page.into_iter().filter(|r| r.record.queue == "9100").collect();
         if let Some(r) = queued.get(nth) {
             return r.record.clone();
         }

@@ -302,7 +302,10 @@ async fn the_rfc_torture_messages_are_classified_as_the_rfcs_say() {
             Silent => got.is_empty(),
             Unreferenced => true,
         };
-        println!("RFC {rfc} {section:9} {name:30} expected {expect:?}, got {got:?}{}", if ok { "" } else { "  <-- wrong" });
+        println!(
+            "RFC {rfc} {section:9} {name:30} expected {expect:?}, got {got:?}{}",
+            if ok { "" } else { "  <-- wrong" }
+        );
         if matches!(expect, Unreferenced) {
             continue;
         }
