@@ -7,7 +7,8 @@
 //!
 //! Answers go where RFC 3261 §18.2.2 sends them: to the source address at the top Via's sent-by
 //! port (or the source port with `rport`), over the Via's transport. So each message is sent
-//! from 127.0.47.75 at its Via's port, with a UDP socket and a TCP listener there.
+//! from a loopback address of this run's own at its Via's port, with a UDP socket and a TCP
+//! listener there.
 
 mod common;
 
@@ -16,7 +17,12 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, UdpSocket};
 
-const SOURCE: &str = "127.0.47.75";
+/// The address messages are sent from, one per process so that runs side by side do not
+/// collide on the Via ports (5060 mostly).
+fn source() -> std::net::IpAddr {
+    let pid = std::process::id();
+    std::net::Ipv4Addr::new(127, 47, (pid >> 8) as u8, (pid as u8).max(2)).into()
+}
 
 /// What the RFCs want done with a message.
 #[derive(Debug, Clone, Copy)]
@@ -211,8 +217,9 @@ async fn send_case(sip: SocketAddr, probe: &mut Probe, msg: &[u8], wants_answer:
     let lines = header_lines(msg);
     let call_id = header(&lines, "Call-ID", "i");
     let (port, stream) = reply_port(&lines);
-    let udp = UdpSocket::bind((SOURCE, port)).await.unwrap_or_else(|e| panic!("bind {SOURCE}:{port}: {e}"));
-    let tcp = if stream { Some(TcpListener::bind((SOURCE, port)).await.expect("TCP listener")) } else { None };
+    let source = source();
+    let udp = UdpSocket::bind((source, port)).await.unwrap_or_else(|e| panic!("bind {source}:{port}: {e}"));
+    let tcp = if stream { Some(TcpListener::bind((source, port)).await.expect("TCP listener")) } else { None };
     udp.send_to(msg, sip).await.unwrap();
     let mut answers: Vec<String> = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
@@ -290,7 +297,7 @@ impl Probe {
 async fn the_rfc_torture_messages_are_classified_as_the_rfcs_say() {
     let app = common::start(&yunhu_store::testing::scratch_sqlite_url()).await;
     let sip = app.running.sip_addr.unwrap();
-    let mut probe = Probe { sock: UdpSocket::bind("127.0.47.76:0").await.unwrap(), n: 0 };
+    let mut probe = Probe { sock: UdpSocket::bind((source(), 0)).await.unwrap(), n: 0 };
     let mut right = Vec::new();
     let mut wrong = Vec::new();
     let cases = RFC4475.iter().map(|c| ("4475", c)).chain(RFC5118.iter().map(|c| ("5118", c)));
