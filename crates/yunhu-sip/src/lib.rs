@@ -8,6 +8,7 @@ pub mod digest;
 pub mod guard;
 mod leg;
 pub mod registrar;
+mod screen;
 mod sdp;
 
 pub use leg::{LegControl, LegEvent, Replaces};
@@ -296,8 +297,11 @@ impl SipStack {
         // taken: pick again. The TCP listener binds when the endpoint serves; the port is checked
         // first so that a clash is an error, not a log line.
         let mut attempt = 0;
+        // UDP is read through `screen`: rsipstack's parser drops or misreads malformed and
+        // unusual requests that RFC 3261, RFC 4475 and RFC 5118 want answered or accepted.
         let (udp, listen) = loop {
-            let udp = UdpConnection::create_connection(config.listen, None, Some(token.child_token())).await?;
+            let socket = screen::ScreenedUdp::bind(config.listen).map_err(|e| SipError::Stack(e.to_string()))?;
+            let udp = UdpConnection::from_socket(Arc::new(socket), None, Some(token.child_token())).await?;
             let listen = udp.get_addr().get_socketaddr()?;
             match std::net::TcpListener::bind(listen) {
                 Ok(_) => break (udp, listen),
