@@ -51,7 +51,17 @@ pub fn parse(sdp: &str) -> Option<AudioDescription> {
             }
         }
     }
-    let codecs = formats.iter().filter_map(|pt| Codec::from_payload_type(*pt)).collect();
+    // A payload type listed twice counts once; telephone-event mapped onto a static codec's
+    // payload type is a contradiction the codec wins.
+    let mut codecs: Vec<Codec> = Vec::new();
+    for c in formats.iter().filter_map(|pt| Codec::from_payload_type(*pt)) {
+        if !codecs.contains(&c) {
+            codecs.push(c);
+        }
+    }
+    if te.is_some_and(|pt| Codec::from_payload_type(pt).is_some()) {
+        te = None;
+    }
     Some(AudioDescription { addr: media_addr.or(session_addr)?, port: port?, codecs, telephone_event: te })
 }
 

@@ -100,10 +100,12 @@ pub fn with_direction(sdp: &str, direction: Direction) -> String {
     let mut out: Vec<&str> = Vec::new();
     let mut in_media = false;
     for line in sdp.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
-        if line.strip_prefix("a=").and_then(Direction::from_attribute).is_some() {
+        // Lines are recognised the way `Direction::of_sdp` reads them (edge whitespace ignored),
+        // or an indented section would get its attribute in the wrong place.
+        if line.trim_start().strip_prefix("a=").and_then(Direction::from_attribute).is_some() {
             continue;
         }
-        if line.starts_with("m=") {
+        if line.trim_start().starts_with("m=") {
             if in_media {
                 out.push(&attribute);
             }
