@@ -209,7 +209,7 @@ fn the_cli_provisions_and_administers() {
     };
     let file = example_file();
     let first: Value = serde_json::from_str(&yunhu(&["provision", file.to_str().unwrap()])).unwrap();
-    assert_eq!(first["created"].as_array().unwrap().len(), 28);
+    assert_eq!(first["created"].as_array().unwrap().len(), 30);
     let second: Value = serde_json::from_str(&yunhu(&["provision", file.to_str().unwrap()])).unwrap();
     assert_eq!((second["created"].as_array().unwrap().len(), second["updated"].as_array().unwrap().len()), (0, 0));
     assert!(yunhu(&["admin", "tenants"]).contains("777777\t10001\tDemo Co\t777777.yunhu"));
