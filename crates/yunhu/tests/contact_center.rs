@@ -250,3 +250,22 @@ async fn out_of_business_hours_the_route_takes_its_after_hours_destination() {
     let err = svc.put_object("777777", Kind::Route, bad).await.unwrap_err();
     assert!(err.to_string().contains("0000"), "{err}");
 }
+
+#[tokio::test]
+async fn feature_code_002_reads_the_number_customers_call_back_on() {
+    let (app, sip, _p1, _p2, _carrier) = center(json!({})).await;
+    // 1001's group 9100 shows 4008001000: "预测外呼的回呼号码是" (4 s) and ten digits follow.
+    let t = Instant::now();
+    assert!(dial_from(sip, "1001", "1001pw", "002", "dial.xml").await.success());
+    let with_number = t.elapsed();
+    assert!(with_number >= Duration::from_secs(10), "the number was read out: {with_number:?}");
+    // A staff member whose groups show no number hears "not found", which is shorter.
+    let svc = app.running.services.clone();
+    let spec = json!({"user_code": "1003", "name": "1003", "agent_id": "1003", "sip_password": "1003pw",
+        "queues": ["9200"]});
+    svc.put_object("777777", Kind::Staff, spec).await.unwrap();
+    assert!(register(sip, "1003", "1003pw", free_port(), "register.xml").await.success());
+    let t = Instant::now();
+    assert!(dial_from(sip, "1003", "1003pw", "002", "dial.xml").await.success());
+    assert!(t.elapsed() < with_number, "{:?} vs {with_number:?}", t.elapsed());
+}
