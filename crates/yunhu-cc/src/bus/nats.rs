@@ -58,11 +58,8 @@ impl NatsBus {
         if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             return Err(NatsError(format!("prefix {prefix:?}: letters, digits, '_' and '-' only")));
         }
-        let client = async_nats::ConnectOptions::new()
-            .name("yunhu")
-            .connect(url)
-            .await
-            .map_err(|e| err("connecting", e))?;
+        let client =
+            async_nats::ConnectOptions::new().name("yunhu").connect(url).await.map_err(|e| err("connecting", e))?;
         let js = jetstream::new(client);
         let subject_root = format!("{prefix}.events");
         let stream = js
