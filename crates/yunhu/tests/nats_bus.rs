@@ -1,7 +1,7 @@
 //! Two nodes on one PostgreSQL database and the NATS server (JetStream) at 127.0.0.1:4222: a
 //! desktop connected to node A sees the presence change an agent makes through node B, and an
 //! event published twice (a republish after a crash) reaches the nodes once. Each test run has
-//! a stream of its own (its own `nats_prefix`), deleted at the end.
+//! a stream of its own (its own `nats_prefix`), deleted at the end, pass or fail.
 
 mod common;
 
@@ -39,11 +39,23 @@ fn rand_suffix() -> u32 {
     h.finish() as u32
 }
 
-/// Deletes the run's stream.
-async fn drop_stream(prefix: &str) {
-    let client = async_nats::connect(NATS).await.expect("NATS");
-    let js = async_nats::jetstream::new(client);
-    let _ = js.delete_stream(format!("{}_EVENTS", prefix.to_ascii_uppercase())).await;
+/// Deletes the run's stream when dropped, also when the test fails.
+struct DropStream(String);
+
+impl Drop for DropStream {
+    fn drop(&mut self) {
+        let name = format!("{}_EVENTS", self.0.to_ascii_uppercase());
+        // Its own thread and runtime: a drop cannot wait on the test's.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                if let Ok(client) = async_nats::connect(NATS).await {
+                    let _ = async_nats::jetstream::new(client).delete_stream(name).await;
+                }
+            });
+        })
+        .join();
+    }
 }
 
 async fn node(url: &str, prefix: &str, rtp: &str, clock: Arc<ManualClock>) -> TestApp {
@@ -76,6 +88,7 @@ async fn a_desktop_on_node_a_sees_a_presence_change_made_on_node_b_within_500_ms
     nats_is_up().await;
     let url = yunhu_store::testing::scratch_postgres_url().await.expect("scratch PostgreSQL database (is it up?)");
     let prefix = run_prefix();
+    let _cleanup = DropStream(prefix.clone());
     let clock = Arc::new(ManualClock::new(chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap()));
     let a = node(&url, &prefix, "30000-31999", clock.clone()).await;
     let b = node(&url, &prefix, "32000-33999", clock.clone()).await;
@@ -110,13 +123,13 @@ async fn a_desktop_on_node_a_sees_a_presence_change_made_on_node_b_within_500_ms
 
     a.running.stop().await;
     b.running.stop().await;
-    drop_stream(&prefix).await;
 }
 
 #[tokio::test]
 async fn an_event_published_twice_reaches_each_node_once() {
     nats_is_up().await;
     let prefix = run_prefix();
+    let _cleanup = DropStream(prefix.clone());
     let writer = NatsBus::connect(NATS, &prefix).await.expect("the bus connects");
     let reader = NatsBus::connect(NATS, &prefix).await.expect("the bus connects");
     let mut rx = reader.subscribe();
@@ -144,5 +157,4 @@ async fn an_event_published_twice_reaches_each_node_once() {
         ids.push(e.id);
     }
     assert_eq!(ids, [41, 42], "the republished event is delivered once");
-    drop_stream(&prefix).await;
 }
