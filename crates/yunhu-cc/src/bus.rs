@@ -2,8 +2,11 @@
 //! webhooks and other nodes later). It spreads information and owns nothing: the event log is
 //! the truth, and a watcher that missed something reads it back from the log by event id.
 //!
-//! One interface, [`EventBus`]; in one process it is a broadcast channel ([`LocalBus`]). A bus
-//! between nodes (NATS JetStream, with the event id as the message id) implements the same trait.
+//! One interface, [`EventBus`]; in one process it is a broadcast channel ([`LocalBus`]); between
+//! nodes it is NATS JetStream, with the event id as the message id ([`NatsBus`]).
+
+mod nats;
+pub use nats::{NatsBus, NatsError};
 
 use std::sync::Arc;
 use tokio::sync::broadcast;

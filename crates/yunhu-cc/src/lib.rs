@@ -71,7 +71,11 @@ pub struct Services {
 impl Services {
     /// Wires the services over an opened store (inside a tokio runtime: it starts the event writer).
     pub fn new(db: Db, clock: Arc<dyn Clock>, sealer: Sealer) -> Self {
-        let bus: Arc<dyn bus::EventBus> = Arc::new(bus::LocalBus::default());
+        Self::with_bus(db, clock, sealer, Arc::new(bus::LocalBus::default()))
+    }
+
+    /// Like [`Services::new`], with committed events spread on `bus` (the bus between nodes).
+    pub fn with_bus(db: Db, clock: Arc<dyn Clock>, sealer: Sealer, bus: Arc<dyn bus::EventBus>) -> Self {
         let events = eventlog::EventLog::start(db.clone(), bus.clone());
         Self {
             db,

@@ -11,6 +11,12 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite://...` or `postgres://...`; default a SQLite file in `data_dir`.
     pub database_url: Option<String>,
+    /// `nats://HOST:PORT` of the NATS server (JetStream) that spreads committed events between
+    /// nodes; none: the in-process bus of a single node.
+    pub nats_url: Option<String>,
+    /// Names the JetStream stream (`<PREFIX>_EVENTS`) and its subjects (`<prefix>.events.>`):
+    /// the nodes of one call center share it.
+    pub nats_prefix: String,
     /// HTTP listen address.
     pub http_listen: String,
     /// Admin API token; default kept in `data_dir/admin.token`.
@@ -65,6 +71,8 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("./data"),
             database_url: None,
+            nats_url: None,
+            nats_prefix: "yunhu".into(),
             http_listen: "127.0.0.1:8080".into(),
             admin_token: None,
             master_key: None,
@@ -94,6 +102,8 @@ impl Default for Config {
 pub struct FileConfig {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
+    nats_url: Option<String>,
+    nats_prefix: Option<String>,
     http_listen: Option<String>,
     admin_token: Option<String>,
     master_key: Option<String>,
@@ -127,6 +137,12 @@ pub struct Overrides {
     /// Database URL: sqlite://FILE or postgres://USER@HOST:PORT/DB.
     #[arg(long, env = "YUNHU_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
+    /// NATS server spreading events between nodes: nats://HOST:PORT (default: none, one node).
+    #[arg(long, env = "YUNHU_NATS_URL", global = true, hide_env_values = true)]
+    pub nats_url: Option<String>,
+    /// Prefix of the NATS stream and subjects the nodes share (default yunhu).
+    #[arg(long, env = "YUNHU_NATS_PREFIX", global = true)]
+    pub nats_prefix: Option<String>,
     /// HTTP listen address.
     #[arg(long, env = "YUNHU_HTTP_LISTEN", global = true)]
     pub http_listen: Option<String>,
@@ -176,6 +192,8 @@ impl Config {
             let f: FileConfig = toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
             c.data_dir = f.data_dir.unwrap_or(c.data_dir);
             c.database_url = f.database_url.or(c.database_url);
+            c.nats_url = f.nats_url.or(c.nats_url);
+            c.nats_prefix = f.nats_prefix.unwrap_or(c.nats_prefix);
             c.http_listen = f.http_listen.unwrap_or(c.http_listen);
             c.admin_token = f.admin_token.or(c.admin_token);
             c.master_key = f.master_key.or(c.master_key);
@@ -199,6 +217,8 @@ impl Config {
         }
         c.data_dir = o.data_dir.clone().unwrap_or(c.data_dir);
         c.database_url = o.database_url.clone().or(c.database_url);
+        c.nats_url = o.nats_url.clone().or(c.nats_url).filter(|u| !u.is_empty());
+        c.nats_prefix = o.nats_prefix.clone().unwrap_or(c.nats_prefix);
         c.http_listen = o.http_listen.clone().unwrap_or(c.http_listen);
         c.admin_token = o.admin_token.clone().or(c.admin_token);
         c.master_key = o.master_key.clone().or(c.master_key);

@@ -47,7 +47,17 @@ pub async fn open_services(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Re
         None => data_secret(&config.data_dir, "master.key", Sealer::generate_key)?,
     };
     let sealer = Sealer::from_base64(&key).context("master key must be 32 bytes, base64")?;
-    Ok(Services::new(db, clock, sealer))
+    let bus: Arc<dyn yunhu_cc::bus::EventBus> = match &config.nats_url {
+        Some(nats) => {
+            let bus = yunhu_cc::bus::NatsBus::connect(nats, &config.nats_prefix)
+                .await
+                .with_context(|| format!("event bus at {}", config::redact_url(nats)))?;
+            tracing::info!(url = %config::redact_url(nats), prefix = %config.nats_prefix, "event bus: NATS JetStream");
+            Arc::new(bus)
+        }
+        None => Arc::new(yunhu_cc::bus::LocalBus::default()),
+    };
+    Ok(Services::with_bus(db, clock, sealer, bus))
 }
 
 /// The admin API token: configured, or kept in the data directory.
