@@ -52,7 +52,8 @@ impl std::fmt::Debug for RecordingStore {
 
 /// `s3://bucket/some/prefix` as `(bucket, "some/prefix")`.
 fn parse_url(url: &str) -> Result<(String, String), CcError> {
-    let rest = url.strip_prefix("s3://").ok_or_else(|| CcError::Invalid(format!("s3_url must start s3://, not {url:?}")))?;
+    let rest =
+        url.strip_prefix("s3://").ok_or_else(|| CcError::Invalid(format!("s3_url must start s3://, not {url:?}")))?;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
         return Err(CcError::Invalid("s3_url names no bucket".into()));
@@ -105,7 +106,8 @@ impl RecordingStore {
 
     /// Copies the file at `path` to `key`, streaming (large recordings go up in parts); its length.
     async fn put_file(&self, path: &std::path::Path, key: &str) -> Result<u64, CcError> {
-        let mut file = tokio::fs::File::open(path).await.map_err(|e| CcError::NotFound(format!("{}: {e}", path.display())))?;
+        let mut file =
+            tokio::fs::File::open(path).await.map_err(|e| CcError::NotFound(format!("{}: {e}", path.display())))?;
         let location = ObjectPath::from(key);
         let mut out = object_store::buffered::BufWriter::new(self.store.clone(), location.clone());
         let copied = tokio::io::copy(&mut file, &mut out).await;
@@ -205,7 +207,11 @@ impl Services {
     }
 
     /// The object-store copy of a tenant's recording, when there is a store and a copy.
-    pub async fn stored_recording(&self, tenant: TenantId, recording: &str) -> Result<Option<RecordingUpload>, CcError> {
+    pub async fn stored_recording(
+        &self,
+        tenant: TenantId,
+        recording: &str,
+    ) -> Result<Option<RecordingUpload>, CcError> {
         if self.recording_store.get().is_none() {
             return Ok(None);
         }

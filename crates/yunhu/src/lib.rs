@@ -168,7 +168,8 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
             secret_key: config.s3_secret_key.clone(),
             keep_local: config.s3_keep_local,
         };
-        services.set_recording_store(yunhu_cc::recording_store::RecordingStore::new(&settings, config.recordings_dir())?);
+        services
+            .set_recording_store(yunhu_cc::recording_store::RecordingStore::new(&settings, config.recordings_dir())?);
     }
     if let Some(file) = &config.provision {
         let report = provision_file(&services, file).await?;
