@@ -72,3 +72,47 @@ impl Db {
         rows.iter().map(|r| Ok((TenantId(r.try_get(0)?), r.try_get(1)?, r.try_get(2)?))).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yunhu_core::call::CallRecord;
+
+    async fn notes_uploads(url: &str) {
+        let db = Db::open(url).await.unwrap();
+        let (t, _) = db.put_tenant("777777", "A", "Asia/Shanghai", "a.yunhu", 1).await.unwrap();
+        let recorded = |name: &str| CallRecord { recording: name.into(), ..Default::default() };
+        let records = vec![
+            (t, "a".to_string(), recorded("c/2026-11-21/a.wav")),
+            (t, "b".to_string(), recorded("c/2026-11-21/b.wav")),
+            (t, "c".to_string(), recorded("")),
+        ];
+        db.write_batch(Vec::new(), records, true).await.unwrap();
+        let pending = |ids: &[&str]| -> Vec<(TenantId, String, String)> {
+            ids.iter().map(|id| (t, id.to_string(), format!("c/2026-11-21/{id}.wav"))).collect()
+        };
+        assert_eq!(db.recordings_not_uploaded().await.unwrap(), pending(&["a", "b"]));
+        let mut u = RecordingUpload {
+            call_id: "a".into(),
+            recording: "c/2026-11-21/a.wav".into(),
+            object_key: "p/c/2026-11-21/a.wav".into(),
+            bytes: 10,
+            uploaded_at: 1,
+        };
+        db.put_recording_upload(t, &u).await.unwrap();
+        // Uploading again (after a crash between the copy and the note) rewrites the one row.
+        u.bytes = 12;
+        db.put_recording_upload(t, &u).await.unwrap();
+        assert_eq!(db.recording_upload(t, "c/2026-11-21/a.wav").await.unwrap(), Some(u));
+        assert_eq!(db.recording_upload(TenantId(t.0 + 1), "c/2026-11-21/a.wav").await.unwrap(), None, "per tenant");
+        assert_eq!(db.recordings_not_uploaded().await.unwrap(), pending(&["b"]));
+        db.close().await;
+    }
+
+    #[tokio::test]
+    async fn notes_uploads_on_both_backends() {
+        for url in crate::testing::scratch_urls().await.unwrap() {
+            notes_uploads(&url).await;
+        }
+    }
+}
