@@ -362,6 +362,30 @@ mod tests {
     }
 
     #[test]
+    fn s3_settings_come_from_the_file_and_flags() {
+        let dir = std::env::temp_dir().join(format!("yunhu-config-s3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("y.toml");
+        std::fs::write(&file, "s3_url = \"s3://recs/yunhu\"\ns3_region = \"eu-west-1\"\ns3_keep_local = true\n")
+            .unwrap();
+        let o = Overrides {
+            config: Some(file.clone()),
+            s3_endpoint: Some("http://127.0.0.1:9000".into()),
+            ..Default::default()
+        };
+        let c = Config::load(&o).unwrap();
+        assert_eq!(c.s3_url.as_deref(), Some("s3://recs/yunhu"));
+        assert_eq!(
+            (c.s3_region.as_deref(), c.s3_endpoint.as_deref()),
+            (Some("eu-west-1"), Some("http://127.0.0.1:9000"))
+        );
+        assert!(c.s3_keep_local && c.s3_access_key.is_none());
+        let off = Overrides { s3_url: Some(String::new()), ..o };
+        assert_eq!(Config::load(&off).unwrap().s3_url, None, "an empty URL means local disk only");
+        assert_eq!(Config::load(&Overrides::default()).unwrap().s3_url, None);
+    }
+
+    #[test]
     fn redacts_passwords() {
         assert_eq!(redact_url("postgres://u:pw@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(redact_url("postgres://postgres@h/db"), "postgres://postgres@h/db");
