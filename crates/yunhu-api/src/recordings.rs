@@ -60,20 +60,37 @@ pub(crate) async fn stream(
     name: &str,
     headers: &HeaderMap,
 ) -> Result<Response, DownloadError> {
-    let found = state.services.recording_file(tenant, &state.recordings_dir, name).await.map_err(|e| {
-        tracing::error!(error = %e, "recording lookup");
-        DownloadError::Internal
-    })?;
+    let found = state.services.recording_file(tenant, &state.recordings_dir, name).await.map_err(internal)?;
     let file = found.ok_or(DownloadError::NotFound)?;
-    let mut f = tokio::fs::File::open(&file.path).await.map_err(|_| DownloadError::NotFound)?;
-    let len = f.metadata().await.map_err(|_| DownloadError::Internal)?.len();
+    // On local disk while in the spool; once uploaded and gone from it, in the object store.
+    let (local, stored, len) = match tokio::fs::File::open(&file.path).await {
+        Ok(f) => {
+            let len = f.metadata().await.map_err(|_| DownloadError::Internal)?.len();
+            (Some(f), None, len)
+        }
+        Err(_) => {
+            let stored = state.services.stored_recording(tenant, &file.name).await.map_err(internal)?;
+            let stored = stored.ok_or(DownloadError::NotFound)?;
+            let len = u64::try_from(stored.bytes).map_err(|_| DownloadError::Internal)?;
+            (None, Some(stored.object_key), len)
+        }
+    };
     let range = byte_range(headers.get(header::RANGE).and_then(|v| v.to_str().ok()), len)?;
     let (status, start, count) = match range {
         Some((a, b)) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
         None => (StatusCode::OK, 0, len),
     };
-    f.seek(std::io::SeekFrom::Start(start)).await.map_err(|_| DownloadError::Internal)?;
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(f.take(count)));
+    let body = match (local, stored) {
+        (Some(mut f), _) => {
+            f.seek(std::io::SeekFrom::Start(start)).await.map_err(|_| DownloadError::Internal)?;
+            Body::from_stream(tokio_util::io::ReaderStream::new(f.take(count)))
+        }
+        (None, Some(key)) if count > 0 => {
+            let bytes = state.services.stored_recording_bytes(&key, start, start + count).await.map_err(internal)?;
+            Body::from_stream(bytes)
+        }
+        _ => Body::empty(),
+    };
     let base = file.name.rsplit('/').next().unwrap_or("recording.wav").to_string();
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
@@ -88,6 +105,11 @@ pub(crate) async fn stream(
         h.insert(header::CONTENT_RANGE, HeaderValue::from_str(&v).map_err(|_| DownloadError::Internal)?);
     }
     Ok(resp)
+}
+
+fn internal(e: yunhu_cc::CcError) -> DownloadError {
+    tracing::error!(error = %e, "recording lookup");
+    DownloadError::Internal
 }
 
 /// A plain answer for a failed download outside any dialect's envelope.

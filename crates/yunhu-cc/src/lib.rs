@@ -18,6 +18,7 @@ pub mod outbound;
 pub mod passwords;
 pub mod prompts;
 pub mod provision;
+pub mod recording_store;
 pub mod recordings;
 pub mod secrets;
 pub mod sms;
@@ -66,6 +67,8 @@ pub struct Services {
     passwords: Arc<std::sync::OnceLock<passwords::PasswordPool>>,
     /// Failed logins per client and source address.
     backoff: Arc<std::sync::Mutex<passwords::Backoff>>,
+    /// The object store recordings are uploaded to, when one is configured.
+    recording_store: Arc<std::sync::OnceLock<Arc<recording_store::RecordingStore>>>,
 }
 
 impl Services {
@@ -89,6 +92,7 @@ impl Services {
             sms: Arc::default(),
             passwords: Arc::default(),
             backoff: Arc::default(),
+            recording_store: Arc::default(),
         }
     }
 

@@ -346,6 +346,7 @@ impl Services {
             .collect();
         let record = CallRecord::project(&events);
         self.events.put_record(tenant, call_id, record.clone()).await?;
+        self.upload_recording_later(tenant, call_id, &record.recording);
         Ok(record)
     }
 }

@@ -18,6 +18,7 @@ pub mod registrations;
 mod rows;
 pub mod sms;
 pub mod testing;
+pub mod uploads;
 mod writer;
 
 pub use db::{Backend, Db};

@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (15, "inbound", include_str!("../migrations/0015_inbound.sql")),
     (16, "routing", include_str!("../migrations/0016_routing.sql")),
     (19, "queue history", include_str!("../migrations/0019_queue_history.sql")),
+    (21, "recording uploads", include_str!("../migrations/0021_recording_uploads.sql")),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -56,6 +56,18 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// Seconds a stop (SIGTERM, Ctrl-C) lets live calls finish before hanging up the rest.
     pub drain_secs: u64,
+    /// Bucket recordings are uploaded to, `s3://bucket/prefix`; none: they stay on local disk.
+    pub s3_url: Option<String>,
+    /// S3-compatible server (`http://host:port`); default AWS.
+    pub s3_endpoint: Option<String>,
+    /// S3 region; default `us-east-1`.
+    pub s3_region: Option<String>,
+    /// S3 access key id; default the `AWS_*` environment.
+    pub s3_access_key: Option<String>,
+    /// S3 secret access key.
+    pub s3_secret_key: Option<String>,
+    /// Keep a recording's local file after it is uploaded (default: delete it).
+    pub s3_keep_local: bool,
 }
 
 /// Half the cores, at least one: the other half is left to the threads beside the async ones,
@@ -92,6 +104,12 @@ impl Default for Config {
             password_queue: 16,
             metrics_token: None,
             drain_secs: 300,
+            s3_url: None,
+            s3_endpoint: None,
+            s3_region: None,
+            s3_access_key: None,
+            s3_secret_key: None,
+            s3_keep_local: false,
         }
     }
 }
@@ -123,6 +141,12 @@ pub struct FileConfig {
     password_queue: Option<usize>,
     metrics_token: Option<String>,
     drain_secs: Option<u64>,
+    s3_url: Option<String>,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    s3_access_key: Option<String>,
+    s3_secret_key: Option<String>,
+    s3_keep_local: Option<bool>,
 }
 
 /// Overrides from flags or the environment (clap fills these from both).
@@ -179,6 +203,24 @@ pub struct Overrides {
     /// Seconds a stop lets live calls finish before hanging up the rest.
     #[arg(long, env = "YUNHU_DRAIN_SECS", global = true)]
     pub drain_secs: Option<u64>,
+    /// Bucket for recordings, s3://BUCKET/PREFIX (default: local disk only).
+    #[arg(long, env = "YUNHU_S3_URL", global = true)]
+    pub s3_url: Option<String>,
+    /// S3-compatible server, e.g. http://127.0.0.1:9000 (default: AWS).
+    #[arg(long, env = "YUNHU_S3_ENDPOINT", global = true)]
+    pub s3_endpoint: Option<String>,
+    /// S3 region (default us-east-1).
+    #[arg(long, env = "YUNHU_S3_REGION", global = true)]
+    pub s3_region: Option<String>,
+    /// S3 access key id.
+    #[arg(long, env = "YUNHU_S3_ACCESS_KEY", global = true, hide_env_values = true)]
+    pub s3_access_key: Option<String>,
+    /// S3 secret access key.
+    #[arg(long, env = "YUNHU_S3_SECRET_KEY", global = true, hide_env_values = true)]
+    pub s3_secret_key: Option<String>,
+    /// Keep recordings on local disk after they are uploaded.
+    #[arg(long, env = "YUNHU_S3_KEEP_LOCAL", global = true)]
+    pub s3_keep_local: Option<bool>,
 }
 
 impl Config {
@@ -214,6 +256,9 @@ impl Config {
             c.password_queue = f.password_queue.unwrap_or(c.password_queue);
             c.metrics_token = f.metrics_token.or(c.metrics_token);
             c.drain_secs = f.drain_secs.unwrap_or(c.drain_secs);
+            (c.s3_url, c.s3_endpoint, c.s3_region) = (f.s3_url, f.s3_endpoint, f.s3_region);
+            (c.s3_access_key, c.s3_secret_key) = (f.s3_access_key, f.s3_secret_key);
+            c.s3_keep_local = f.s3_keep_local.unwrap_or(c.s3_keep_local);
         }
         c.data_dir = o.data_dir.clone().unwrap_or(c.data_dir);
         c.database_url = o.database_url.clone().or(c.database_url);
@@ -229,6 +274,12 @@ impl Config {
         c.rtp_timeout_secs = o.rtp_timeout_secs.unwrap_or(c.rtp_timeout_secs);
         c.desk_silence_secs = o.desk_silence_secs.unwrap_or(c.desk_silence_secs);
         c.drain_secs = o.drain_secs.unwrap_or(c.drain_secs);
+        c.s3_url = o.s3_url.clone().or(c.s3_url).filter(|u| !u.is_empty());
+        c.s3_endpoint = o.s3_endpoint.clone().or(c.s3_endpoint);
+        c.s3_region = o.s3_region.clone().or(c.s3_region);
+        c.s3_access_key = o.s3_access_key.clone().or(c.s3_access_key);
+        c.s3_secret_key = o.s3_secret_key.clone().or(c.s3_secret_key);
+        c.s3_keep_local = o.s3_keep_local.unwrap_or(c.s3_keep_local);
         if c.desk_silence_secs == 0 {
             anyhow::bail!("desk_silence_secs must be at least 1");
         }
@@ -328,6 +379,30 @@ mod tests {
         assert_eq!(Config::load(&three).unwrap().worker_threads, 3);
         let zero = Overrides { worker_threads: Some(0), ..Default::default() };
         assert!(Config::load(&zero).unwrap_err().to_string().contains("worker_threads"));
+    }
+
+    #[test]
+    fn s3_settings_come_from_the_file_and_flags() {
+        let dir = std::env::temp_dir().join(format!("yunhu-config-s3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("y.toml");
+        std::fs::write(&file, "s3_url = \"s3://recs/yunhu\"\ns3_region = \"eu-west-1\"\ns3_keep_local = true\n")
+            .unwrap();
+        let o = Overrides {
+            config: Some(file.clone()),
+            s3_endpoint: Some("http://127.0.0.1:9000".into()),
+            ..Default::default()
+        };
+        let c = Config::load(&o).unwrap();
+        assert_eq!(c.s3_url.as_deref(), Some("s3://recs/yunhu"));
+        assert_eq!(
+            (c.s3_region.as_deref(), c.s3_endpoint.as_deref()),
+            (Some("eu-west-1"), Some("http://127.0.0.1:9000"))
+        );
+        assert!(c.s3_keep_local && c.s3_access_key.is_none());
+        let off = Overrides { s3_url: Some(String::new()), ..o };
+        assert_eq!(Config::load(&off).unwrap().s3_url, None, "an empty URL means local disk only");
+        assert_eq!(Config::load(&Overrides::default()).unwrap().s3_url, None);
     }
 
     #[test]

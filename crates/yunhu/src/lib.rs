@@ -169,6 +169,18 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
 pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
     let services = open_services(config, clock).await?;
     services.set_password_limits(config.password_threads, config.password_queue);
+    if let Some(url) = &config.s3_url {
+        let settings = yunhu_cc::recording_store::S3Settings {
+            url: url.clone(),
+            endpoint: config.s3_endpoint.clone(),
+            region: config.s3_region.clone(),
+            access_key: config.s3_access_key.clone(),
+            secret_key: config.s3_secret_key.clone(),
+            keep_local: config.s3_keep_local,
+        };
+        services
+            .set_recording_store(yunhu_cc::recording_store::RecordingStore::new(&settings, config.recordings_dir())?);
+    }
     if let Some(file) = &config.provision {
         let report = provision_file(&services, file).await?;
         tracing::info!(
@@ -205,6 +217,15 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
         };
         Some(yunhu_cc::switch::Switch::start(services.clone(), switch_config).await?)
     };
+    // After the switch's crash recovery has given interrupted calls their records.
+    let sweep = services.clone();
+    tokio::spawn(async move {
+        match sweep.upload_spooled_recordings().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(uploaded = n, "recordings left in the spool uploaded"),
+            Err(e) => tracing::error!(error = %e, "spooled recordings could not be listed for upload"),
+        }
+    });
     let sip_addr = switch.as_ref().map(|s| s.sip_addr());
     let dialer = switch
         .as_ref()
