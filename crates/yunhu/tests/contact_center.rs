@@ -253,7 +253,10 @@ async fn out_of_business_hours_the_route_takes_its_after_hours_destination() {
 
 #[tokio::test]
 async fn feature_code_002_reads_the_number_customers_call_back_on() {
-    let (app, sip, _p1, _p2, _carrier) = center(json!({})).await;
+    let (app, sip, _p1, _p2, carrier) = center(json!({})).await;
+    // Phones dial from loopback too: the carrier's allow-list would take their calls for its own.
+    let trunk = json!({"name": "carrier", "address": format!("127.0.0.1:{carrier}"), "caller_id": "53541815"});
+    app.running.services.put_object("777777", Kind::Trunk, trunk).await.unwrap();
     // 1001's group 9100 shows 4008001000: "预测外呼的回呼号码是" (4 s) and ten digits follow.
     let t = Instant::now();
     assert!(dial_from(sip, "1001", "1001pw", "002", "dial.xml").await.success());
