@@ -134,7 +134,8 @@ async fn bench(a: &Args) -> anyhow::Result<()> {
     let users = dir.join("users.csv");
     let mut csv = String::from("SEQUENTIAL\n");
     for code in &codes {
-        csv.push_str(&format!("{code};pw-{code};\n"));
+        // The digest keyword comes whole from the file: sipp does not fill a field inside it.
+        csv.push_str(&format!("{code};[authentication username={code} password=pw-{code}];\n"));
     }
     std::fs::write(&users, csv)?;
     let n = a.agents.to_string();
@@ -203,7 +204,8 @@ async fn bench(a: &Args) -> anyhow::Result<()> {
             "100000",
             "-d",
             &stay_ms.to_string(),
-            "-s",
+            "-key",
+            "user",
             "13900000000",
             "-key",
             "dialed",
